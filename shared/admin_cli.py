@@ -1,0 +1,98 @@
+"""``kundresa db``, ``tokens``, ``sites`` and ``users``: the operator's commands."""
+
+from __future__ import annotations
+
+import click
+
+from shared.settings import Settings
+
+
+@click.group()
+def db() -> None:
+    """Create and upgrade the database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to reach.")
+def db_upgrade(revision: str) -> None:
+    """Create or upgrade the schema (DATABASE_URL, default a SQLite file under var/)."""
+    from shared.db.migrate import upgrade
+    from shared.surveys import ensure_builtin_surveys
+
+    settings = Settings.from_env()
+    click.echo(f"Upgrading the database schema to {revision} ...")
+    upgrade(settings.database_url, revision)
+    added = ensure_builtin_surveys(settings.database_url)
+    click.echo(f"Schema is at {revision}; built-in surveys added: {added}.")
+
+
+@click.group()
+def tokens() -> None:
+    """API tokens for the admin, support and ingest APIs (stored hashed, shown once)."""
+
+
+@tokens.command("create")
+@click.option("--role", type=click.Choice(["admin", "support", "ingest"]), required=True)
+@click.option("--name", required=True, help="Who or what uses the token, e.g. 'crm-sync'.")
+def tokens_create(role: str, name: str) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from shared.auth import create_token
+
+    token = create_token(Settings.from_env().database_url, name=name, role=role)
+    click.echo(token)
+    click.echo(
+        f"Token for {name!r} with role {role}; store it now, it cannot be shown again.", err=True
+    )
+
+
+@tokens.command("revoke")
+@click.argument("name_or_prefix")
+def tokens_revoke(name_or_prefix: str) -> None:
+    """Revoke tokens by name or by their first seven characters."""
+    from shared.auth import revoke_token
+
+    count = revoke_token(Settings.from_env().database_url, name_or_prefix)
+    click.echo(f"Revoked {count} token(s).")
+
+
+@click.group()
+def sites() -> None:
+    """Web shops that embed the survey widget."""
+
+
+@sites.command("create")
+@click.option("--name", required=True)
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    required=True,
+    help="An allowed origin such as https://shop.example (repeat for several).",
+)
+def sites_create(name: str, origins: tuple[str, ...]) -> None:
+    """Register a site and print its publishable site key (for data-site-key)."""
+    from shared.auth import create_site
+
+    click.echo(create_site(Settings.from_env().database_url, name, list(origins)))
+
+
+@click.group()
+def users() -> None:
+    """Dashboard users (support and admin)."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option(
+    "--role", type=click.Choice(["admin", "support"]), default="support", show_default=True
+)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_create(email: str, role: str, password: str) -> None:
+    """Create a dashboard user with a hashed password."""
+    from model_service.dashboard.users import create_user
+
+    try:
+        create_user(Settings.from_env().database_url, email=email, role=role, password=password)
+    except ValueError as exc:  # a taken e-mail or a short password: say so, no traceback
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"User {email} ({role}) created.")

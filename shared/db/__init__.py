@@ -1,0 +1,1 @@
+"""The database: tables, engine and session helper, and Alembic migrations."""

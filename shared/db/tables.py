@@ -1,0 +1,274 @@
+"""SQLAlchemy 2 tables for every service.
+
+Client-made ids (``event_id``, ``response_id``) are primary keys, so a retried request can never
+be stored twice: the database itself refuses the duplicate. Risk scores are history — a new
+score is a new row, never an update.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend. SQLite keeps no zone, so a naive value read back
+    is UTC by construction; a naive value written is taken to be UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+ID = String(64)
+
+
+class Site(Base):
+    """A web shop that embeds the survey widget, known by its publishable site key."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    site_key: Mapped[str] = mapped_column(String(64), unique=True)
+    allowed_origins: Mapped[list] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the admin, support and ingest APIs; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class User(Base):
+    """A dashboard user (support or admin) with a hashed password and a sign-in lock-out."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    locale: Mapped[str | None] = mapped_column(String(8), default=None)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    segment: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
+    locale: Mapped[str | None] = mapped_column(String(8), default=None)
+    consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Identity(Base):
+    """An anonymous visitor id (one browser or device) linked to a known customer."""
+
+    __tablename__ = "identities"
+
+    visitor_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ID, ForeignKey("customers.id"), index=True)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JourneyEvent(Base):
+    """One thing a visitor or customer did. Purchases, refunds and carts are events too."""
+
+    __tablename__ = "journey_events"
+
+    event_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), default=None)
+    customer_id: Mapped[str | None] = mapped_column(ID, default=None)
+    visitor_id: Mapped[str | None] = mapped_column(ID, default=None, index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str | None] = mapped_column(String(40), default=None)
+    channel: Mapped[str | None] = mapped_column(String(40), default=None)
+    product_category: Mapped[str | None] = mapped_column(String(80), default=None)
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    cart_id: Mapped[str | None] = mapped_column(ID, default=None, index=True)
+    order_id: Mapped[str | None] = mapped_column(ID, default=None)
+    device: Mapped[str | None] = mapped_column(String(20), default=None)
+    occurred_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    properties: Mapped[dict | None] = mapped_column(JSON, default=None)
+
+    __table_args__ = (
+        Index("ix_journey_events_customer_time", "customer_id", "occurred_at"),
+        Index("ix_journey_events_time", "occurred_at"),
+    )
+
+
+class Survey(Base):
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    questions: Mapped[list] = mapped_column(JSON)
+    texts: Mapped[dict] = mapped_column(JSON)
+    trigger: Mapped[dict | None] = mapped_column(JSON, default=None)
+    sampling_rate: Mapped[float] = mapped_column(Float, default=1.0)
+    cooldown_days: Mapped[int] = mapped_column(Integer, default=30)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SurveyImpression(Base):
+    """A survey offered to a visitor; the cooldown is measured from the latest one."""
+
+    __tablename__ = "survey_impressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_key: Mapped[str] = mapped_column(String(80))
+    visitor_id: Mapped[str] = mapped_column(ID)
+    shown_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_survey_impressions_visitor", "visitor_id", "survey_key"),)
+
+
+class Response(Base):
+    """A survey response. Scores are kept in columns as well as in ``answers`` so that
+    metrics and features are one vectorised query, not a JSON walk per row."""
+
+    __tablename__ = "responses"
+
+    response_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    survey_key: Mapped[str] = mapped_column(String(80), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), default=None)
+    customer_id: Mapped[str | None] = mapped_column(ID, default=None, index=True)
+    visitor_id: Mapped[str | None] = mapped_column(ID, default=None, index=True)
+    stage: Mapped[str | None] = mapped_column(String(40), default=None)
+    cart_id: Mapped[str | None] = mapped_column(ID, default=None)
+    order_id: Mapped[str | None] = mapped_column(ID, default=None)
+    locale: Mapped[str | None] = mapped_column(String(8), default=None)
+    answers: Mapped[dict] = mapped_column(JSON)
+    nps: Mapped[int | None] = mapped_column(Integer, default=None)
+    csat: Mapped[int | None] = mapped_column(Integer, default=None)
+    ces: Mapped[int | None] = mapped_column(Integer, default=None)
+    reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_responses_time", "submitted_at"),)
+
+
+class RiskScore(Base):
+    """One prediction, kept as history: a new score is a new row."""
+
+    __tablename__ = "risk_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(30))
+    customer_id: Mapped[str] = mapped_column(ID)
+    cart_id: Mapped[str | None] = mapped_column(ID, default=None)
+    stage: Mapped[str | None] = mapped_column(String(40), default=None)
+    segment: Mapped[str | None] = mapped_column(String(40), default=None)
+    product_category: Mapped[str | None] = mapped_column(String(80), default=None)
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    probability: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(10))
+    reasons: Mapped[list | None] = mapped_column(JSON, default=None)
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(20))
+    as_of: Mapped[datetime] = mapped_column()
+    scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_risk_scores_task_asof", "task", "as_of"),
+        Index("ix_risk_scores_customer", "customer_id", "task", "as_of"),
+    )
+
+
+class FollowUp(Base):
+    """An at-risk customer taken by a support agent: open → contacted → resolved."""
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ID, index=True)
+    task: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    assignee: Mapped[str] = mapped_column(String(254))
+    risk_score_id: Mapped[int | None] = mapped_column(ForeignKey("risk_scores.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class FollowUpNote(Base):
+    """The history of a follow-up: every status change and note, by whom and when."""
+
+    __tablename__ = "follow_up_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    follow_up_id: Mapped[int] = mapped_column(ForeignKey("follow_ups.id"), index=True)
+    author: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrivacyRequest(Base):
+    """An audit line for each export or erasure of a customer's data."""
+
+    __tablename__ = "privacy_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(10))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,98 @@
+"""Structured JSON logs and Prometheus metrics.
+
+Logs never carry request bodies or headers, so tokens and free-text answers cannot leak into
+them. Metrics work under several gunicorn workers through prometheus-client's multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``, set by the gunicorn configs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from datetime import UTC, datetime
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+
+REQUESTS = Counter(
+    "kundresa_http_requests_total", "HTTP requests", ["app", "method", "endpoint", "status"]
+)
+LATENCY = Histogram(
+    "kundresa_http_request_seconds",
+    "HTTP request latency",
+    ["app", "endpoint"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    _standard = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in self._standard and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str | None = None) -> None:
+    """JSON logs on stderr for the kundresa loggers (idempotent)."""
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level or os.environ.get("KUNDRESA_LOG_LEVEL", "INFO"))
+
+
+def install_metrics(app: Flask) -> None:
+    """Count and time every request, and serve ``/metrics``."""
+    app_name = app.import_name.split(".")[0]
+
+    @app.before_request
+    def _start_timer() -> None:
+        g._started = time.perf_counter()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        started = g.pop("_started", None)
+        if started is not None:
+            LATENCY.labels(app_name, endpoint).observe(time.perf_counter() - started)
+        REQUESTS.labels(app_name, request.method, endpoint, str(response.status_code)).inc()
+        # Access log without query strings, bodies or headers (they may carry secrets).
+        logging.getLogger(f"{app_name}.access").info(
+            "request",
+            extra={"method": request.method, "path": request.path, "status": response.status_code},
+        )
+        return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry = DEFAULT_REGISTRY
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,207 @@
+"""Survey definitions (admin), the localized survey a website shows, and eligibility."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from shared.schemas.fields import CleanString, Identifier, JsonObject
+from shared.surveys import QUESTION_TYPES, SURVEY_KINDS
+
+QUESTION_ID = validate.Regexp(
+    r"^[a-z][a-z0-9_]{0,39}$", error="Use 1–40 lowercase letters, digits or _, from a letter."
+)
+SURVEY_KEY = validate.Regexp(
+    r"^[a-z0-9][a-z0-9_-]{0,79}$", error="Use 1–80 lowercase letters, digits, _ or -."
+)
+LOCALE = validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$", error="Use a locale such as sv or sv-SE.")
+CHOICE_TYPES = {"single_choice", "multi_choice"}
+MAX_TEXT_LENGTH = 2000
+
+
+def _label(required: bool = False) -> CleanString:
+    return CleanString(required=required, validate=validate.Length(min=1, max=500))
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class QuestionSchema(StrictSchema):
+    id = CleanString(required=True, validate=QUESTION_ID)
+    type = fields.String(required=True, validate=validate.OneOf(QUESTION_TYPES))
+    required = fields.Boolean(load_default=False)
+    options = fields.List(
+        CleanString(validate=QUESTION_ID), validate=validate.Length(min=1, max=30)
+    )
+    max_length = fields.Integer(validate=validate.Range(min=1, max=MAX_TEXT_LENGTH))
+
+    @validates_schema
+    def _options_match_type(self, data: dict[str, Any], **_: Any) -> None:
+        is_choice = data.get("type") in CHOICE_TYPES
+        if is_choice and not data.get("options"):
+            raise ValidationError("A choice question needs options.", "options")
+        if not is_choice and "options" in data:
+            raise ValidationError("Only choice questions have options.", "options")
+        if "options" in data and len(set(data["options"])) != len(data["options"]):
+            raise ValidationError("Options must be unique.", "options")
+        if "max_length" in data and data.get("type") != "text":
+            raise ValidationError("Only text questions have max_length.", "max_length")
+
+
+class QuestionTextsSchema(StrictSchema):
+    label = _label(required=True)
+    min_label = _label()
+    max_label = _label()
+    options = fields.Dict(keys=CleanString(validate=QUESTION_ID), values=_label())
+
+
+class LocaleTextsSchema(StrictSchema):
+    title = _label(required=True)
+    intro = _label()
+    submit = _label()
+    thanks = _label()
+    close = _label()
+    questions = fields.Dict(
+        keys=CleanString(validate=QUESTION_ID),
+        values=fields.Nested(QuestionTextsSchema),
+        load_default=dict,
+    )
+
+
+class SurveyFieldsSchema(StrictSchema):
+    """What an admin may set; ``SurveyCreateSchema`` adds the immutable key."""
+
+    kind = fields.String(validate=validate.OneOf(SURVEY_KINDS), load_default="custom")
+    name = CleanString(validate=validate.Length(min=1, max=200))
+    questions = fields.List(
+        fields.Nested(QuestionSchema), required=True, validate=validate.Length(min=1, max=20)
+    )
+    texts = fields.Dict(
+        keys=CleanString(validate=LOCALE),
+        values=fields.Nested(LocaleTextsSchema),
+        required=True,
+        validate=validate.Length(min=1, max=30),
+    )
+    trigger = JsonObject(allow_none=True)
+    sampling_rate = fields.Float(
+        validate=validate.Range(min=0, max=1), load_default=1.0, allow_nan=False
+    )
+    cooldown_days = fields.Integer(validate=validate.Range(min=0, max=3650), load_default=30)
+    active = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def _texts_cover_questions(self, data: dict[str, Any], **_: Any) -> None:
+        questions, texts = data.get("questions"), data.get("texts")
+        if not questions or not texts:
+            return
+        ids = [q["id"] for q in questions]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("Question ids must be unique.", "questions")
+        english = texts.get("en")
+        if english is None:
+            raise ValidationError(
+                "English texts (en) are required: they are the fallback.", "texts"
+            )
+        errors: dict[str, list[str]] = {}
+        for question in questions:
+            qid = question["id"]
+            english_question = english["questions"].get(qid)
+            if english_question is None:
+                errors[f"en.questions.{qid}"] = ["Every question needs an English label."]
+                continue
+            missing = set(question.get("options", ())) - set(english_question.get("options", {}))
+            if missing:
+                errors[f"en.questions.{qid}.options"] = [
+                    f"Missing labels for: {', '.join(sorted(missing))}."
+                ]
+        for locale, locale_texts in texts.items():
+            for qid in set(locale_texts["questions"]) - set(ids):
+                errors[f"{locale}.questions.{qid}"] = ["No question has this id."]
+        if errors:
+            raise ValidationError({"texts": errors})
+
+
+class SurveyCreateSchema(SurveyFieldsSchema):
+    key = CleanString(required=True, validate=SURVEY_KEY)
+    name = CleanString(required=True, validate=validate.Length(min=1, max=200))
+
+
+class SurveyPatchSchema(StrictSchema):
+    """Every field optional; the merged survey is validated as a whole."""
+
+    kind = fields.String(validate=validate.OneOf(SURVEY_KINDS))
+    name = CleanString(validate=validate.Length(min=1, max=200))
+    questions = fields.List(fields.Raw(), validate=validate.Length(min=1, max=20))
+    texts = fields.Dict(keys=CleanString(), values=fields.Raw())
+    trigger = JsonObject(allow_none=True)
+    sampling_rate = fields.Float(validate=validate.Range(min=0, max=1), allow_nan=False)
+    cooldown_days = fields.Integer(validate=validate.Range(min=0, max=3650))
+    active = fields.Boolean()
+
+
+class SurveySchema(Schema):
+    key = fields.String()
+    kind = fields.String()
+    name = fields.String()
+    questions = fields.List(fields.Dict())
+    texts = fields.Dict()
+    trigger = fields.Dict(allow_none=True)
+    sampling_rate = fields.Float()
+    cooldown_days = fields.Integer()
+    active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class SurveyListSchema(Schema):
+    items = fields.List(fields.Nested(SurveySchema))
+
+
+class SiteKeyQuerySchema(StrictSchema):
+    """``site_key`` may come in the query instead of the X-Site-Key header (sendBeacon)."""
+
+    site_key = CleanString(validate=validate.Length(min=1, max=64))
+
+
+class SurveyQuerySchema(SiteKeyQuerySchema):
+    locale = CleanString(validate=validate.Length(min=1, max=35))
+
+
+class OptionSchema(Schema):
+    value = fields.String()
+    label = fields.String()
+
+
+class PublicQuestionSchema(Schema):
+    id = fields.String()
+    type = fields.String()
+    label = fields.String()
+    required = fields.Boolean()
+    min_label = fields.String()
+    max_label = fields.String()
+    options = fields.List(fields.Nested(OptionSchema))
+    max_length = fields.Integer()
+
+
+class PublicSurveySchema(Schema):
+    key = fields.String()
+    kind = fields.String()
+    locale = fields.String()
+    title = fields.String()
+    intro = fields.String()
+    submit = fields.String()
+    thanks = fields.String()
+    close = fields.String()
+    questions = fields.List(fields.Nested(PublicQuestionSchema))
+
+
+class EligibilityQuerySchema(SiteKeyQuerySchema):
+    visitor_id = Identifier(required=True)
+
+
+class EligibilitySchema(Schema):
+    eligible = fields.Boolean()
+    reason = fields.String(validate=validate.OneOf(("ok", "sampled_out", "cooldown", "inactive")))

@@ -1,0 +1,172 @@
+"""What every Flask app of Kundresa has in common: the OpenAPI-documented API object, one error
+format, body-size limits, health and readiness probes, Prometheus metrics and JSON logs.
+
+One error format everywhere: ``{"code": 422, "message": "...", "errors": {"field": ["..."]}}``,
+where nested fields are dotted (``events.3.occurred_at``) so a user can find the culprit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Blueprint as FlaskBlueprint
+from flask import Flask, jsonify
+from flask_smorest import Api, Blueprint, abort
+from sqlalchemy import text
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException
+
+from shared.db.session import get_engine
+from shared.observability import configure_logging, install_metrics
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Webargs reports errors by location ({"json": {...}}); users care about the field only.
+_LOCATIONS = {"json", "query", "querystring", "form", "headers", "files", "view_args", "path"}
+
+
+class StrictParser(FlaskParser):
+    """Unknown query parameters are refused like unknown body fields."""
+
+    # None defers to each schema's Meta.unknown, which is RAISE for every request schema.
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        location: None for location in FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION
+    }
+
+    def _raw_load_json(self, req):  # noqa: ANN001, ANN202
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            abort(400, message="The JSON body is nested too deeply.")
+
+
+class StrictBlueprint(Blueprint):
+    """The blueprint every API of Kundresa uses: strict argument parsing."""
+
+    ARGUMENTS_PARSER = StrictParser()
+
+
+def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """``{"json": {"events": {3: {"type": ["..."]}}}}`` → ``{"events.3.type": ["..."]}``."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, Mapping):
+        for key, value in errors.items():
+            name = str(key)
+            if not prefix and name in _LOCATIONS:
+                child = prefix
+            elif name == "_schema":
+                child = prefix or "_schema"
+            else:
+                child = f"{prefix}.{name}" if prefix else name
+            for field, messages in flatten_errors(value, child).items():
+                flat.setdefault(field, []).extend(messages)
+    elif isinstance(errors, list | tuple):
+        if all(isinstance(item, str) for item in errors):
+            flat[prefix or "_schema"] = [str(item) for item in errors]
+        else:
+            for item in errors:
+                for field, messages in flatten_errors(item, prefix).items():
+                    flat.setdefault(field, []).extend(messages)
+    else:
+        flat[prefix or "_schema"] = [str(errors)]
+    return flat
+
+
+def error_response(code: int, message: str, errors: Mapping[str, Any] | None = None):
+    body: dict[str, Any] = {"code": code, "message": message}
+    if errors:
+        body["errors"] = flatten_errors(errors)
+    return jsonify(body), code
+
+
+def _handle_http_exception(error: HTTPException):
+    data = getattr(error, "data", None) or {}
+    errors = data.get("messages") or data.get("errors")
+    message = data.get("message") or error.description or error.name
+    if error.code == 422 and not data.get("message"):
+        message = "The request is not valid."
+    response, code = error_response(error.code or 500, str(message), errors)
+    for name, value in (data.get("headers") or {}).items():
+        response.headers[name] = value
+    return response, code
+
+
+def _handle_unexpected(error: Exception):
+    # Never leak internals: log the trace server-side, answer with the one error format.
+    log.exception("unhandled error")
+    return error_response(500, "Internal error; it has been logged.")
+
+
+def create_api(
+    app: Flask,
+    title: str,
+    version: str,
+    settings: Settings,
+    readiness_checks: Mapping[str, Callable[[], object]] | None = None,
+) -> Api:
+    """Configure ``app`` with the shared plumbing and return its flask-smorest ``Api``."""
+    app.config.setdefault("API_TITLE", title)
+    app.config.setdefault("API_VERSION", version)
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    # Swagger UI from the swagger-ui-bundle package, served by us: the docs need no CDN.
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["KUNDRESA"] = settings
+    configure_logging()
+    api = Api(app, spec_kwargs={"info": {"description": f"{title} of Kundresa."}})
+    api.spec.components.security_scheme(
+        "bearer",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (kundresa tokens create).",
+        },
+    )
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)
+    install_metrics(app)
+    _install_probes(app, settings, readiness_checks or {})
+    app.register_blueprint(
+        FlaskBlueprint(
+            "docs_assets",
+            __name__,
+            static_folder=swagger_ui_bundle.swagger_ui_path,
+            static_url_path="/docs/assets",
+        )
+    )
+    return api
+
+
+def _install_probes(
+    app: Flask, settings: Settings, checks: Mapping[str, Callable[[], object]]
+) -> None:
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz():
+        report: dict[str, Any] = {}
+        ready = True
+        try:
+            with get_engine(settings.database_url).connect() as connection:
+                connection.execute(text("SELECT 1"))
+            report["database"] = "ok"
+        except Exception as exc:  # a probe reports, it does not raise
+            ready = False
+            report["database"] = f"unreachable: {type(exc).__name__}"
+        for name, check in checks.items():
+            try:
+                report[name] = check()
+            except Exception as exc:
+                ready = False
+                report[name] = f"failed: {exc}"
+        report["status"] = "ready" if ready else "not ready"
+        return jsonify(report), 200 if ready else 503
