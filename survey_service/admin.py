@@ -1,0 +1,206 @@
+"""The admin API (bearer tokens): surveys, responses (listed and streamed), metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from flask import Response, current_app, stream_with_context
+from flask_smorest import abort
+
+from shared.auth import require_role
+from shared.schemas.fields import is_storable_text
+from shared.schemas.metrics import MetricsQuerySchema, MetricsSchema
+from shared.schemas.responses import (
+    ResponseExportQuerySchema,
+    ResponseListQuerySchema,
+    ResponseListSchema,
+)
+from shared.schemas.surveys import (
+    SurveyCreateSchema,
+    SurveyListSchema,
+    SurveyPatchSchema,
+    SurveySchema,
+)
+from shared.web import StrictBlueprint
+from survey_service import service
+
+blp = StrictBlueprint(
+    "admin", __name__, url_prefix="/v1/admin", description="Surveys, responses and metrics."
+)
+BEARER = [{"bearer": []}]
+AUTH_ERRORS = ((401, "No or an unknown token."), (403, "The token's role may not do this."))
+
+
+def _database_url() -> str:
+    return current_app.config["KUNDRESA"].database_url
+
+
+def _documented_auth(view):  # noqa: ANN001, ANN202
+    for code, description in AUTH_ERRORS:
+        view = blp.alt_response(code, description=description)(view)
+    return blp.doc(security=BEARER)(view)
+
+
+def _key_or_404(key: str) -> str:
+    if len(key) > 80 or not is_storable_text(key):
+        abort(404, message="No survey has this key.")
+    return key
+
+
+@blp.route("/surveys", methods=["GET"])
+@blp.response(200, SurveyListSchema)
+@_documented_auth
+@require_role("support")
+def list_surveys():
+    """Every survey, active or not."""
+    return {"items": service.list_surveys(_database_url())}
+
+
+@blp.route("/surveys", methods=["POST"])
+@blp.arguments(SurveyCreateSchema())
+@blp.response(201, SurveySchema)
+@blp.alt_response(409, description="A survey with this key exists.")
+@_documented_auth
+@require_role("admin")
+def create_survey(data: dict):
+    """Create a survey: questions, texts per locale (English required), sampling, cooldown."""
+    try:
+        return service.create_survey(_database_url(), data)
+    except service.Conflict:
+        abort(409, message="A survey with this key exists.", errors={"key": ["Already used."]})
+
+
+@blp.route("/surveys/<key>", methods=["GET"])
+@blp.response(200, SurveySchema)
+@blp.alt_response(404, description="No survey has this key.")
+@_documented_auth
+@require_role("support")
+def get_survey(key: str):
+    """One survey with all its locales."""
+    try:
+        return service.get_survey(_database_url(), _key_or_404(key))
+    except service.NotFound:
+        abort(404, message="No survey has this key.")
+
+
+@blp.route("/surveys/<key>", methods=["PATCH"])
+@blp.arguments(SurveyPatchSchema())
+@blp.response(200, SurveySchema)
+@blp.alt_response(404, description="No survey has this key.")
+@_documented_auth
+@require_role("admin")
+def update_survey(patch: dict, key: str):
+    """Change some fields; the survey as a whole must stay valid. The key never changes."""
+    try:
+        return service.update_survey(_database_url(), _key_or_404(key), patch)
+    except service.NotFound:
+        abort(404, message="No survey has this key.")
+    except service.Invalid as invalid:
+        abort(422, message="The survey is not valid.", errors=invalid.errors)
+
+
+@blp.route("/surveys/<key>", methods=["DELETE"])
+@blp.response(200, SurveySchema)
+@blp.alt_response(404, description="No survey has this key.")
+@_documented_auth
+@require_role("admin")
+def deactivate_survey(key: str):
+    """Deactivate a survey: no one is offered it any more; its responses are kept."""
+    try:
+        return service.update_survey(_database_url(), _key_or_404(key), {"active": False})
+    except service.NotFound:
+        abort(404, message="No survey has this key.")
+
+
+@blp.route("/responses", methods=["GET"])
+@blp.arguments(ResponseListQuerySchema(), location="query")
+@blp.response(200, ResponseListSchema)
+@_documented_auth
+@require_role("support")
+def list_responses(query: dict):
+    """Responses, newest first, filtered by survey, stage, customer, visitor and time."""
+    limit, offset = query.pop("limit"), query.pop("offset")
+    items = service.list_responses(_database_url(), query, limit, offset)
+    return {"items": items, "limit": limit, "offset": offset}
+
+
+CSV_COLUMNS = list(service.RESPONSE_COLUMNS)
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    text = str(value)
+    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
+
+
+def _csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        writer.writerow([_cell(record[name]) for name in CSV_COLUMNS])
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _ndjson_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    for record in records:
+        yield json.dumps(record, default=_json_default, ensure_ascii=False) + "\n"
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+@blp.route("/responses/export", methods=["GET"])
+@blp.arguments(ResponseExportQuerySchema(), location="query")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "Every matching response, oldest first, streamed.",
+            "content": {"application/x-ndjson": {}, "text/csv": {}},
+        }
+    }
+)
+@_documented_auth
+@require_role("support")
+def export_responses(query: dict):
+    """All matching responses as NDJSON (default) or CSV, streamed in batches."""
+    export_format = query.pop("format")
+    records = service.iter_responses(_database_url(), query)
+    if export_format == "csv":
+        lines, mimetype = _csv_lines(records), "text/csv"
+    else:
+        lines, mimetype = _ndjson_lines(records), "application/x-ndjson"
+    response = Response(stream_with_context(lines), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="responses.{export_format}"'
+    return response
+
+
+@blp.route("/metrics", methods=["GET"])
+@blp.arguments(MetricsQuerySchema(), location="query")
+@blp.response(200, MetricsSchema)
+@_documented_auth
+@require_role("support")
+def survey_metrics(query: dict):
+    """NPS, CSAT, mean CES, response count and top abandonment reasons per survey, stage and
+    period (day, week, month or all)."""
+    period = query.pop("period")
+    return {"period": period, "groups": service.survey_metrics(_database_url(), query, period)}
