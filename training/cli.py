@@ -1,0 +1,438 @@
+"""``kundresa synth | import | train | evaluate | promote``: the data scientist's commands."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from shared.tasks import TASKS
+
+TASK_CHOICE = click.Choice(sorted(TASKS) + [t.replace("_", "-") for t in sorted(TASKS)])
+
+
+def _database_url(value: str | None) -> str:
+    from shared.settings import Settings
+
+    return value or Settings.from_env(secret_key="unused-by-training").database_url
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date like 2026-06-30") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+database_option = click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    help="Database to read/write (default: DATABASE_URL, else var/kundresa.db).",
+)
+tracking_option = click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else var/mlflow.db).",
+)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Problems a user can fix (too little data, no such model) as a message, not a trace."""
+    from mlflow.exceptions import MlflowException
+
+    from training.datasets import NotEnoughData
+
+    try:
+        yield
+    except (NotEnoughData, LookupError, MlflowException) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _metrics_table(title: str, metrics: dict[str, float]) -> None:
+    keys = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile", "positive_rate", "rows")
+    shown = "  ".join(
+        f"{k}={metrics[k]:.3f}" if k != "rows" else f"rows={int(metrics[k])}"
+        for k in keys
+        if k in metrics and metrics[k] == metrics[k]
+    )
+    click.echo(f"  {title:<22} {shown}")
+
+
+# ---------------------------------------------------------------------------------------------
+# synth
+# ---------------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--customers",
+    type=click.IntRange(1),
+    default=2000,
+    show_default=True,
+    help="How many customers to generate.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(30),
+    default=365,
+    show_default=True,
+    help="Days of history, ending at --end.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Random seed: the same seed and end give the same data.",
+)
+@click.option(
+    "--end", "end", default=None, help="Last day of the history (default: today, midnight UTC)."
+)
+@database_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def synth(
+    customers: int, days: int, seed: int, end: str | None, database_url: str | None, quiet: bool
+) -> None:
+    """Generate synthetic customer journeys with known effects.
+
+    Writes customers, identities, journey events (touchpoints, carts, orders, support
+    contacts, refunds, reviews) and survey responses. Low satisfaction, high effort,
+    detractor answers, refunds and unresolved support contacts raise the chance that a customer
+    stops buying; premium customers buying electronics get slow deliveries (the planted worst
+    journey). See training/synth.py for the whole story.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from shared.db.migrate import upgrade
+    from training.synth import generate, iter_summary_lines
+
+    url = _database_url(database_url)
+    upgrade(url)
+    try:
+        summary = generate(url, customers, days, seed, end=_date(end), progress=not quiet)
+    except IntegrityError:
+        raise click.ClickException(
+            f"the database already holds synthetic customers of seed {seed}; "
+            "use another --seed or an empty database"
+        ) from None
+    click.echo("Synthetic data written:")
+    for line in iter_summary_lines(summary):
+        click.echo(f"  {line}")
+
+
+# ---------------------------------------------------------------------------------------------
+# import
+# ---------------------------------------------------------------------------------------------
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import order history or journey events from CSV files.
+
+    Bad rows are reported with their line numbers. Without --skip-bad nothing is imported when
+    any row is bad; with it, good rows are kept. Re-importing a file adds no duplicates.
+    """
+
+
+def _csv_options(
+    columns: dict[str, str | None],
+    date_format: str | None,
+    delimiter: str,
+    mapping: tuple[str, ...] = (),
+):
+    from training.importers import CsvOptions
+
+    chosen = {name: header for name, header in columns.items() if header}
+    for item in mapping:
+        name, sep, header = item.partition("=")
+        if not sep or not name.strip() or not header.strip():
+            raise click.BadParameter(f"'{item}' is not FIELD=HEADER", param_hint="--map")
+        chosen[name.strip()] = header.strip()
+    if delimiter == "\\t":
+        delimiter = "\t"
+    if len(delimiter) != 1:
+        raise click.BadParameter(
+            "must be one character (use \\t for tab)", param_hint="--delimiter"
+        )
+    return CsvOptions(columns=chosen, date_format=date_format, delimiter=delimiter)
+
+
+def _run_import(function, database_url: str | None, path: Path, options, skip_bad: bool) -> None:
+    from tqdm import tqdm
+
+    from shared.db.migrate import upgrade
+    from training.importers import ImportFailed
+
+    url = _database_url(database_url)
+    upgrade(url)
+    with tqdm(desc=f"import {path.name}", unit="row") as bar:
+        try:
+            report = function(url, path, options, skip_bad=skip_bad, progress=bar.update)
+        except ImportFailed as failed:
+            bar.close()
+            for error in failed.errors:
+                click.echo(f"import: {error}", err=True)
+            if failed.total_bad > len(failed.errors):
+                click.echo(
+                    f"import: ... and {failed.total_bad - len(failed.errors)} more", err=True
+                )
+            raise click.ClickException(
+                f"{failed.total_bad} bad row(s); nothing was imported "
+                "(fix them, or use --skip-bad to keep the good rows)"
+            ) from None
+    for error in report.errors:
+        click.echo(f"import: skipped {error}", err=True)
+    click.echo(
+        f"Imported {report.imported:,} of {report.rows:,} rows from {path.name}: "
+        f"{report.already_present:,} already present, {report.bad:,} bad (skipped), "
+        f"{report.new_customers:,} new customers."
+    )
+
+
+common_csv = [
+    click.option(
+        "--date-format",
+        default=None,
+        help="strptime format of the timestamp, e.g. '%d/%m/%Y %H:%M' (default ISO 8601).",
+    ),
+    click.option(
+        "--delimiter", default=",", show_default=True, help="Field delimiter (\\t for tab)."
+    ),
+    click.option("--skip-bad", is_flag=True, help="Import the good rows and list the bad ones."),
+    database_option,
+]
+
+
+def _with(options):
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+@import_group.command("orders")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--customer-column",
+    default="customer_id",
+    show_default=True,
+    help="Header of the customer id column.",
+)
+@click.option(
+    "--time-column", default="timestamp", show_default=True, help="Header of the order time column."
+)
+@click.option(
+    "--amount-column",
+    default="amount",
+    show_default=True,
+    help="Header of the order amount column.",
+)
+@click.option("--order-column", default=None, help="Header of the order id column (optional).")
+@click.option("--quantity-column", default=None, help="Header of the quantity column (optional).")
+@click.option(
+    "--category-column", default=None, help="Header of the product category column (optional)."
+)
+@_with(common_csv)
+def import_orders_command(
+    file: Path,
+    customer_column: str,
+    time_column: str,
+    amount_column: str,
+    order_column: str | None,
+    quantity_column: str | None,
+    category_column: str | None,
+    date_format: str | None,
+    delimiter: str,
+    skip_bad: bool,
+    database_url: str | None,
+) -> None:
+    """Import order history: one purchase per row (customer, time, amount, ...)."""
+    from training.importers import import_orders
+
+    options = _csv_options(
+        {
+            "customer_id": customer_column,
+            "timestamp": time_column,
+            "amount": amount_column,
+            "order_id": order_column,
+            "quantity": quantity_column,
+            "product_category": category_column,
+        },
+        date_format,
+        delimiter,
+    )
+    _run_import(import_orders, database_url, file, options, skip_bad)
+
+
+@import_group.command("events")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="FIELD=HEADER",
+    help="Read FIELD from column HEADER, e.g. --map timestamp=occurred_at. Fields: "
+    "event_id, customer_id, visitor_id, type, timestamp, channel, stage, "
+    "product_category, value, cart_id, order_id, device.",
+)
+@_with(common_csv)
+def import_events_command(
+    file: Path,
+    mapping: tuple[str, ...],
+    date_format: str | None,
+    delimiter: str,
+    skip_bad: bool,
+    database_url: str | None,
+) -> None:
+    """Import generic journey events (type, time, customer or visitor, channel, ...)."""
+    from training.importers import EVENT_FIELDS, import_events
+
+    options = _csv_options({}, date_format, delimiter, mapping)
+    unknown = set(options.columns) - set(EVENT_FIELDS)
+    if unknown:
+        raise click.BadParameter(
+            f"unknown field(s): {', '.join(sorted(unknown))}", param_hint="--map"
+        )
+    _run_import(import_events, database_url, file, options, skip_bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# train / evaluate / promote
+# ---------------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--task", type=TASK_CHOICE, required=True, help="Which model to train.")
+@click.option(
+    "--cutoff", default=None, help="Evaluation cutoff date (default: the latest the data allows)."
+)
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(1),
+    default=90,
+    show_default=True,
+    help="brand_switch: no purchase within this many days counts as switched.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@database_option
+@tracking_option
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def train(
+    task: str,
+    cutoff: str | None,
+    horizon_days: int,
+    seed: int,
+    database_url: str | None,
+    tracking_uri: str | None,
+    quiet: bool,
+) -> None:
+    """Train, evaluate on a later period, log to MLflow and register a model.
+
+    Fits a calibrated HistGradientBoosting pipeline and a logistic baseline (and, for
+    brand_switch, the BG/NBD baseline), compares one model with the stage as a feature against
+    one model per stage, and registers the better pipeline. The first version of a model
+    becomes champion; later versions need `kundresa promote`.
+    """
+    from training.registry import train as run_training
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    with _user_errors():
+        result = run_training(
+            _database_url(database_url),
+            task,
+            tracking_uri,
+            _date(cutoff),
+            horizon_days,
+            progress=not quiet,
+            seed=seed,
+        )
+    click.echo(
+        f"Trained {result.model_name} version {result.version} ({result.estimator}) in "
+        f"{result.seconds:.1f} s on {result.train_rows:,} rows; evaluated on "
+        f"{result.evaluation_rows:,} rows from {result.evaluation_cutoff:%Y-%m-%d}."
+    )
+    for name, metrics in result.comparison.items():
+        _metrics_table(name, metrics)
+    for stage, metrics in result.stage_metrics.items():
+        _metrics_table(f"stage {stage}", metrics)
+    if result.promoted:
+        click.echo(f"Version {result.version} is the first model: it is now the champion.")
+    else:
+        click.echo(
+            f"Run `kundresa promote --task {result.task}` to make it the champion "
+            "if it beats the current one."
+        )
+
+
+@click.command()
+@click.option("--task", type=TASK_CHOICE, required=True, help="Which model to evaluate.")
+@click.option("--version", default=None, help="Model version (default: the champion).")
+@click.option(
+    "--cutoff", default=None, help="Evaluation cutoff date (default: the latest the data allows)."
+)
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(1),
+    default=None,
+    help="brand_switch label horizon in days (default: the model's own).",
+)
+@database_option
+@tracking_option
+def evaluate(
+    task: str,
+    version: str | None,
+    cutoff: str | None,
+    horizon_days: int | None,
+    database_url: str | None,
+    tracking_uri: str | None,
+) -> None:
+    """Score a registered model on the latest evaluation period, overall and per stage."""
+    from training.registry import evaluate_version
+
+    with _user_errors():
+        result = evaluate_version(
+            _database_url(database_url), task, version, tracking_uri, horizon_days, _date(cutoff)
+        )
+    click.echo(
+        f"{result['model_name']} version {result['version']} on the period from "
+        f"{result['evaluation_cutoff']:%Y-%m-%d}:"
+    )
+    _metrics_table("overall", result["overall"])
+    for stage, metrics in result["by_stage"].items():
+        _metrics_table(f"stage {stage}", metrics)
+
+
+@click.command()
+@click.option("--task", type=TASK_CHOICE, required=True, help="Which model to promote.")
+@click.option("--version", default=None, help="Version to promote (default: the latest).")
+@click.option("--force", is_flag=True, help="Promote even if it does not beat the champion.")
+@tracking_option
+def promote(task: str, version: str | None, force: bool, tracking_uri: str | None) -> None:
+    """Move the `champion` alias to a version if it beats the current champion.
+
+    Both are scored on the candidate's evaluation period (its logged evaluation rows); the
+    higher ROC-AUC wins (Brier score on a tie). The reason is recorded in the version's tags.
+    """
+    from training.registry import promote as run_promotion
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with _user_errors():
+        result = run_promotion(task, version, force=force, tracking_uri=tracking_uri)
+    verdict = "promoted to champion" if result.promoted else "not promoted"
+    click.echo(f"{result.model_name} version {result.version}: {verdict}.")
+    click.echo(f"  {result.reason}")
+    if not result.promoted and result.previous_champion:
+        click.echo(
+            f"  The champion stays version {result.previous_champion}; use --force to "
+            "promote anyway."
+        )

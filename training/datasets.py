@@ -1,0 +1,299 @@
+"""Training and evaluation sets: features before a cutoff, labels only from after it.
+
+Both tasks are split in time. ``brand_switch`` rows come from several rolling cutoffs whose
+label windows all end before the evaluation cutoff; the evaluation rows are every customer who
+has bought before the evaluation cutoff, labelled over the horizon after it. ``cart_abandonment``
+rows are (cart, moment) snapshots on a grid of moments at which the cart was open; the
+evaluation snapshots are the latest ones whose 24-hour label window the data covers, the
+training snapshots end 24 hours before they begin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from shared.features import (
+    CART_CATEGORICAL,
+    CART_FEATURES,
+    CART_MAX_IDLE,
+    CUSTOMER_CATEGORICAL,
+    CUSTOMER_FEATURES,
+    JourneyFrames,
+    as_utc,
+    build_cart_features_at,
+    build_customer_features,
+    cart_spans,
+)
+
+CART_HORIZON = pd.Timedelta(hours=24)
+# Rolling cutoffs for brand switch are this far apart.
+CUTOFF_STEP = pd.Timedelta(days=30)
+# A cutoff needs this much history before it to say anything about a customer.
+MIN_HISTORY = pd.Timedelta(days=60)
+
+
+class NotEnoughData(ValueError):
+    """The data does not cover a cutoff, its label window and the history before it."""
+
+
+@dataclass
+class Dataset:
+    """Feature rows with labels, split in time into a training and a later evaluation part."""
+
+    task: str
+    features: list[str]
+    categorical: list[str]
+    train: pd.DataFrame  # features + "label" + "cutoff" (+ "customer_id" for carts)
+    evaluation: pd.DataFrame
+    evaluation_cutoff: datetime
+    train_cutoffs: list[datetime]
+    horizon: timedelta
+    params: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def numeric(self) -> list[str]:
+        """The feature columns that are not categorical."""
+        return [c for c in self.features if c not in self.categorical]
+
+    def fingerprint(self) -> str:
+        """A short hash of every row and label, so two runs can tell if they saw the same data."""
+        digest = hashlib.sha256()
+        for part in (self.train, self.evaluation):
+            hashed = pd.util.hash_pandas_object(part[[*self.features, "label"]], index=True)
+            digest.update(hashed.to_numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+
+def data_end(frames: JourneyFrames) -> pd.Timestamp:
+    """The time of the latest event: labels cannot look past it."""
+    if frames.events.empty:
+        raise NotEnoughData("there are no journey events")
+    return frames.events["occurred_at"].max()
+
+
+def data_start(frames: JourneyFrames) -> pd.Timestamp:
+    """The time of the earliest event: history cannot start before it."""
+    if frames.events.empty:
+        raise NotEnoughData("there are no journey events")
+    return frames.events["occurred_at"].min()
+
+
+def latest_cutoff(frames: JourneyFrames, horizon: timedelta) -> pd.Timestamp:
+    """The latest midnight whose whole label window the data covers."""
+    return (data_end(frames) - pd.Timedelta(horizon)).floor("D")
+
+
+def _sample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    if max_rows is None or len(frame) <= max_rows:
+        return frame
+    return frame.sample(n=max_rows, random_state=seed).sort_index(kind="stable")
+
+
+# ---------------------------------------------------------------------------------------------
+# Brand switch
+# ---------------------------------------------------------------------------------------------
+
+
+def brand_switch_rows(frames: JourneyFrames, cutoff: datetime, horizon: timedelta) -> pd.DataFrame:
+    """Customers who bought before ``cutoff``, their features, and the label: 1 when they make
+    no purchase in [cutoff, cutoff + horizon)."""
+    cutoff_ts = as_utc(cutoff)
+    features = build_customer_features(frames, cutoff_ts)
+    features = features[features["frequency"] > 0]
+    events = frames.events
+    later = events[
+        (events["type"].astype(str) == "purchase")
+        & (events["occurred_at"] >= cutoff_ts)
+        & (events["occurred_at"] < cutoff_ts + pd.Timedelta(horizon))
+    ]
+    bought_again = features.index.isin(set(later["customer_id"]))
+    rows = features.copy()
+    rows["label"] = (~bought_again).astype(int)
+    rows["cutoff"] = cutoff_ts
+    return rows
+
+
+def brand_switch_dataset(
+    frames: JourneyFrames,
+    horizon_days: int = 90,
+    cutoff: datetime | None = None,
+    n_train_cutoffs: int = 4,
+    max_train_rows: int | None = 120_000,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Dataset:
+    """Rolling training cutoffs before a later evaluation cutoff (default: the latest possible)."""
+    horizon = pd.Timedelta(days=horizon_days)
+    eval_cutoff = as_utc(cutoff) if cutoff is not None else latest_cutoff(frames, horizon)
+    start = data_start(frames)
+    if eval_cutoff + horizon > data_end(frames) + pd.Timedelta(days=1):
+        raise NotEnoughData(
+            f"cutoff {eval_cutoff:%Y-%m-%d} + {horizon_days} days is past the latest event "
+            f"({data_end(frames):%Y-%m-%d})"
+        )
+    # Training label windows end before the evaluation cutoff: nothing from the evaluation
+    # period leaks into training.
+    first_train = eval_cutoff - horizon
+    train_cutoffs = [first_train - i * CUTOFF_STEP for i in range(n_train_cutoffs)]
+    train_cutoffs = [c for c in train_cutoffs if c - start >= MIN_HISTORY]
+    if not train_cutoffs:
+        raise NotEnoughData(
+            f"need at least {MIN_HISTORY.days + 2 * horizon_days} days of events for a "
+            f"{horizon_days}-day horizon"
+        )
+    parts = []
+    for train_cutoff in train_cutoffs:
+        if progress:
+            progress(f"features at {train_cutoff:%Y-%m-%d}")
+        parts.append(brand_switch_rows(frames, train_cutoff, horizon))
+    if progress:
+        progress(f"features at {eval_cutoff:%Y-%m-%d} (evaluation)")
+    evaluation = brand_switch_rows(frames, eval_cutoff, horizon)
+    train = pd.concat(parts)
+    train.index = _row_ids(train, "%Y-%m-%d")
+    train = _sample(train, max_train_rows, seed)
+    _require_both_classes(train, "training")
+    return Dataset(
+        task="brand_switch",
+        features=list(CUSTOMER_FEATURES),
+        categorical=list(CUSTOMER_CATEGORICAL),
+        train=train,
+        evaluation=evaluation,
+        evaluation_cutoff=eval_cutoff.to_pydatetime(),
+        train_cutoffs=[c.to_pydatetime() for c in train_cutoffs],
+        horizon=horizon.to_pytimedelta(),
+        params={"n_train_cutoffs": len(train_cutoffs), "cutoff_step_days": CUTOFF_STEP.days},
+    )
+
+
+def _require_both_classes(frame: pd.DataFrame, what: str) -> None:
+    if frame.empty or frame["label"].nunique() < 2:
+        raise NotEnoughData(f"the {what} rows need both outcomes; generate or import more data")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cart abandonment
+# ---------------------------------------------------------------------------------------------
+
+
+def _row_ids(rows: pd.DataFrame, time_format: str) -> pd.Index:
+    """``<customer or cart>@<cutoff>``: one name per row across cutoffs."""
+    return pd.Index(
+        rows.index.astype(str) + "@" + rows["cutoff"].dt.strftime(time_format), name="row"
+    )
+
+
+def cart_snapshots(
+    frames: JourneyFrames,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    step: pd.Timedelta,
+    spans: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """(cart, as_of) pairs on a grid from ``start`` to ``end`` at which the cart was open.
+
+    "Open" is judged from the cart's own events: opened before as_of, not bought or marked
+    abandoned before it; the idle limit is applied after features are built, from the same
+    events, exactly as ``shared.features.open_carts`` does at serving time.
+    """
+    grid = pd.date_range(start, end, freq=step, inclusive="left")
+    spans = cart_spans(frames.events) if spans is None else spans
+    if spans.empty or len(grid) == 0:
+        return pd.DataFrame(columns=["customer_id", "as_of"])
+    closed = spans[["purchased_at", "abandoned_at"]].min(axis=1)
+    closed = closed.fillna(spans["opened_at"] + pd.Timedelta(days=30))
+    grid_ns = _nanoseconds(grid)
+    first = np.searchsorted(grid_ns, _nanoseconds(spans["opened_at"]), side="right")
+    last = np.searchsorted(grid_ns, _nanoseconds(closed), side="right")
+    counts = np.maximum(last - first, 0)
+    cart_index = np.repeat(np.arange(len(spans)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    snapshots = pd.DataFrame(
+        {
+            "customer_id": spans["customer_id"].to_numpy()[cart_index],
+            "as_of": grid[first[cart_index] + offsets],
+        },
+        index=pd.Index(spans.index.to_numpy()[cart_index], name="cart_id"),
+    )
+    return snapshots
+
+
+def _nanoseconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
+
+
+def cart_rows(
+    frames: JourneyFrames, snapshots: pd.DataFrame, spans: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Cart features at each snapshot and the label: 1 when the cart is not bought within 24 h."""
+    rows = build_cart_features_at(frames, snapshots)
+    rows["cutoff"] = pd.to_datetime(snapshots["as_of"], utc=True).array
+    rows = rows[rows["minutes_idle"].fillna(0) <= CART_MAX_IDLE / pd.Timedelta(minutes=1)]
+    spans = cart_spans(frames.events) if spans is None else spans
+    purchased = spans["purchased_at"].reindex(rows.index)
+    bought_in_time = (purchased >= rows["cutoff"]) & (purchased < rows["cutoff"] + CART_HORIZON)
+    rows["label"] = (~bought_in_time.to_numpy()).astype(int)
+    return rows
+
+
+def cart_abandonment_dataset(
+    frames: JourneyFrames,
+    cutoff: datetime | None = None,
+    evaluation_days: int = 30,
+    training_days: int = 180,
+    step_hours: int = 6,
+    max_train_rows: int | None = 120_000,
+    max_eval_rows: int | None = 100_000,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> Dataset:
+    """Snapshots of open carts: training before ``cutoff``, evaluation in the days after it."""
+    end = data_end(frames) - CART_HORIZON
+    eval_start = (
+        as_utc(cutoff)
+        if cutoff is not None
+        else (end - pd.Timedelta(days=evaluation_days)).floor("D")
+    )
+    if eval_start >= end:
+        raise NotEnoughData(f"cutoff {eval_start:%Y-%m-%d} leaves no evaluation period")
+    step = pd.Timedelta(hours=step_hours)
+    train_end = eval_start - CART_HORIZON
+    train_start = max(
+        data_start(frames) + pd.Timedelta(days=7), train_end - pd.Timedelta(days=training_days)
+    )
+    if train_start >= train_end:
+        raise NotEnoughData("not enough history before the cutoff for cart snapshots")
+    if progress:
+        progress("cart snapshots")
+    spans = cart_spans(frames.events)
+    train_snaps = _sample(
+        cart_snapshots(frames, train_start, train_end, step, spans), max_train_rows, seed
+    )
+    eval_end = min(end, eval_start + pd.Timedelta(days=evaluation_days))
+    eval_snaps = _sample(
+        cart_snapshots(frames, eval_start, eval_end, step, spans), max_eval_rows, seed
+    )
+    if progress:
+        progress(f"cart features ({len(train_snaps) + len(eval_snaps):,} snapshots)")
+    train = cart_rows(frames, train_snaps, spans)
+    evaluation = cart_rows(frames, eval_snaps, spans)
+    _require_both_classes(train, "training")
+    train.index = _row_ids(train, "%Y-%m-%dT%H")
+    evaluation.index = _row_ids(evaluation, "%Y-%m-%dT%H")
+    return Dataset(
+        task="cart_abandonment",
+        features=list(CART_FEATURES),
+        categorical=list(CART_CATEGORICAL),
+        train=train,
+        evaluation=evaluation,
+        evaluation_cutoff=eval_start.to_pydatetime(),
+        train_cutoffs=[train_start.to_pydatetime(), train_end.to_pydatetime()],
+        horizon=CART_HORIZON.to_pytimedelta(),
+        params={"step_hours": step_hours, "evaluation_days": evaluation_days},
+    )

@@ -1,0 +1,165 @@
+"""Metrics and plots on the evaluation period, overall and per journey stage.
+
+``mlflow.models.evaluate`` logs plots but no Brier score and no per-stage slices, so the few
+metrics we need are computed here with scikit-learn and logged by ``training.registry``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in tests
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.calibration import CalibrationDisplay  # noqa: E402
+from sklearn.inspection import permutation_importance  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    PrecisionRecallDisplay,
+    RocCurveDisplay,
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+)
+
+METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "lift_top_decile")
+# Which direction is better, for comparing two models.
+HIGHER_IS_BETTER = {
+    "roc_auc": True,
+    "pr_auc": True,
+    "brier": False,
+    "log_loss": False,
+    "lift_top_decile": True,
+}
+PRIMARY_METRIC = "roc_auc"
+MIN_ROWS_PER_STAGE = 30
+
+
+def lift_top_decile(y: np.ndarray, scores: np.ndarray) -> float:
+    """Positive rate among the 10 % highest scores divided by the overall positive rate."""
+    y = np.asarray(y)
+    base = y.mean()
+    if base == 0 or len(y) < 10:
+        return math.nan
+    top = np.argsort(-np.asarray(scores), kind="stable")[: max(1, len(y) // 10)]
+    return float(y[top].mean() / base)
+
+
+def classification_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """ROC-AUC, PR-AUC, Brier, log loss and top-decile lift; AUCs are NaN with one class."""
+    y = np.asarray(y).astype(int)
+    scores = np.clip(np.asarray(scores, dtype=float), 1e-6, 1 - 1e-6)
+    both = len(np.unique(y)) == 2
+    return {
+        "roc_auc": float(roc_auc_score(y, scores)) if both else math.nan,
+        "pr_auc": float(average_precision_score(y, scores)) if both else math.nan,
+        "brier": float(brier_score_loss(y, scores)),
+        "log_loss": float(log_loss(y, scores, labels=[0, 1])),
+        "lift_top_decile": lift_top_decile(y, scores),
+        "positive_rate": float(y.mean()) if len(y) else math.nan,
+        "rows": float(len(y)),
+    }
+
+
+def metrics_by_stage(
+    y: np.ndarray, scores: np.ndarray, stages: pd.Series
+) -> dict[str, dict[str, float]]:
+    """The same metrics within each journey stage with enough rows."""
+    out = {}
+    stages = pd.Series(np.asarray(stages))
+    for stage, index in stages.groupby(stages).groups.items():
+        if len(index) < MIN_ROWS_PER_STAGE:
+            continue
+        rows = np.asarray(index)
+        out[str(stage)] = classification_metrics(np.asarray(y)[rows], np.asarray(scores)[rows])
+    return out
+
+
+def flat_metrics(
+    overall: dict[str, float], by_stage: dict[str, dict[str, float]], prefix: str = ""
+) -> dict[str, float]:
+    """``{prefix}roc_auc`` and ``{prefix}stage.loyalty.roc_auc`` style keys, NaN left out."""
+    flat = {f"{prefix}{k}": v for k, v in overall.items() if not math.isnan(v)}
+    for stage, values in by_stage.items():
+        for key, value in values.items():
+            if not math.isnan(value):
+                flat[f"{prefix}stage.{stage}.{key}"] = value
+    return flat
+
+
+def is_better(candidate: dict[str, float], incumbent: dict[str, float]) -> bool:
+    """Higher primary metric (ROC-AUC) wins; on a tie (< 0.001), the lower Brier score."""
+    a, b = candidate.get(PRIMARY_METRIC, math.nan), incumbent.get(PRIMARY_METRIC, math.nan)
+    if math.isnan(b):
+        return not math.isnan(a)
+    if math.isnan(a):
+        return False
+    if abs(a - b) >= 0.001:
+        return a > b
+    return candidate.get("brier", math.inf) < incumbent.get("brier", math.inf)
+
+
+def save_plots(
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    importance: pd.Series | None,
+    folder: Path,
+    title: str,
+) -> list[Path]:
+    """ROC, precision-recall and calibration curves for each named scorer, and importances."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    y = np.asarray(y).astype(int)
+    if len(np.unique(y)) == 2:
+        for name, display in (
+            ("roc", RocCurveDisplay),
+            ("precision_recall", PrecisionRecallDisplay),
+        ):
+            fig, ax = plt.subplots(figsize=(5, 4.5))
+            for label, values in scores.items():
+                display.from_predictions(y, values, name=label, ax=ax)
+            ax.set_title(f"{title}: {name.replace('_', '-')}")
+            paths.append(_save(fig, folder / f"{name}.png"))
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for label, values in scores.items():
+        CalibrationDisplay.from_predictions(
+            y, values, n_bins=10, strategy="quantile", name=label, ax=ax
+        )
+    ax.set_title(f"{title}: calibration")
+    paths.append(_save(fig, folder / "calibration.png"))
+    if importance is not None and not importance.empty:
+        top = importance.sort_values().tail(20)
+        fig, ax = plt.subplots(figsize=(6, 0.3 * len(top) + 1.2))
+        ax.barh(top.index, top.to_numpy())
+        ax.set_xlabel("drop in ROC-AUC when shuffled")
+        ax.set_title(f"{title}: feature importance")
+        paths.append(_save(fig, folder / "feature_importance.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def feature_importance(
+    model, X: pd.DataFrame, y: np.ndarray, max_rows: int = 1000, seed: int = 0
+) -> pd.Series:
+    """Permutation importance of each input column on (a sample of) the evaluation rows."""
+    if len(np.unique(y)) < 2:
+        return pd.Series(dtype=float)
+    if len(X) > max_rows:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(X), size=max_rows, replace=False))
+        X, y = X.iloc[rows], np.asarray(y)[rows]
+    result = permutation_importance(
+        model, X, y, scoring="roc_auc", n_repeats=2, random_state=seed, n_jobs=1
+    )
+    return pd.Series(result.importances_mean, index=X.columns).sort_values(ascending=False)
