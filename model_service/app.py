@@ -1,0 +1,36 @@
+"""The model service: ``create_app()`` builds the Flask app (gunicorn calls it).
+
+It loads both champion models at start and, unless told not to, starts the poller that swaps
+in a new version when the alias moves (see ``registry``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from model_service import api, predict
+from model_service.dashboard import init_dashboard
+from model_service.registry import ChampionRegistry
+from shared.settings import Settings
+from shared.web import create_api
+
+
+def create_app(settings: Settings | None = None, *, start_polling: bool = True) -> Flask:
+    """Build the model service from ``settings`` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    app = Flask(__name__)
+    models = ChampionRegistry(settings)
+    models.refresh()
+    app.extensions[predict.EXTENSION] = models
+    api_ = create_api(
+        app, "Kundresa model API", "1.0", settings, readiness_checks={"models": models.status}
+    )
+    api_.register_blueprint(predict.blp)
+    api_.register_blueprint(api.blp)
+    init_dashboard(app)
+    if start_polling:
+        models.start_polling()
+    return app

@@ -1,0 +1,419 @@
+"""At-risk customers, open carts, the customer page and follow-ups: who to call, what to say.
+
+The lists and the follow-up rules are the model service's use cases (``model_service.service``);
+these views only turn query arguments into a call and the result into a page.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from model_service import service
+from model_service.dashboard import bp, charts
+from model_service.dashboard.advice import (
+    answer_reason_label,
+    explain_reasons,
+    suggest_action,
+)
+from model_service.dashboard.formatting import TASK_LABELS, label, percent, when
+from model_service.dashboard.forms import FollowUpForm
+from model_service.dashboard.queries import (
+    SUMMARY_CACHE,
+    cached_choices,
+    iter_at_risk_rows,
+    last_scored,
+    latest_answers,
+    latest_follow_ups,
+    open_cases_of,
+    risk_summary,
+)
+from model_service.followups import Conflict, FollowUpError, NotFound, customer_follow_ups
+from model_service.risk import AtRiskItem, BadCursor
+from shared.db.session import session_scope
+from shared.journey import STAGES
+from shared.tasks import BANDS, TASKS
+
+PAGE_SIZE = 25
+TIMELINE_SHOWN = 60
+SORT_KEYS = ("risk", "value_at_risk")
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    task: str
+    stage: str | None
+    segment: str | None
+    band: str | None
+    without_follow_up: bool
+    sort: str
+
+    def args(self, **extra: object) -> dict:
+        """Query arguments that reproduce this filter (for links and the CSV export)."""
+        values = {
+            "stage": self.stage,
+            "segment": self.segment,
+            "band": self.band,
+            "no_follow_up": "1" if self.without_follow_up else None,
+            "sort": self.sort if self.sort != "risk" else None,
+            **extra,
+        }
+        return {k: v for k, v in values.items() if v}
+
+    def query(self) -> dict:
+        """Keyword arguments of the at-risk queries (the list and the CSV export)."""
+        return {
+            "stage": self.stage,
+            "segment": self.segment,
+            "band": self.band,
+            "without_follow_up": self.without_follow_up,
+            "sort": self.sort,
+        }
+
+
+def _settings():
+    return current_app.config["KUNDRESA"]
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+def _list_filter(task: str, segments: list[str]) -> ListFilter:
+    args = request.args
+    stage = args.get("stage") if args.get("stage") in STAGES else None
+    segment = args.get("segment") if args.get("segment") in segments else None
+    band = args.get("band") if args.get("band") in BANDS else None
+    sort = args.get("sort") if args.get("sort") in SORT_KEYS else "risk"
+    return ListFilter(task, stage, segment, band, args.get("no_follow_up") == "1", sort)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the at-risk table, with everything the agent needs to act on it."""
+
+    item: AtRiskItem
+    follow_up: dict | None
+    reasons: list[dict]
+    action: str | None
+    answer: dict | None
+    answer_reason: str | None
+
+
+def _rows(session, task: str, items: list[AtRiskItem]) -> list[Row]:
+    locale = _locale()
+    ids = [item.customer_id for item in items]
+    answers = latest_answers(session, ids)
+    follow_ups = latest_follow_ups(session, task, ids)
+    rows = []
+    for item in items:
+        answer = answers.get(item.customer_id)
+        rows.append(
+            Row(
+                item=item,
+                follow_up=follow_ups.get(item.customer_id),
+                reasons=explain_reasons(item.reasons, locale),
+                action=suggest_action(item.reasons, answer, locale),
+                answer=answer,
+                answer_reason=answer_reason_label(answer.get("reason"), locale) if answer else None,
+            )
+        )
+    return rows
+
+
+def _risk_list(task: str, template_active: str):
+    settings = _settings()
+    with session_scope(settings.database_url) as session:
+        segments, _categories = cached_choices(settings.database_url, session)
+        flt = _list_filter(task, segments)
+        cursor = request.args.get("cursor") or None
+        try:
+            page = service.at_risk(session, task, limit=PAGE_SIZE, cursor=cursor, **flt.query())
+        except BadCursor:
+            flash(_("That page link had expired; here is the first page."), "info")
+            return redirect(url_for(request.endpoint, **flt.args()))
+        rows = _rows(session, task, page.items)
+        # The tiles may be half a minute old; the list below them is always live.
+        summary = SUMMARY_CACHE.get(
+            (settings.database_url, task), lambda: risk_summary(session, task)
+        )
+        my_cases = open_cases_of(session, current_user.email)
+        scored = last_scored(session).get(task)
+    page_number = max(1, request.args.get("page", 1, type=int) or 1)
+    return render_template(
+        "dashboard/at_risk.html",
+        task=task,
+        rows=rows,
+        flt=flt,
+        segments=segments,
+        stages=STAGES,
+        bands=BANDS,
+        summary=summary,
+        my_cases=my_cases,
+        scored=scored,
+        next_url=url_for(
+            request.endpoint, **flt.args(cursor=page.next_cursor, page=page_number + 1)
+        )
+        if page.next_cursor
+        else None,
+        first_url=url_for(request.endpoint, **flt.args()) if cursor else None,
+        first_index=(page_number - 1) * PAGE_SIZE + 1,
+        export_url=url_for("dashboard.export_csv", task=task, **flt.args()),
+        meter=charts.probability_meter,
+        active=template_active,
+    )
+
+
+@bp.get("/")
+@login_required
+def at_risk():
+    return _risk_list("brand_switch", "dashboard.at_risk")
+
+
+@bp.get("/carts")
+@login_required
+def open_carts():
+    return _risk_list("cart_abandonment", "dashboard.open_carts")
+
+
+CSV_COLUMNS = (
+    "customer_id",
+    "cart_id",
+    "task",
+    "probability",
+    "band",
+    "stage",
+    "segment",
+    "product_category",
+    "value",
+    "value_at_risk",
+    "reasons",
+    "suggested_action",
+    "follow_up_status",
+    "assignee",
+    "latest_nps",
+    "latest_csat",
+    "latest_ces",
+    "latest_reason",
+    "latest_comment",
+    "model_version",
+    "scored_at",
+)
+
+
+def csv_safe(value: object) -> object:
+    """Spreadsheets run cells that start with = + - @ as formulas; comments are hostile input."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv_line(row, answers: dict, follow_ups: dict, locale: str) -> tuple:
+    answer = answers.get(row.customer_id) or {}
+    follow_up = follow_ups.get(row.customer_id) or {}
+    value_at_risk = row.probability * (row.value or 0.0)
+    return (
+        row.customer_id,
+        row.cart_id or "",
+        row.task,
+        f"{row.probability:.4f}",
+        row.band,
+        row.stage or "",
+        row.segment or "",
+        row.product_category or "",
+        "" if row.value is None else f"{row.value:.2f}",
+        f"{value_at_risk:.2f}",
+        "; ".join(r["text"] for r in explain_reasons(row.reasons, locale)),
+        suggest_action(row.reasons, answer, locale) or "",
+        follow_up.get("status", ""),
+        follow_up.get("assignee", ""),
+        answer.get("nps", ""),
+        answer.get("csat", ""),
+        answer.get("ces", ""),
+        answer.get("reason") or "",
+        answer.get("comment") or "",
+        row.model_version,
+        row.scored_at.isoformat(),
+    )
+
+
+@bp.get("/export.csv")
+@login_required
+def export_csv():
+    settings = _settings()
+    task = request.args.get("task") if request.args.get("task") in TASKS else "brand_switch"
+    with session_scope(settings.database_url) as session:
+        segments, _categories = cached_choices(settings.database_url, session)
+    flt = _list_filter(task, segments)
+    locale = _locale()
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        yield buffer.getvalue()
+        with session_scope(settings.database_url) as session:
+            for rows in iter_at_risk_rows(session, task, **flt.query()):
+                ids = [row.customer_id for row in rows]
+                answers = latest_answers(session, ids)
+                follow_ups = latest_follow_ups(session, task, ids)
+                buffer.seek(0)
+                buffer.truncate()
+                for row in rows:
+                    writer.writerow(
+                        [csv_safe(v) for v in _csv_line(row, answers, follow_ups, locale)]
+                    )
+                yield buffer.getvalue()
+
+    filename = f"kundresa-{task.replace('_', '-')}-{date.today().isoformat()}.csv"
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- customer page ------------------------------------------------------------------------------
+
+TIMELINE_KIND = {
+    "purchase": "purchase",
+    "add_to_cart": "cart",
+    "checkout_started": "cart",
+    "cart_abandoned": "cart",
+    "remove_from_cart": "cart",
+    "support_contact": "support",
+    "refund": "refund",
+    "review": "advocacy",
+    "referral": "advocacy",
+}
+
+
+def _risk_chart(history: list[dict]) -> charts.Markup:
+    series = []
+    for i, task in enumerate(TASKS):
+        points = [(h["as_of"], h["probability"]) for h in history if h["task"] == task]
+        if points:
+            series.append(charts.Series(label(TASK_LABELS, task), points, f"series-{i}"))
+    return charts.line_chart(
+        series,
+        title=_("Risk over time"),
+        axis=charts.Axis(0.0, 1.0, fmt=lambda v: percent(v)),
+        x_label=lambda d: when(d.date() if hasattr(d, "date") else d, "short"),
+        empty_text=_("Not scored yet"),
+        height=200,
+    )
+
+
+@bp.get("/customers/<customer_id>")
+@login_required
+def customer(customer_id: str):
+    settings = _settings()
+    locale = _locale()
+    with session_scope(settings.database_url) as session:
+        profile = service.customer_profile(session, customer_id)
+        if profile is None:
+            abort(404)
+        answers = latest_answers(session, [customer_id])
+    answer = answers.get(customer_id)
+    latest_by_task: dict[str, dict] = {}
+    for score in profile["risk_history"]:
+        latest_by_task[score["task"]] = score
+    main = latest_by_task.get("brand_switch") or latest_by_task.get("cart_abandonment")
+    reasons = explain_reasons(main["reasons"], locale) if main else []
+    action = suggest_action(main["reasons"] if main else None, answer, locale)
+    open_cases = {f["task"]: f for f in profile["follow_ups"] if f["status"] != "resolved"}
+    timeline = list(reversed(profile["timeline"]))
+    channels = Counter(
+        entry["channel"] for entry in timeline if entry["kind"] == "event" and entry.get("channel")
+    ).most_common()
+    show_all = request.args.get("all") == "1"
+    return render_template(
+        "dashboard/customer.html",
+        profile=profile,
+        main=main,
+        latest_by_task=latest_by_task,
+        reasons=reasons,
+        action=action,
+        answer=answer,
+        answer_reason=answer_reason_label(answer.get("reason"), locale) if answer else None,
+        open_cases=open_cases,
+        closed_cases=[f for f in profile["follow_ups"] if f["status"] == "resolved"],
+        timeline=timeline if show_all else timeline[:TIMELINE_SHOWN],
+        timeline_more=len(timeline) - TIMELINE_SHOWN if not show_all else 0,
+        timeline_kind=TIMELINE_KIND,
+        channels=channels,
+        risk_chart=_risk_chart(profile["risk_history"]),
+        form=FollowUpForm(),
+        answer_label=lambda code: answer_reason_label(code, locale),
+        active="dashboard.at_risk",
+    )
+
+
+@bp.post("/customers/<customer_id>/follow-up")
+@login_required
+def follow_up(customer_id: str):
+    settings = _settings()
+    form = FollowUpForm()
+    back = redirect(url_for("dashboard.customer", customer_id=customer_id))
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            return render_template("dashboard/error.html", code=400, csrf=True), 400
+        flash(_("That did not work: check the note (at most 2000 characters)."), "error")
+        return back
+    task = form.task.data if form.task.data in TASKS else "brand_switch"
+    action = form.action.data
+    note = (form.note.data or "").strip() or None
+    try:
+        with session_scope(settings.database_url) as session:
+            profile_cases = [
+                f
+                for f in customer_follow_ups(session, customer_id)
+                if f["task"] == task and f["status"] != "resolved"
+            ]
+            if action == "take":
+                service.take_follow_up(session, customer_id, task, current_user.email, note)
+                flash(_("You have taken this case."), "success")
+            elif not profile_cases:
+                flash(_("Take the case first."), "error")
+            else:
+                status = None if action == "note" else action
+                if status is None and not note:
+                    flash(_("Write a note first."), "error")
+                    return back
+                service.update_follow_up(
+                    session,
+                    profile_cases[0]["id"],
+                    author=current_user.email,
+                    status=status,
+                    note=note,
+                )
+                messages = {
+                    "note": _("Note added."),
+                    "contacted": _("Marked as contacted."),
+                    "resolved": _("Case resolved."),
+                }
+                flash(messages.get(action, _("Saved.")), "success")
+    except NotFound:
+        abort(404)
+    except (Conflict, FollowUpError) as exc:
+        flash(str(exc), "error")
+    return back

@@ -1,0 +1,150 @@
+"""The journey map and the critical journeys: which part of the journey to fix first."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from model_service import service
+from model_service.dashboard import bp, charts
+from model_service.dashboard.advice import answer_reason_label
+from model_service.dashboard.caching import TimedCache
+from model_service.dashboard.formatting import STAGE_LABELS, label, number, percent
+from model_service.dashboard.queries import (
+    PERIODS,
+    JourneyFilter,
+    StageFigures,
+    cached_choices,
+    criticality_level,
+    journey_map_figures,
+    last_scored,
+    stage_criticality,
+)
+from shared.db.session import session_scope
+from shared.journey import STAGES
+from shared.tasks import TASKS
+
+
+def _choice(name: str, allowed: list[str] | tuple[str, ...]) -> str | None:
+    """A query argument only when it is one of the allowed values (anything else: no filter)."""
+    value = request.args.get(name, "").strip()
+    return value if value in allowed else None
+
+
+def _stage_cell(fig: StageFigures, flt: JourneyFilter) -> charts.StageCell:
+    risks = [r for r in (fig.switch_risk, fig.cart_risk) if r is not None]
+    risk = max(risks) if risks else None
+    level = criticality_level(stage_criticality(fig.drop_off, risk, fig.csat))
+    rows = [
+        (_("Now here"), number(fig.here)),
+        (_("Drop-off"), percent(fig.drop_off) if fig.drop_off is not None else "—"),
+        (_("Satisfied (CSAT)"), percent(fig.csat / 100) if fig.csat is not None else "—"),
+        (_("Ease (CES 1–7)"), number(fig.ces, 1)),
+        (_("NPS"), number(fig.nps)),
+        (_("Switch risk"), percent(fig.switch_risk)),
+        (_("Cart risk"), percent(fig.cart_risk)),
+    ]
+    link = {"stage": fig.stage}
+    if flt.segment:
+        link["segment"] = flt.segment
+    return charts.StageCell(
+        key=fig.stage,
+        label=label(STAGE_LABELS, fig.stage),
+        headline=_("%(count)s reached", count=number(fig.reached)),
+        rows=rows,
+        level=level,
+        conversion=percent(fig.conversion) if fig.conversion is not None else None,
+        href=url_for("dashboard.at_risk", **link),
+    )
+
+
+# A picture of the whole journey a minute old is as good as a fresh one (see caching).
+MAP_CACHE = TimedCache(seconds=60)
+
+
+@bp.get("/journey-map")
+@login_required
+def journey_map():
+    database_url = current_app.config["KUNDRESA"].database_url
+    with session_scope(database_url) as session:
+        segments, categories = cached_choices(database_url, session)
+        flt = JourneyFilter(
+            segment=_choice("segment", segments),
+            product_category=_choice("category", categories),
+            period=_choice("period", tuple(PERIODS)) or "90d",
+        )
+        figures = MAP_CACHE.get((database_url, flt), lambda: journey_map_figures(session, flt))
+    cells = [_stage_cell(fig, flt) for fig in figures.stages]
+    picture = charts.journey_map(
+        cells,
+        title=_("The customer journey, stage by stage"),
+        loop_label=_(
+            "Next purchase: %(num)s customers bought again", num=number(figures.repeat_buyers)
+        ),
+    )
+    worst = [
+        (fig, cell) for fig, cell in zip(figures.stages, cells, strict=True) if cell.level == "high"
+    ]
+    locale = str(get_locale() or "en")
+    return render_template(
+        "dashboard/journey_map.html",
+        reason_label=lambda code: answer_reason_label(code, locale),
+        picture=picture,
+        figures=figures,
+        cells=cells,
+        worst=worst,
+        flt=flt,
+        segments=segments,
+        categories=categories,
+        periods=PERIODS,
+    )
+
+
+CRITICAL_PERIODS = ("30d", "90d")
+CRITICAL_LIMIT = 25
+
+
+@bp.get("/critical-journeys")
+@login_required
+def critical_journeys():
+    settings = current_app.config["KUNDRESA"]
+    task = request.args.get("task") if request.args.get("task") in TASKS else "brand_switch"
+    period = request.args.get("period") if request.args.get("period") in CRITICAL_PERIODS else "30d"
+    stage = request.args.get("stage") if request.args.get("stage") in STAGES else None
+    with session_scope(settings.database_url) as session:
+        scored = last_scored(session).get(task)
+        cells = service.critical_journeys(
+            session,
+            task,
+            period=period,
+            # As of the latest scoring, so the figures and the scores describe the same moment.
+            end=scored["as_of"] if scored else None,
+            # A stage filter looks further down the ranking so that it still fills a page.
+            limit=CRITICAL_LIMIT * (len(STAGES) if stage else 1),
+            flag_threshold=settings.critical_flag_threshold,
+        )
+    if stage:
+        cells = [cell for cell in cells if cell["stage"] == stage][:CRITICAL_LIMIT]
+    locale = str(get_locale() or "en")
+    for cell in cells:
+        cell["reason_labels"] = [
+            (answer_reason_label(r["reason"], locale), r["count"]) for r in cell["top_reasons"]
+        ]
+    peak = max((cell["revenue_at_risk"] for cell in cells), default=0.0) or 1.0
+    return render_template(
+        "dashboard/critical_journeys.html",
+        cells=cells,
+        task=task,
+        period=period,
+        stage=stage,
+        stages=STAGES,
+        periods=CRITICAL_PERIODS,
+        tasks=tuple(TASKS),
+        peak=peak,
+        meter=charts.probability_meter,
+        as_of=scored["as_of"] if scored else None,
+        # Every cell is "flagged" with the default threshold of 0: a flag then says nothing.
+        show_flags=settings.critical_flag_threshold > 0,
+    )

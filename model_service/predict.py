@@ -1,0 +1,262 @@
+"""Online predictions: ``POST /v1/predict/brand-switch`` and ``/v1/predict/cart-abandonment``.
+
+A request reads the task's served model ONCE and uses that one object to the end, so the
+answer comes from a single version even if the poller swaps models meanwhile. Features come
+from the shared builder (ids) or are sent as validated records; both go through
+``scoring.score_frame``, the same code as batch scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from flask import current_app, request
+from flask_smorest import abort
+from sqlalchemy import func, select
+
+from model_service.batching import PredictionBatcher
+from model_service.registry import ChampionRegistry, ServedModel
+from model_service.schemas import (
+    BrandSwitchRequestSchema,
+    CartAbandonmentRequestSchema,
+    PredictResponseSchema,
+)
+from model_service.scoring import score_frame, task_features
+from shared import reasons as reason_texts
+from shared.auth import require_role
+from shared.db.session import session_scope
+from shared.db.tables import Customer, Identity, JourneyEvent
+from shared.features import (
+    CART_CATEGORICAL,
+    CART_FEATURES,
+    CUSTOMER_CATEGORICAL,
+    CUSTOMER_FEATURES,
+    load_journey_frames,
+)
+from shared.settings import Settings
+from shared.web import StrictBlueprint
+
+blp = StrictBlueprint(
+    "predict",
+    __name__,
+    url_prefix="/v1/predict",
+    description="Online risk predictions with reasons, from the champion models.",
+)
+BEARER = [{"bearer": []}]
+EXTENSION = "kundresa_models"
+# One per process: concurrent requests share model calls (see batching.py).
+BATCHER = PredictionBatcher()
+
+
+def registry() -> ChampionRegistry:
+    return current_app.extensions[EXTENSION]
+
+
+def _settings() -> Settings:
+    return current_app.config["KUNDRESA"]
+
+
+def served_or_503(task: str) -> ServedModel:
+    served = registry().get(task)
+    if served is None:
+        state = registry().status()[task]
+        detail = (state.get("refused") or {}).get("reason") or (state.get("error") or {}).get(
+            "message"
+        )
+        abort(
+            503,
+            message=f"No {state['model_name']}@{state['alias']} model is loaded"
+            + (f": {detail}" if detail else "; train and promote one."),
+        )
+    return served
+
+
+def _documented(view):  # noqa: ANN001, ANN202
+    view = blp.alt_response(401, description="No or an unknown token.")(view)
+    view = blp.alt_response(403, description="The token's role may not do this.")(view)
+    view = blp.alt_response(404, description="Unknown ids, named in errors.")(view)
+    view = blp.alt_response(503, description="No champion model is loaded for this task.")(view)
+    return blp.doc(security=BEARER)(view)
+
+
+@blp.route("/brand-switch", methods=["POST"])
+@blp.arguments(BrandSwitchRequestSchema)
+@blp.response(200, PredictResponseSchema)
+@_documented
+@require_role("support")
+def predict_brand_switch(body: dict[str, Any]):
+    """Will these customers stop buying within the horizon? Probability, band and reasons."""
+    served = served_or_503("brand_switch")
+    if body.get("records") is not None:
+        features, context = _from_records(body["records"], CUSTOMER_FEATURES, CUSTOMER_CATEGORICAL)
+    else:
+        features, context = _customers_from_database(body["customer_ids"], body["as_of"])
+    return _answer(served, features, context)
+
+
+@blp.route("/cart-abandonment", methods=["POST"])
+@blp.arguments(CartAbandonmentRequestSchema)
+@blp.response(200, PredictResponseSchema)
+@_documented
+@require_role("support")
+def predict_cart_abandonment(body: dict[str, Any]):
+    """Will these open carts end without a purchase within 24 hours?"""
+    served = served_or_503("cart_abandonment")
+    if body.get("records") is not None:
+        features, context = _from_records(body["records"], CART_FEATURES, CART_CATEGORICAL)
+    elif body.get("cart_ids") is not None:
+        features, context = _carts_from_database(body["as_of"], cart_ids=body["cart_ids"])
+    else:
+        features, context = _carts_from_database(body["as_of"], customer_ids=body["customer_ids"])
+    return _answer(served, features, context)
+
+
+def _from_records(
+    records: list[dict[str, Any]], columns: Sequence[str], categorical: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Built column by column from plain lists: one DataFrame construction, not one per field.
+    data: dict[str, Any] = {}
+    for column in columns:
+        values = [record[column] for record in records]
+        if column in categorical:
+            data[column] = np.array(values, dtype=object)
+        else:
+            # null means "does not exist" (NaN), exactly as the feature builder leaves it.
+            data[column] = np.array(
+                [np.nan if value is None else value for value in values], dtype=float
+            )
+    features = pd.DataFrame(data, columns=list(columns))
+    context = pd.DataFrame(
+        {
+            "id": [record.get("id") for record in records],
+            "customer_id": None,
+            "cart_id": None,
+            "stage": features["stage"],
+        },
+        index=features.index,
+    )
+    return features, context
+
+
+def _not_found(field: str, wanted: Sequence[str], missing: dict[str, str]) -> None:
+    if missing:
+        errors = {
+            f"{field}.{i}": [missing[value]] for i, value in enumerate(wanted) if value in missing
+        }
+        abort(404, message=f"{len(missing)} of the {field} cannot be scored.", errors=errors)
+
+
+def _customers_from_database(
+    ids: list[str], as_of: datetime | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    now = as_of or datetime.now(UTC)
+    database_url = _settings().database_url
+    unique = list(dict.fromkeys(ids))
+    with session_scope(database_url) as session:
+        known = set(session.scalars(select(Customer.id).where(Customer.id.in_(unique))))
+    missing = {i: f"Unknown customer {i!r}." for i in unique if i not in known}
+    frames = load_journey_frames(database_url, now, customer_ids=unique)
+    features, context = task_features("brand_switch", frames, now, active_only=False)
+    for customer_id in unique:
+        if customer_id in known and customer_id not in features.index:
+            missing[customer_id] = f"Customer {customer_id!r} has no journey events yet."
+    _not_found("customer_ids", ids, missing)
+    features, context = features.loc[unique], context.loc[unique]
+    context = context.assign(id=context["customer_id"])
+    return features, context
+
+
+def _carts_from_database(
+    as_of: datetime | None,
+    cart_ids: list[str] | None = None,
+    customer_ids: list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    now = as_of or datetime.now(UTC)
+    database_url = _settings().database_url
+    who = func.coalesce(JourneyEvent.customer_id, Identity.customer_id)
+    with session_scope(database_url) as session:
+        if cart_ids is not None:
+            unique = list(dict.fromkeys(cart_ids))
+            owners = dict(
+                session.execute(
+                    select(JourneyEvent.cart_id, who)
+                    .outerjoin(Identity, Identity.visitor_id == JourneyEvent.visitor_id)
+                    .where(JourneyEvent.cart_id.in_(unique), who.is_not(None))
+                    .distinct()
+                ).all()
+            )
+            customers = sorted(set(owners.values()))
+        else:
+            unique = list(dict.fromkeys(customer_ids or []))
+            customers = list(session.scalars(select(Customer.id).where(Customer.id.in_(unique))))
+    frames = load_journey_frames(database_url, now, customer_ids=customers)
+    features, context = task_features("cart_abandonment", frames, now)
+    if cart_ids is not None:
+        field, wanted = "cart_ids", cart_ids
+        missing = {
+            c: f"Unknown cart {c!r}." if c not in owners else f"Cart {c!r} is not open."
+            for c in unique
+            if c not in features.index
+        }
+        _not_found(field, wanted, missing)
+        features, context = features.loc[unique], context.loc[unique]
+    else:
+        field, wanted = "customer_ids", customer_ids or []
+        has_cart = set(context["customer_id"])
+        known = set(customers)
+        missing = {
+            c: f"Unknown customer {c!r}." if c not in known else f"Customer {c!r} has no open cart."
+            for c in unique
+            if c not in has_cart
+        }
+        _not_found(field, wanted, missing)
+    context = context.assign(id=context["cart_id"])
+    return features, context
+
+
+def _answer(served: ServedModel, features: pd.DataFrame, context: pd.DataFrame) -> dict[str, Any]:
+    scores = score_frame(served, features, context["stage"], predict=BATCHER.predictor(served))
+    locale = (
+        request.accept_languages.best_match(reason_texts.LOCALES) or reason_texts.DEFAULT_LOCALE
+    )
+    predictions = []
+    for position in range(len(features)):
+        ctx = context.iloc[position]
+        row = scores.iloc[position]
+        predictions.append(
+            {
+                "id": _text(ctx.get("id")),
+                "customer_id": _text(ctx.get("customer_id")),
+                "cart_id": _text(ctx.get("cart_id")),
+                "probability": float(row["probability"]),
+                "band": row["band"],
+                "stage": _text(ctx.get("stage")),
+                "reasons": with_texts(row["reasons"], locale),
+                "model_name": served.name,
+                "model_version": served.version,
+            }
+        )
+    return {
+        "task": served.task,
+        "model_name": served.name,
+        "model_version": served.version,
+        "predictions": predictions,
+    }
+
+
+def with_texts(found: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
+    """Reasons with their plain-words text and suggested action in ``locale``."""
+    return [
+        {**r, **reason_texts.explain(r["feature"], r.get("value"), r.get("reference"), locale)}
+        for r in found or []
+    ]
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)

@@ -1,0 +1,321 @@
+"""Marshmallow schemas of the model service: the validation and the OpenAPI document in one.
+
+The record schemas are made from the shared feature builder's column lists, so a record sent
+to the API has exactly the columns the models were trained on: every feature is required,
+categorical features are strings, numeric ones numbers (null when the value does not exist,
+e.g. the recency of a customer who never bought), and unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from model_service.followups import NOTE_MAX_LENGTH, STATUSES
+from model_service.risk import MAX_PAGE, SORTS
+from shared.features import (
+    CART_CATEGORICAL,
+    CART_FEATURES,
+    CUSTOMER_CATEGORICAL,
+    CUSTOMER_FEATURES,
+)
+from shared.journey import STAGES
+from shared.schemas.fields import CleanString, Identifier, UtcDateTime
+from shared.tasks import BANDS, TASKS
+
+MAX_ITEMS = 1000
+TASK_NAMES = sorted(TASKS)
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _record_schema(name: str, columns: list[str], categorical: list[str]) -> type[Schema]:
+    field_map: dict[str, fields.Field] = {
+        "id": Identifier(
+            load_default=None,
+            metadata={"description": "Your id for this record, echoed in the answer."},
+        )
+    }
+    for column in columns:
+        if column == "stage":
+            field_map[column] = fields.String(required=True, validate=validate.OneOf(STAGES))
+        elif column in categorical:
+            field_map[column] = CleanString(required=True, validate=validate.Length(max=80))
+        else:
+            field_map[column] = fields.Float(required=True, allow_none=True, allow_nan=False)
+    return type(name, (StrictSchema,), dict(field_map))
+
+
+CustomerRecordSchema = _record_schema(
+    "CustomerRecordSchema", CUSTOMER_FEATURES, CUSTOMER_CATEGORICAL
+)
+CartRecordSchema = _record_schema("CartRecordSchema", CART_FEATURES, CART_CATEGORICAL)
+
+
+def _ids(description: str) -> fields.List:
+    return fields.List(
+        Identifier(),
+        validate=validate.Length(min=1, max=MAX_ITEMS),
+        metadata={"description": description},
+    )
+
+
+def _records(schema: type[Schema]) -> fields.List:
+    return fields.List(
+        fields.Nested(schema),
+        validate=validate.Length(min=1, max=MAX_ITEMS),
+        metadata={"description": "Feature values sent directly (e.g. a live cart)."},
+    )
+
+
+class _OneSource(StrictSchema):
+    as_of = UtcDateTime(
+        load_default=None,
+        metadata={
+            "description": "With ids: build the features from data before this moment "
+            "(default now), e.g. to see what the model said on a past date."
+        },
+    )
+    SOURCES: tuple[str, ...] = ()
+
+    @validates_schema
+    def exactly_one_source(self, data: dict, **kwargs: object) -> None:
+        given = [name for name in self.SOURCES if data.get(name) is not None]
+        if len(given) != 1:
+            raise ValidationError(
+                f"Send exactly one of {', '.join(self.SOURCES)}.", field_name="_schema"
+            )
+        if data.get("as_of") is not None and given == ["records"]:
+            raise ValidationError(
+                "as_of only applies to ids; records carry their features.", field_name="as_of"
+            )
+
+
+class BrandSwitchRequestSchema(_OneSource):
+    SOURCES = ("customer_ids", "records")
+    customer_ids = _ids("Customers to score from their journey data (features built here).")
+    records = _records(CustomerRecordSchema)
+
+
+class CartAbandonmentRequestSchema(_OneSource):
+    SOURCES = ("cart_ids", "customer_ids", "records")
+    cart_ids = _ids("Open carts to score from their journey data.")
+    customer_ids = _ids("Score the open carts of these customers.")
+    records = _records(CartRecordSchema)
+
+
+class ReasonSchema(Schema):
+    feature = fields.String()
+    value = fields.Raw(allow_none=True)
+    reference = fields.Raw(allow_none=True, metadata={"description": "The typical value."})
+    contribution = fields.Float(
+        metadata={"description": "How much this value raises the probability."}
+    )
+    text = fields.String()
+    action = fields.String(metadata={"description": "A suggested action for support."})
+
+
+class PredictionSchema(Schema):
+    id = fields.String(allow_none=True, metadata={"description": "The record's id, if sent."})
+    customer_id = fields.String(allow_none=True)
+    cart_id = fields.String(allow_none=True)
+    probability = fields.Float()
+    band = fields.String(metadata={"enum": list(BANDS)})
+    stage = fields.String(allow_none=True)
+    reasons = fields.List(fields.Nested(ReasonSchema))
+    model_name = fields.String()
+    model_version = fields.String()
+
+
+class PredictResponseSchema(Schema):
+    task = fields.String()
+    model_name = fields.String()
+    model_version = fields.String()
+    predictions = fields.List(fields.Nested(PredictionSchema))
+
+
+class ModelStatusSchema(Schema):
+    model_name = fields.String()
+    alias = fields.String()
+    loaded = fields.Dict(allow_none=True)
+    alias_version = fields.String(allow_none=True)
+    checked_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    refused = fields.Dict(allow_none=True)
+    error = fields.Dict(allow_none=True)
+
+
+class ModelsSchema(Schema):
+    models = fields.Dict(keys=fields.String(), values=fields.Nested(ModelStatusSchema))
+
+
+class AtRiskQuerySchema(StrictSchema):
+    task = fields.String(load_default="brand_switch", validate=validate.OneOf(TASK_NAMES))
+    stage = fields.String(validate=validate.OneOf(STAGES))
+    segment = CleanString(validate=validate.Length(max=40))
+    band = fields.String(validate=validate.OneOf(BANDS))
+    min_probability = fields.Float(validate=validate.Range(0, 1), allow_nan=False)
+    without_follow_up = fields.Boolean(load_default=False)
+    sort = fields.String(load_default="risk", validate=validate.OneOf(SORTS))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
+    cursor = CleanString(validate=validate.Length(max=500))
+
+
+class FollowUpRefSchema(Schema):
+    id = fields.Integer()
+    status = fields.String()
+    assignee = fields.String()
+
+
+class AtRiskItemSchema(Schema):
+    score_id = fields.Integer()
+    customer_id = fields.String()
+    cart_id = fields.String(allow_none=True)
+    task = fields.String()
+    probability = fields.Float()
+    band = fields.String()
+    stage = fields.String(allow_none=True)
+    segment = fields.String(allow_none=True)
+    product_category = fields.String(allow_none=True)
+    value = fields.Float(allow_none=True)
+    value_at_risk = fields.Float()
+    reasons = fields.List(fields.Nested(ReasonSchema))
+    model_name = fields.String()
+    model_version = fields.String()
+    as_of = fields.DateTime()
+    scored_at = fields.DateTime()
+    follow_up = fields.Nested(FollowUpRefSchema, allow_none=True)
+
+
+class AtRiskPageSchema(Schema):
+    items = fields.List(fields.Nested(AtRiskItemSchema))
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "Pass as cursor for the next page."}
+    )
+
+
+class TimelineEntrySchema(Schema):
+    kind = fields.String(metadata={"enum": ["event", "survey_answer"]})
+    at = fields.DateTime()
+    type = fields.String()
+    stage = fields.String(allow_none=True)
+    channel = fields.String(allow_none=True)
+    product_category = fields.String(allow_none=True)
+    value = fields.Float(allow_none=True)
+    cart_id = fields.String(allow_none=True)
+    order_id = fields.String(allow_none=True)
+    device = fields.String(allow_none=True)
+    nps = fields.Integer(allow_none=True)
+    csat = fields.Integer(allow_none=True)
+    ces = fields.Integer(allow_none=True)
+    reason = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+
+
+class RiskHistoryEntrySchema(Schema):
+    score_id = fields.Integer()
+    task = fields.String()
+    cart_id = fields.String(allow_none=True)
+    probability = fields.Float()
+    band = fields.String()
+    stage = fields.String(allow_none=True)
+    reasons = fields.List(fields.Nested(ReasonSchema))
+    model_name = fields.String()
+    model_version = fields.String()
+    as_of = fields.DateTime()
+    scored_at = fields.DateTime()
+
+
+class FollowUpNoteSchema(Schema):
+    author = fields.String()
+    status = fields.String()
+    note = fields.String(allow_none=True)
+    at = fields.DateTime()
+
+
+class FollowUpSchema(Schema):
+    id = fields.Integer()
+    customer_id = fields.String()
+    task = fields.String()
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    assignee = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    resolved_at = fields.DateTime(allow_none=True)
+    risk_before = fields.Float(allow_none=True, metadata={"description": "Risk when taken."})
+    risk_after = fields.Float(
+        allow_none=True, metadata={"description": "First risk scored after it was resolved."}
+    )
+    risk_change = fields.Float(
+        allow_none=True, metadata={"description": "risk_after − risk_before; negative is good."}
+    )
+    notes = fields.List(fields.Nested(FollowUpNoteSchema))
+
+
+class CustomerProfileSchema(Schema):
+    id = fields.String()
+    segment = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True)
+    consent = fields.Boolean()
+    created_at = fields.DateTime()
+    has_linked_devices = fields.Boolean()
+    stage = fields.String()
+    timeline = fields.List(fields.Nested(TimelineEntrySchema))
+    risk_history = fields.List(fields.Nested(RiskHistoryEntrySchema))
+    follow_ups = fields.List(fields.Nested(FollowUpSchema))
+
+
+class CriticalQuerySchema(StrictSchema):
+    task = fields.String(load_default="brand_switch", validate=validate.OneOf(TASK_NAMES))
+    period = fields.String(
+        load_default="30d",
+        validate=validate.Regexp(r"^\d{1,3}d$", error="Must look like 30d (days)."),
+    )
+    end = UtcDateTime(metadata={"description": "End of the period (default: now)."})
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 500))
+
+
+class ReasonCountSchema(Schema):
+    reason = fields.String()
+    count = fields.Integer()
+
+
+class CriticalCellSchema(Schema):
+    stage = fields.String()
+    segment = fields.String()
+    product_category = fields.String()
+    customers = fields.Integer()
+    mean_risk = fields.Float()
+    revenue_at_risk = fields.Float()
+    drop_off = fields.Float(allow_none=True)
+    next_stage = fields.String(allow_none=True)
+    nps = fields.Float(allow_none=True)
+    csat = fields.Float(allow_none=True)
+    ces = fields.Float(allow_none=True)
+    responses = fields.Integer()
+    top_reasons = fields.List(fields.Nested(ReasonCountSchema))
+    previous_mean_risk = fields.Float(allow_none=True)
+    previous_revenue_at_risk = fields.Float(allow_none=True)
+    mean_risk_change = fields.Float(allow_none=True)
+    revenue_at_risk_change = fields.Float(allow_none=True)
+    flagged = fields.Boolean()
+
+
+class CriticalJourneysSchema(Schema):
+    task = fields.String()
+    period = fields.String()
+    end = fields.DateTime()
+    flag_threshold = fields.Float()
+    journeys = fields.List(fields.Nested(CriticalCellSchema))
+
+
+class FollowUpCreateSchema(StrictSchema):
+    customer_id = Identifier(required=True)
+    task = fields.String(load_default="brand_switch", validate=validate.OneOf(TASK_NAMES))
+    note = CleanString(validate=validate.Length(max=NOTE_MAX_LENGTH), load_default=None)
+
+
+class FollowUpUpdateSchema(StrictSchema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    note = CleanString(validate=validate.Length(max=NOTE_MAX_LENGTH))
