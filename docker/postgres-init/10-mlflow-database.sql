@@ -1,0 +1,2 @@
+-- MLflow's tracking store lives in its own database beside Kundresa's.
+CREATE DATABASE mlflow;
