@@ -1,0 +1,50 @@
+"""The shared plumbing: hashed tokens with roles, settings, and the one error format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from shared.auth import create_token, hash_token, revoke_token, token_role
+from shared.db.session import session_scope
+from shared.db.tables import ApiToken
+from shared.settings import Settings
+from shared.web import flatten_errors
+
+
+def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(database_url: str) -> None:
+    token = create_token(database_url, name="crm-sync", role="support")
+    with session_scope(database_url) as session:
+        stored = session.scalars(select(ApiToken)).one()
+    assert token not in (stored.token_hash, stored.prefix, stored.name)
+    assert stored.token_hash == hash_token(token)
+    assert token_role(database_url, token) == ("crm-sync", "support")
+    assert revoke_token(database_url, "crm-sync") == 1
+    assert token_role(database_url, token) is None
+
+
+def test_an_unknown_role_is_refused(sqlite_url: str) -> None:
+    with pytest.raises(ValueError, match="role"):
+        create_token(sqlite_url, name="x", role="root")
+
+
+def test_nested_validation_errors_are_named_by_dotted_field() -> None:
+    errors = {"json": {"events": {3: {"occurred_at": ["Not a valid datetime."]}}}}
+    assert flatten_errors(errors) == {"events.3.occurred_at": ["Not a valid datetime."]}
+    assert flatten_errors({"json": {"_schema": ["Bad."]}}) == {"_schema": ["Bad."]}
+
+
+def test_settings_default_to_files_under_var_and_keep_the_secret_out_of_repr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DATABASE_URL", "MLFLOW_TRACKING_URI", "SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KUNDRESA_VAR_DIR", str(tmp_path / "var"))
+    settings = Settings.from_env()
+    assert settings.database_url == f"sqlite:///{tmp_path / 'var' / 'kundresa.db'}"
+    assert settings.mlflow_tracking_uri.startswith("sqlite:///")
+    assert settings.secret_key not in repr(settings)
+    assert Settings.from_env().secret_key == settings.secret_key, "the made secret is kept"
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o077 == 0

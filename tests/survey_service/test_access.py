@@ -1,0 +1,119 @@
+"""Who may call the public API: site keys, origins, CORS preflights and rate limits."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from shared.auth import create_site
+from shared.db.session import session_scope
+from shared.db.tables import Site
+from tests.survey_service.conftest import ORIGIN, sqlite_only
+
+IDENTIFY = {"visitor_id": "v-1", "customer_id": "c-1"}
+
+
+@sqlite_only
+def test_a_missing_key_is_401_and_an_unknown_key_403(client: FlaskClient) -> None:
+    missing = client.post("/v1/identify", json=IDENTIFY)
+    assert missing.status_code == 401
+    assert "X-Site-Key" in missing.json["errors"]
+    unknown = client.get("/v1/surveys/post_purchase", headers={"X-Site-Key": "pk_nope"})
+    assert unknown.status_code == 403
+    nul = client.get("/v1/surveys/post_purchase?site_key=%00")
+    assert nul.status_code == 403
+
+
+@sqlite_only
+def test_an_inactive_site_is_refused(client: FlaskClient, database_url: str) -> None:
+    key = create_site(database_url, "Closed shop", [ORIGIN])
+    with session_scope(database_url) as session:
+        session.query(Site).filter_by(site_key=key).update({"active": False})
+    assert (
+        client.post("/v1/identify", json=IDENTIFY, headers={"X-Site-Key": key}).status_code == 403
+    )
+
+
+def test_only_the_sites_origins_may_call_from_a_browser(client: FlaskClient, site_key: str) -> None:
+    allowed = client.post(
+        "/v1/identify", json=IDENTIFY, headers={"X-Site-Key": site_key, "Origin": ORIGIN}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Origin" in allowed.headers["Vary"]
+    other = client.post(
+        "/v1/identify",
+        json=IDENTIFY,
+        headers={"X-Site-Key": site_key, "Origin": "https://evil.example"},
+    )
+    assert other.status_code == 403
+    assert "Access-Control-Allow-Origin" not in other.headers
+    server_to_server = client.post("/v1/identify", json=IDENTIFY, headers={"X-Site-Key": site_key})
+    assert server_to_server.status_code == 200
+    assert "Access-Control-Allow-Origin" not in server_to_server.headers
+
+
+@sqlite_only
+def test_a_preflight_is_answered_for_allowed_origins_only(
+    client: FlaskClient, site_key: str
+) -> None:
+    ask = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-site-key",
+    }
+    for path in (
+        "/v1/responses",
+        "/v1/events",
+        "/v1/identify",
+        f"/v1/responses?site_key={site_key}",
+    ):
+        answer = client.options(path, headers=ask)
+        assert answer.status_code == 204, path
+        assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert answer.headers["Access-Control-Allow-Headers"] == "Content-Type, X-Site-Key"
+        assert set(answer.headers["Access-Control-Allow-Methods"].split(", ")) == {"GET", "POST"}
+        assert "Origin" in answer.headers["Vary"]
+    survey = client.options("/v1/surveys/post_purchase", headers=ask)
+    assert survey.status_code == 204
+    refused = client.options("/v1/events", headers={**ask, "Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+@sqlite_only
+def test_public_calls_are_rate_limited_per_site_key_and_address(app_factory, site: dict) -> None:
+    client = app_factory(rate_limit_public="3/minute").test_client()
+    codes = [client.post("/v1/identify", json=IDENTIFY, headers=site).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    limited = client.post("/v1/identify", json=IDENTIFY, headers=site)
+    assert limited.json["code"] == 429
+    other_address = client.post(
+        "/v1/identify", json=IDENTIFY, headers=site, environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    )
+    assert other_address.status_code == 200
+
+
+@sqlite_only
+def test_rate_limits_are_shared_by_every_worker_through_redis(app_factory, site: dict) -> None:
+    """Two apps stand for two gunicorn workers: with REDIS_URL they share one budget."""
+    url = os.environ.get("KUNDRESA_TEST_REDIS_URL", "").strip()
+    if not url:
+        pytest.skip("set KUNDRESA_TEST_REDIS_URL to test the Redis rate-limit storage")
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"KUNDRESA_TEST_REDIS_URL is set but Redis is unreachable: {exc}")
+        pytest.skip(f"Redis unreachable: {exc}")
+    workers = [
+        app_factory(rate_limit_public="3/minute", redis_url=url).test_client() for _ in range(2)
+    ]
+    codes = [
+        workers[i % 2].post("/v1/identify", json=IDENTIFY, headers=site).status_code
+        for i in range(4)
+    ]
+    assert codes == [200, 200, 200, 429]

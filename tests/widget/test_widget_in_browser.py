@@ -1,0 +1,497 @@
+"""The survey widget in real headless Chromium (Debian's /usr/bin/chromium via Playwright):
+the demo shop served by the survey app on a loopback port, a visitor who abandons a cart and
+answers by keyboard, a buyer answering in Swedish, a phone, a dead survey service, and a host
+page with hostile CSS. Screenshots of each state go to test-artifacts/widget/."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import queue
+import re
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from shared.db.session import dispose_engines, session_scope
+from shared.db.tables import JourneyEvent, Response
+from survey_service.app import create_app
+from survey_service.widget import BUILT_FILE
+from tests.conftest import make_settings, make_sqlite_url
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "widget"
+DIALOG = "kundresa-survey dialog"
+DESKTOP = {"viewport": {"width": 1200, "height": 900}}
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
+# Chromium reports a refused connection as a console line of its own; that is the browser
+# describing the network, not an error thrown by the widget into the page.
+NETWORK_NOISE = "Failed to load resource"
+
+HOSTILE_CSS = """
+* { font-family: "Comic Sans MS", cursive !important; color: #f0f !important;
+    background: #ff0 !important; border: 3px dashed #00f !important; margin: 7px !important;
+    padding: 9px !important; line-height: 3 !important; letter-spacing: 4px !important;
+    text-transform: uppercase !important; box-sizing: content-box !important; }
+html { font-size: 40px !important; --kr-accent: #f00 !important; --kr-ink: #f00 !important; }
+body * { position: static !important; opacity: 0.4 !important; transform: rotate(3deg); }
+dialog, button, input, label, fieldset, legend, textarea, h2, p, span, div {
+    all: revert !important; font-size: 30px !important; }
+dialog::backdrop, *::backdrop { background: #0f0 !important; }
+kundresa-survey { display: none !important; }
+"""
+
+
+@pytest.fixture(scope="module")
+def browser(chromium) -> object:
+    return chromium
+
+
+def _serve_in_thread(server) -> Iterator[str]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class LiveService:
+    base: str
+    database_url: str
+    # (path, mimetype, status) of every POST the service answered, in order.
+    posts: queue.Queue
+
+    def forget_posts(self) -> None:
+        while not self.posts.empty():
+            self.posts.get_nowait()
+
+    def wait_for_post(self, path: str, mimetype: str) -> int:
+        """The status of the next POST to ``path`` sent as ``mimetype``."""
+        while True:
+            # A generous bound so a widget that never sends fails instead of hanging.
+            seen_path, seen_mimetype, status = self.posts.get(timeout=60)
+            if (seen_path, seen_mimetype) == (path, mimetype):
+                return status
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """The survey app in demo mode on a free loopback port, noting the POSTs it answers
+    (Playwright cannot see a sendBeacon sent while a page unloads; the server can)."""
+    from flask import request
+    from werkzeug.serving import make_server
+
+    folder = tmp_path_factory.mktemp("widget-service")
+    database_url = make_sqlite_url(folder)
+    app = create_app(make_settings(folder, database_url, demo_mode=True))
+    posts: queue.Queue = queue.Queue()
+
+    @app.after_request
+    def note_post(response):
+        if request.method == "POST":
+            posts.put((request.path, request.mimetype, response.status_code))
+        return response
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    for base in _serve_in_thread(server):
+        yield LiveService(base, database_url, posts)
+    dispose_engines()
+
+
+@pytest.fixture
+def open_page(browser):
+    """A fresh visitor (own context, so own storage) whose page errors are collected."""
+    contexts = []
+
+    def opener(**options):
+        context = browser.new_context(**{**DESKTOP, **options})
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda error: page.errors.append(f"pageerror: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                page.errors.append(f"console.{message.type}: {message.text}")
+                if message.type == "error" and NETWORK_NOISE not in message.text
+                else None
+            ),
+        )
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+def shoot(target, name: str) -> bytes:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return target.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def focused(page) -> str:
+    """The class (or tag) of the focused element inside the widget's shadow root."""
+    return page.evaluate(
+        """() => { const el = document.querySelector('kundresa-survey').shadowRoot.activeElement;
+                   return el ? (el.className || el.tagName.toLowerCase()) + ':' + (el.value || '') : ''; }"""
+    )
+
+
+def wait_for_widget(page) -> None:
+    page.wait_for_function("() => window.Kundresa && window.Kundresa.loaded === true")
+
+
+def exit_through_the_top(page) -> None:
+    page.mouse.move(600, 300)
+    page.mouse.move(600, 10)
+    page.mouse.move(600, -20)
+
+
+def stored_responses(database_url: str, survey_key: str) -> list[Response]:
+    with session_scope(database_url) as session:
+        rows = session.scalars(select(Response).where(Response.survey_key == survey_key)).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def is_posted_response(response) -> bool:
+    return (
+        response.url.split("?")[0].endswith("/v1/responses") and response.request.method == "POST"
+    )
+
+
+def test_abandoned_cart_survey_answered_by_keyboard_is_stored_with_visitor_cart_and_stage(
+    service, open_page
+) -> None:
+    base, database_url = service.base, service.database_url
+    page = open_page()
+    page.goto(f"{base}/demo/shop?lang=en&utm_medium=email&utm_source=spring-letter")
+    wait_for_widget(page)
+    page.click("[data-add='linen-shirt']")
+    shoot(page, "01-shop-cart-not-empty")
+
+    exit_through_the_top(page)
+    dialog = page.locator(DIALOG)
+    dialog.wait_for(state="visible")
+    assert page.locator("kundresa-survey h2").inner_text() == "Leaving already?"
+    shoot(page, "02-abandonment-open")
+
+    # Focus starts on the survey's heading and is trapped in the dialog.
+    assert focused(page) == "h2:"
+    page.keyboard.press("Shift+Tab")
+    assert focused(page).startswith("x:")
+    page.keyboard.press("Shift+Tab")
+    assert focused(page).startswith("send:")
+    page.keyboard.press("Tab")
+    assert focused(page).startswith("x:")
+
+    # The reasons are a radio group: Tab into it, arrows move and choose.
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert focused(page) == "input:delivery_too_slow"
+    page.keyboard.press("Tab")
+    page.keyboard.type("Three weeks is too long.")
+    page.keyboard.press("Tab")
+    assert focused(page).startswith("send:")
+    shoot(page, "03-abandonment-answered")
+    with page.expect_response(is_posted_response) as posted:
+        page.keyboard.press("Enter")
+    assert posted.value.status == 201
+    page.locator("kundresa-survey [role=status]").wait_for()
+    shoot(page, "04-abandonment-thanks")
+
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    assert page.evaluate("() => document.activeElement.dataset.add") == "linen-shirt"
+
+    visitor = page.evaluate("() => localStorage.getItem('kundresa.vid')")
+    cart = page.evaluate("() => JSON.parse(localStorage.getItem('nordvik-demo-cart')).id")
+    [row] = stored_responses(database_url, "cart_abandonment")
+    assert (row.visitor_id, row.cart_id, row.stage) == (visitor, cart, "desire")
+    assert row.answers == {"reason": "delivery_too_slow", "comment": "Three weeks is too long."}
+    assert row.reason == "delivery_too_slow"
+
+    # Leaving the page sends the batched journey events by sendBeacon (text/plain).
+    service.forget_posts()
+    page.goto(f"{base}/demo/shop/cart?lang=en")
+    assert service.wait_for_post("/v1/events", "text/plain") == 202
+    with session_scope(database_url) as session:
+        events = session.execute(
+            select(
+                JourneyEvent.type, JourneyEvent.cart_id, JourneyEvent.channel, JourneyEvent.device
+            ).where(JourneyEvent.visitor_id == visitor)
+        ).all()
+    # The landing page view carries the channel of the campaign link that brought the visitor.
+    assert ("page_view", None, "email", "desktop") in events
+    assert ("add_to_cart", cart, None, "desktop") in events
+    assert page.errors == []
+
+
+def test_post_purchase_survey_speaks_swedish_and_nothing_more_is_shown_in_that_visit(
+    service, open_page
+) -> None:
+    base, database_url = service.base, service.database_url
+    page = open_page()
+    page.goto(f"{base}/demo/shop/confirmation?lang=sv&order=order-4711")
+    dialog = page.locator(DIALOG)
+    dialog.wait_for(state="visible")
+    assert page.locator("kundresa-survey h2").inner_text() == "Tack för din beställning"
+    assert dialog.get_attribute("lang") == "sv"
+    shoot(page, "05-post-purchase-sv")
+
+    # Sending without the required answers says so, in Swedish, and changes nothing.
+    page.locator("kundresa-survey .send").click()
+    assert page.locator("kundresa-survey .err >> nth=0").inner_text() == "Välj en siffra."
+    shoot(page, "06-post-purchase-sv-required")
+
+    def question(words: str):
+        fieldset = page.locator("kundresa-survey fieldset", has_text=words)
+        assert fieldset.count() == 1
+        return fieldset
+
+    question("nöjd är du med ditt köp").get_by_text("4", exact=True).click()
+    question("enkelt var det").get_by_text("6", exact=True).click()
+
+    # The network drops the first attempt; the widget retries with the same response id.
+    attempts = []
+
+    def flaky_network(route) -> None:
+        attempts.append(route.request.post_data_json["response_id"])
+        if len(attempts) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/v1/responses*", flaky_network)
+    with page.expect_response(is_posted_response) as posted:
+        page.locator("kundresa-survey .send").click()
+    assert posted.value.status == 201
+    assert len(attempts) == 2 and attempts[0] == attempts[1]
+    assert (
+        page.locator("kundresa-survey [role=status]").inner_text().startswith("Tack för ditt svar")
+    )
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
+    [row] = stored_responses(database_url, "post_purchase")
+    assert (row.order_id, row.locale, row.stage) == ("order-4711", "sv", "purchase")
+    assert (row.csat, row.ces, row.nps) == (4, 6, None)
+
+    # Same visit (same tab): a cart and an exit intent on another page show nothing.
+    asked = []
+    page.on(
+        "request",
+        lambda request: asked.append(request.url) if "/v1/surveys/" in request.url else None,
+    )
+    page.goto(f"{base}/demo/shop?lang=sv")
+    wait_for_widget(page)
+    page.click("[data-add='wool-socks']")
+    exit_through_the_top(page)
+    page.evaluate("() => window.Kundresa.show('relationship_nps')")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("kundresa-survey").count() == 0
+    assert asked == []
+    shoot(page, "07-second-trigger-shows-nothing")
+    assert page.errors == []
+
+
+def test_on_a_360_px_phone_an_idle_cart_page_asks_and_fits(service, open_page) -> None:
+    base = service.base
+    page = open_page(**PHONE)
+    page.goto(f"{base}/demo/shop?lang=nb")
+    wait_for_widget(page)
+    page.tap("[data-add='coffee-mug']")
+    # No exit intent on touch devices: the cart page waits for the visitor to go idle.
+    page.goto(f"{base}/demo/shop/cart?lang=nb&idle=1")
+    dialog = page.locator(DIALOG)
+    dialog.wait_for(state="visible")
+    assert page.locator("kundresa-survey h2").inner_text() == "Går du allerede?"
+    box = dialog.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+    assert page.evaluate(
+        "() => { const d = document.querySelector('kundresa-survey').shadowRoot.querySelector('dialog');"
+        " return d.scrollWidth <= d.clientWidth; }"
+    ), "the survey scrolls sideways on a 360 px phone"
+    shoot(page, "08-phone-360-abandonment")
+    page.locator("kundresa-survey .x").tap()
+    dialog.wait_for(state="detached")
+    assert page.errors == []
+
+
+def test_on_a_phone_coming_back_to_the_checkout_asks_about_the_cart(service, open_page) -> None:
+    base, database_url = service.base, service.database_url
+    page = open_page(**PHONE)
+    page.goto(f"{base}/demo/shop?lang=sv")
+    wait_for_widget(page)
+    page.tap("[data-add='wool-socks']")
+    page.goto(f"{base}/demo/shop/checkout?lang=sv")
+    wait_for_widget(page)
+    # Headless Chromium never hides a tab, so the page is told it was hidden and shown again,
+    # as when a visitor switches to another app and back.
+    page.evaluate(
+        """() => { for (const state of ['hidden', 'visible']) {
+            Object.defineProperty(document, 'visibilityState', {value: state, configurable: true});
+            document.dispatchEvent(new Event('visibilitychange')); } }"""
+    )
+    page.locator(DIALOG).wait_for(state="visible")
+    assert page.locator("kundresa-survey h2").inner_text() == "Ska du gå redan?"
+    page.locator("kundresa-survey label", has_text="Kassan var för krånglig").tap()
+    with page.expect_response(is_posted_response) as posted:
+        page.locator("kundresa-survey .send").tap()
+    assert posted.value.status == 201
+    shoot(page, "09-phone-checkout-thanks")
+    visitor = page.evaluate("() => localStorage.getItem('kundresa.vid')")
+    [row] = [
+        r for r in stored_responses(database_url, "cart_abandonment") if r.visitor_id == visitor
+    ]
+    assert (row.stage, row.reason) == ("purchase", "complicated_checkout")
+    assert page.errors == []
+
+
+def test_nothing_is_stored_or_sent_before_the_site_gives_consent(service, open_page) -> None:
+    base = service.base
+    page = open_page()
+    calls = []
+    page.on("request", lambda request: calls.append(request.url) if "/v1/" in request.url else None)
+    page.goto(f"{base}/demo/shop?consent=required")
+    wait_for_widget(page)
+    page.click("[data-add='linen-shirt']")
+    exit_through_the_top(page)
+    page.wait_for_load_state("networkidle")
+    shoot(page, "10-consent-banner")
+    stored = "() => Object.keys(localStorage).concat(Object.keys(sessionStorage)).filter(k => k.startsWith('kundresa.'))"
+    assert page.evaluate(stored) == []
+    assert calls == []
+    assert page.locator("kundresa-survey").count() == 0
+
+    with page.expect_response(lambda response: "/v1/events" in response.url) as sent:
+        page.click("[data-consent='yes']")
+    assert sent.value.status == 202
+    assert sorted(page.evaluate(stored)) == ["kundresa.consent", "kundresa.vid"]
+    assert page.errors == []
+
+
+@pytest.fixture
+def shop_without_service(tmp_path: Path) -> Iterator[str]:
+    """A static shop page whose widget points at a survey service that is not running."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_port = sock.getsockname()[1]
+    shutil.copy(BUILT_FILE, tmp_path / "widget.js")
+    (tmp_path / "index.html").write_text(
+        f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline shop</title>
+<script>window.Kundresa=[["identify","c-1"],["track","page_view",{{"path":"/"}}]];</script>
+<script src="widget.js" data-site-key="pk_offline" data-api="http://127.0.0.1:{dead_port}" async></script>
+</head><body><h1>Offline shop</h1><button id="buy" onclick="this.textContent='Bought'">Buy</button>
+<a id="away" href="index.html?again">Again</a></body></html>"""
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    yield from _serve_in_thread(server)
+
+
+def test_with_the_survey_service_down_the_page_works_and_no_error_reaches_it(
+    shop_without_service, open_page
+) -> None:
+    page = open_page()
+    tried = []
+    page.on("requestfailed", lambda request: tried.append(request.url.split("?")[0]))
+    page.goto(shop_without_service)
+    wait_for_widget(page)
+    page.evaluate(
+        """() => { Kundresa.cart({cartId: 'c-9', items: 2, page: 'cart'});
+                   Kundresa.track('add_to_cart', {cart_id: 'c-9', value: 10});
+                   Kundresa.show('post_purchase', {orderId: 'o-1'});
+                   Kundresa.track(); Kundresa.show(); Kundresa.cart('nonsense'); }"""
+    )
+    exit_through_the_top(page)
+    page.wait_for_load_state("networkidle")
+    page.click("#buy")
+    assert page.inner_text("#buy") == "Bought"
+    # The calls queued in the stub before the script loaded were replayed (and failed quietly).
+    assert any(url.endswith("/v1/identify") for url in tried), tried
+    assert page.locator("kundresa-survey").count() == 0
+    shoot(page, "11-service-down-page-works")
+    # Leaving the page flushes events by sendBeacon, into the void: still nothing thrown.
+    page.click("#away")
+    page.wait_for_load_state("load")
+    wait_for_widget(page)
+    assert page.errors == []
+
+
+def test_with_a_survey_service_that_never_answers_the_page_loads_and_stays_usable(
+    shop_without_service, open_page
+) -> None:
+    page = open_page()
+    hanging = []
+    # Every API call is held open and never answered, like an overloaded service.
+    page.route(re.compile(r".*/v1/.*"), lambda route: hanging.append(route))
+    page.goto(shop_without_service, wait_until="load")
+    wait_for_widget(page)
+    page.evaluate("() => Kundresa.show('post_purchase', {orderId: 'o-2'})")
+    exit_through_the_top(page)
+    page.click("#buy")
+    assert page.inner_text("#buy") == "Bought"
+    assert hanging, "the widget did not try the service at all"
+    assert page.locator("kundresa-survey").count() == 0
+    assert page.errors == []
+
+
+def test_hostile_page_css_does_not_change_how_the_survey_looks(service, open_page) -> None:
+    from PIL import Image, ImageChops
+
+    base = service.base
+    looks = []
+    for hostile in (False, True):
+        page = open_page()
+        if hostile:
+            page.add_init_script(
+                "document.addEventListener('DOMContentLoaded', () => {"
+                f" const s = document.createElement('style'); s.textContent = {HOSTILE_CSS!r};"
+                " document.head.append(s); });"
+            )
+        page.goto(f"{base}/demo/shop/confirmation?lang=da&order=order-{int(hostile)}")
+        dialog = page.locator(DIALOG)
+        dialog.wait_for(state="visible")
+        if hostile:
+            shoot(page, "12-hostile-css-page")
+        looks.append(
+            Image.open(
+                io.BytesIO(shoot(dialog, f"13-dialog-{'hostile' if hostile else 'plain'}-css"))
+            )
+        )
+        assert page.errors == []
+    plain, hostile = (look.convert("RGB") for look in looks)
+    assert plain.size == hostile.size
+    width, height = plain.size
+    # The rounded corners and the outermost (subpixel) edge let the different page show
+    # through; inside them a hostile rule would change thousands of pixels, while
+    # anti-aliasing may move a handful.
+    corner, edge = 16, 1
+    changed = 0
+    for box in (
+        (corner, edge, width - corner, height - edge),
+        (edge, corner, corner, height - corner),
+        (width - corner, corner, width - edge, height - corner),
+    ):
+        difference = ImageChops.difference(plain.crop(box), hostile.crop(box)).convert("L")
+        changed += sum(difference.point(lambda value: 255 if value else 0).histogram()[255:])
+    assert changed <= width * height // 2000, f"{changed} pixels of the survey changed"
