@@ -1,0 +1,221 @@
+"""Ingest benchmark: the survey service under gunicorn (2 workers) against a bare Flask
+endpoint answering 204 under the same gunicorn config, on SQLite and on PostgreSQL.
+
+    .venv/bin/python bench/ingest.py [--seconds 8] [--clients 8] [--postgres URL | --no-postgres]
+
+Prints requests/s with p50/p99 latency for single ``POST /v1/responses`` and events/s for
+``POST /v1/events`` in batches of 100, each beside the bare endpoint's rate as a ratio.
+Targets (issue 2): responses ≥ 0.5 × bare; ≥ 20,000 events/s into PostgreSQL.
+The load generator runs on the same machine, so all figures share its cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load import free_port, measure  # noqa: E402 - needs ROOT on the path
+
+EVENTS_PER_BATCH = 100
+
+
+def bare_app():  # noqa: ANN201 - gunicorn's factory for the reference endpoint
+    """The reference: a Flask app doing nothing but answering 204."""
+    from flask import Flask
+
+    app = Flask("bare")
+
+    @app.post("/bare")
+    def bare():  # noqa: ANN202
+        return "", 204
+
+    @app.get("/healthz")
+    def healthz():  # noqa: ANN202
+        return "ok"
+
+    return app
+
+
+def _serve(app_spec: str, env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    prom = tmp / f"prom-{port}"
+    prom.mkdir()
+    server_env = {
+        **os.environ,
+        **env,
+        "KUNDRESA_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(prom),
+        "KUNDRESA_LOG_LEVEL": "WARNING",
+        "OMP_NUM_THREADS": "1",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:survey_service.gunicorn_conf", app_spec],
+        cwd=ROOT,
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn for {app_spec} did not start") from None
+            time.sleep(0.2)
+    return server, port
+
+
+def _body(kind: str, site_key: str, counter: int, prefix: str) -> bytes:
+    if kind == "bare":
+        kind = "response"
+    if kind == "response":
+        return json.dumps(
+            {
+                "response_id": str(uuid.uuid4()),
+                "survey_key": "post_purchase",
+                "visitor_id": f"{prefix}-v{counter}",
+                "customer_id": f"{prefix}-c{counter % 5000}",
+                "stage": "purchase",
+                "answers": {"csat": 4, "ces": 6, "nps": 9, "comment": "Fast delivery"},
+            }
+        ).encode()
+    events = [
+        {
+            "event_id": f"{prefix}-{counter}-{i}",
+            "type": "page_view" if i % 3 else "add_to_cart",
+            "visitor_id": f"{prefix}-v{counter % 1000}",
+            "customer_id": f"{prefix}-c{counter % 1000}",
+            "occurred_at": "2026-11-01T10:00:00Z",
+            "channel": "organic_search",
+            "product_category": "shoes",
+            "value": 12.5,
+        }
+        for i in range(EVENTS_PER_BATCH)
+    ]
+    return json.dumps({"events": events}).encode()
+
+
+def measure_kind(
+    port: int, path: str, kind: str, site_key: str, seconds: float, clients: int
+) -> dict[str, float]:
+    """One figure: ``kind`` is bare, response or events."""
+    headers = {"Content-Type": "application/json", "X-Site-Key": site_key}
+    expected = {"bare": 204, "response": 201, "events": 202}[kind]
+    result = measure(
+        port, path, functools.partial(_body, kind, site_key), headers, expected, seconds, clients
+    )
+    result["events_per_s"] = result["rps"] * EVENTS_PER_BATCH if kind == "events" else 0.0
+    return result
+
+
+def _prepare_database(url: str) -> str:
+    from shared.auth import create_site
+    from shared.db.migrate import upgrade
+    from shared.db.session import dispose_engines
+    from shared.surveys import ensure_builtin_surveys
+
+    upgrade(url)
+    ensure_builtin_surveys(url)
+    key = create_site(url, "Bench shop", ["https://bench.example"])
+    dispose_engines()
+    return key
+
+
+def run_backend(name: str, url: str, tmp: Path, seconds: float, clients: int) -> list[str]:
+    site_key = _prepare_database(url)
+    lines = []
+    env = {
+        "DATABASE_URL": url,
+        "KUNDRESA_VAR_DIR": str(tmp / "var"),
+        "KUNDRESA_RATE_LIMIT_PUBLIC": "100000000/minute",
+    }
+    bare_server, bare_port = _serve("bench.ingest:bare_app()", env, tmp)
+    try:
+        bare = measure_kind(bare_port, "/bare", "bare", site_key, seconds, clients)
+    finally:
+        bare_server.terminate()
+        bare_server.wait()
+    server, port = _serve("survey_service.app:create_app()", env, tmp)
+    try:
+        responses = measure_kind(port, "/v1/responses", "response", site_key, seconds, clients)
+        events = measure_kind(port, "/v1/events", "events", site_key, seconds, clients)
+    finally:
+        server.terminate()
+        server.wait()
+    lines.append(
+        f"{name:10} bare 204          {bare['rps']:8.0f} req/s  p50 {bare['p50_ms']:6.1f} ms"
+        f"  p99 {bare['p99_ms']:6.1f} ms  errors {bare['errors']}"
+    )
+    lines.append(
+        f"{name:10} POST /v1/responses {responses['rps']:7.0f} req/s  p50 {responses['p50_ms']:6.1f} ms"
+        f"  p99 {responses['p99_ms']:6.1f} ms  errors {responses['errors']}"
+        f"  ratio {responses['rps'] / bare['rps']:.2f} of bare (target ≥ 0.50)"
+    )
+    lines.append(
+        f"{name:10} POST /v1/events    {events['rps']:7.0f} req/s  p50 {events['p50_ms']:6.1f} ms"
+        f"  p99 {events['p99_ms']:6.1f} ms  errors {events['errors']}"
+        f"  {events['events_per_s']:8.0f} events/s  ratio {events['rps'] / bare['rps']:.2f} of bare"
+        + ("  (target ≥ 20,000 events/s)" if name == "postgresql" else "")
+    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "KUNDRESA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="kundresa-bench-") as folder:
+        tmp = Path(folder)
+        lines += run_backend(
+            "sqlite", f"sqlite:///{tmp / 'bench.db'}", tmp, args.seconds, args.clients
+        )
+        if not args.no_postgres:
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            name = f"kundresa_bench_{uuid.uuid4().hex[:8]}"
+            admin = psycopg.connect(args.postgres.replace("+psycopg", ""), autocommit=True)
+            admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = (
+                    make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
+                )
+                lines += run_backend("postgresql", url, tmp, args.seconds, args.clients)
+            finally:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.close()
+    print(
+        f"gunicorn (survey_service.gunicorn_conf): 2 workers × "
+        f"{os.environ.get('GUNICORN_THREADS', '4')} threads, keep-alive "
+        f"{os.environ.get('GUNICORN_KEEPALIVE', '0')} s; {args.clients} concurrent clients in 2 "
+        f"processes; {args.seconds:.0f} s per figure; {os.cpu_count()} cores shared by all"
+    )
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
