@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import free_port, measure  # noqa: E402 - needs ROOT on the path
+from bench.load import measure  # noqa: E402 - needs ROOT on the path
+from tests.ports import free_port  # noqa: E402
 
 EVENTS_PER_BATCH = 100
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import multiprocessing
-import socket
 import statistics
 import threading
 import time
@@ -16,12 +15,6 @@ from collections.abc import Callable
 # Makes the n-th body of one connection; the prefix keeps client-made ids unique across them.
 BodyMaker = Callable[[int, str], bytes]
 PROCESSES = 2
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def constant_body(body: bytes, _counter: int, _prefix: str) -> bytes:

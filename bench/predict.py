@@ -35,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import constant_body, free_port, measure  # noqa: E402 - needs ROOT on the path
+from bench.load import constant_body, measure  # noqa: E402 - needs ROOT on the path
+from tests.ports import free_port  # noqa: E402
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 DAYS = 300

@@ -232,7 +232,8 @@ class Services:
             if process.poll() is not None:
                 raise DemoStepFailed(
                     f"Starting {name}",
-                    f"it exited with code {process.returncode}",
+                    f"it exited with code {process.returncode}; its log ends with:\n"
+                    + self.log_tail(name),
                     f"read {self.log_dir / (name + '.log')}; is the port already in use?",
                 )
             try:
@@ -247,6 +248,14 @@ class Services:
             f"{url} did not answer within {timeout:.0f} s",
             f"read {self.log_dir / (name + '.log')}",
         )
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        """The last lines of a service's log, so a failure can be read where it is reported."""
+        try:
+            text = (self.log_dir / f"{name}.log").read_text(errors="replace")
+        except OSError:
+            return "    (no log)"
+        return "\n".join("    " + line for line in text.splitlines()[-lines:])
 
     def stop(self) -> None:
         for process in self.processes.values():

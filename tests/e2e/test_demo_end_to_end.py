@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -25,17 +24,12 @@ from shared.db.session import dispose_engines, session_scope
 from shared.db.tables import Customer
 from shared.demo import Ports, Services, prepare, start_services
 from tests.conftest import POSTGRES_URL, make_settings
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
 CUSTOMERS = 1200
 DAYS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(method: str, url: str, body: object | None = None, headers: dict | None = None):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,8 @@ from pathlib import Path
 import pytest
 
 from shared.auth import create_site
+from tests.ports import free_port
 from tests.survey_service.conftest import ORIGIN, post_purchase_body, sqlite_only
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _request(url: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
@@ -38,7 +32,7 @@ def _request(url: str, body: dict | None = None, headers: dict | None = None) ->
 
 @pytest.fixture
 def served(tmp_path: Path, database_url: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -11,7 +11,6 @@ import io
 import queue
 import re
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from shared.db.tables import JourneyEvent, Response
 from survey_service.app import create_app
 from survey_service.widget import BUILT_FILE
 from tests.conftest import make_settings, make_sqlite_url
+from tests.ports import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -391,9 +391,7 @@ def test_nothing_is_stored_or_sent_before_the_site_gives_consent(service, open_p
 @pytest.fixture
 def shop_without_service(tmp_path: Path) -> Iterator[str]:
     """A static shop page whose widget points at a survey service that is not running."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead_port = sock.getsockname()[1]
+    dead_port = free_port()
     shutil.copy(BUILT_FILE, tmp_path / "widget.js")
     (tmp_path / "index.html").write_text(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Offline shop</title>
