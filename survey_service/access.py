@@ -14,6 +14,7 @@ from flask_smorest import abort
 from shared.schemas.fields import is_storable_text
 from shared.settings import Settings
 from survey_service import lookups
+from survey_service.ratelimit_memory import SCHEME as MEMORY_SCHEME
 
 SITE_KEY_HEADER = "X-Site-Key"
 ALLOW_HEADERS = "Content-Type, X-Site-Key"
@@ -97,11 +98,12 @@ def _site_and_address() -> str:
 
 
 def make_limiter(app: Flask, settings: Settings) -> Limiter:
-    """Flask-Limiter in memory, or in Redis when ``REDIS_URL`` is set (shared by workers)."""
+    """Flask-Limiter in Redis when ``REDIS_URL`` is set (shared by workers), else in this
+    process's memory (see ratelimit_memory)."""
     return Limiter(
         key_func=_site_and_address,
         app=app,
-        storage_uri=settings.redis_url or "memory://",
+        storage_uri=settings.redis_url or f"{MEMORY_SCHEME}://",
         headers_enabled=True,
         # A broken Redis must not take the API down: fall back to per-process memory.
         swallow_errors=True,

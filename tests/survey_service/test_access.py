@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import pytest
 import redis
@@ -11,6 +13,8 @@ from flask.testing import FlaskClient
 from shared.auth import create_site
 from shared.db.session import session_scope
 from shared.db.tables import Site
+from survey_service.ratelimit_memory import SCHEME as MEMORY_SCHEME
+from survey_service.ratelimit_memory import SweptMemoryStorage
 from tests.survey_service.conftest import ORIGIN, sqlite_only
 
 IDENTIFY = {"visitor_id": "v-1", "customer_id": "c-1"}
@@ -95,6 +99,30 @@ def test_public_calls_are_rate_limited_per_site_key_and_address(app_factory, sit
         "/v1/identify", json=IDENTIFY, headers=site, environ_base={"REMOTE_ADDR": "10.0.0.9"}
     )
     assert other_address.status_code == 200
+
+
+def test_the_in_process_rate_limit_storage_expires_counts_without_a_thread_per_hit() -> None:
+    from limits import RateLimitItemPerSecond
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    storage = storage_from_string(f"{MEMORY_SCHEME}://")
+    assert isinstance(storage, SweptMemoryStorage)
+    limiter = FixedWindowRateLimiter(storage)
+    per_second = RateLimitItemPerSecond(3)
+    threads_before = threading.active_count()
+    hits = [limiter.hit(per_second, "site|addr") for _ in range(200)]
+    assert hits[:3] == [True, True, True] and not any(hits[3:])
+    # One sweeper for the whole process, not a timer thread per burst of hits.
+    assert threading.active_count() <= threads_before + 1
+    limiter.hit(RateLimitItemPerSecond(1), "other")
+    deadline = time.monotonic() + 10
+    while limiter.test(per_second, "site|addr") is False and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert limiter.test(per_second, "site|addr"), "the window ended, so the site may call again"
+    time.sleep(1.05)
+    storage.sweep()
+    assert not any("site|addr" in key for key in storage.storage), "idle keys are freed"
 
 
 @sqlite_only
