@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import metrics
-from shared.db.session import get_engine, session_factory, session_scope
+from shared.db.session import get_engine, session_factory, session_scope, sqlite_write_lock
 from shared.db.tables import (
     Customer,
     FollowUp,
@@ -133,7 +133,7 @@ def store_new(
         }
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return len(connection.execute(statement, parameters).all())
-    with engine.begin() as connection:
+    with sqlite_write_lock(engine), engine.begin() as connection:
         inserted = len(connection.execute(statement, rows).all())
         if customers:
             connection.execute(
