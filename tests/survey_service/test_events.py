@@ -46,6 +46,34 @@ def test_a_batch_is_stored_and_a_retry_counts_duplicates(
         assert session.get(Customer, "c-1") is not None
 
 
+def test_every_value_comes_back_exactly_as_sent(
+    client: FlaskClient, site: dict, database_url: str
+) -> None:
+    """A batch reaches PostgreSQL as one JSON text: quotes, backslashes, non-ASCII text,
+    microseconds, full float precision and nested properties must all survive the trip."""
+    awkward = 'Skor & "kängor" \\ åäö ÆØ ✓'
+    batch = [
+        event(
+            "exact-1",
+            customer_id="kund-ö",
+            product_category=awkward,
+            value=12.345678901234567,
+            occurred_at="2026-11-01T10:00:00.123456Z",
+            properties={"note": awkward, "nested": {"list": [1, 2.5, None, True]}},
+        ),
+        event("exact-2", value=None, properties=None),
+    ]
+    assert client.post("/v1/events", json={"events": batch}, headers=site).status_code == 202
+    first, second = _events(database_url)
+    assert first.product_category == awkward and first.customer_id == "kund-ö"
+    assert first.value == 12.345678901234567
+    assert first.occurred_at == datetime(2026, 11, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    assert first.properties == {"note": awkward, "nested": {"list": [1, 2.5, None, True]}}
+    assert second.value is None and second.properties is None and second.customer_id is None
+    with session_scope(database_url) as session:
+        assert session.get(Customer, "kund-ö") is not None
+
+
 def test_a_naive_time_is_utc_and_an_offset_is_converted(
     client: FlaskClient, site: dict, database_url: str
 ) -> None:
