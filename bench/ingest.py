@@ -209,10 +209,11 @@ def main() -> None:
             finally:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 admin.close()
+    from survey_service import gunicorn_conf
+
     print(
         f"gunicorn (survey_service.gunicorn_conf): 2 workers × "
-        f"{os.environ.get('GUNICORN_THREADS', '4')} threads, keep-alive "
-        f"{os.environ.get('GUNICORN_KEEPALIVE', '0')} s; {args.clients} concurrent clients in 2 "
+        f"{gunicorn_conf.threads} threads, keep-alive {gunicorn_conf.keepalive} s; {args.clients} concurrent clients in 2 "
         f"processes; {args.seconds:.0f} s per figure; {os.cpu_count()} cores shared by all"
     )
     print("\n".join(lines))
