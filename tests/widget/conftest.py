@@ -17,6 +17,7 @@ from shared.auth import create_token
 from shared.db.session import dispose_engines
 from survey_service.app import create_app
 from tests.conftest import make_settings, make_sqlite_url
+from tests.widget.custom_surveys import every_question_type, never_sampled
 
 DESKTOP = {"viewport": {"width": 1200, "height": 900}}
 # Chromium reports a refused connection as a console line of its own; that is the browser
@@ -115,3 +116,11 @@ def open_page(chromium):
     yield opener
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def custom_surveys(service: LiveService) -> LiveService:
+    """The module's service with the custom surveys of ``custom_surveys.py`` created."""
+    for survey in (every_question_type(), never_sampled()):
+        service.create_survey(survey)
+    return service
