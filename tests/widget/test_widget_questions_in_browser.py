@@ -133,6 +133,9 @@ def test_every_question_type_answered_by_mouse_is_stored_with_every_answer(
     shoot(page, "15-every-question-type-multiple-choice-required")
 
     answer_extras(page, lambda target: target.click())
+    # Answered, it stops saying it is missing at once, not only at the next Send.
+    assert extras.locator(".err").is_hidden()
+    assert extras.locator("[aria-invalid]").count() == 0
     assert_every_answer_is_checked(page)
     shoot(page, "16-every-question-type-answered")
     with page.expect_response(is_posted_response) as posted:

@@ -56,6 +56,26 @@ export function openSurvey(survey, texts, { accent, onSubmit, onClose }) {
     [closeButton, heading, form],
   );
 
+  // A question's "missing" message (or none), shown and tied to its controls as invalid.
+  function markMissing(block, message) {
+    const error = block.querySelector(".err");
+    error.hidden = !message;
+    error.textContent = message || "";
+    block.toggleAttribute("data-invalid", !!message);
+    block.querySelectorAll("input,textarea").forEach((el) =>
+      message ? el.setAttribute("aria-invalid", "true") : el.removeAttribute("aria-invalid"),
+    );
+  }
+
+  // Once answered, a question flagged at Send stops saying it is missing, to eyes and to
+  // screen readers alike, instead of until the next Send.
+  form.addEventListener("input", safe((event) => {
+    const block = event.target.closest("[data-q]");
+    if (!block || !block.hasAttribute("data-invalid")) return;
+    const index = Number(block.getAttribute("data-q"));
+    if (readAnswer(form, questions[index], index) !== undefined) markMissing(block, null);
+  }));
+
   function submit(event) {
     event.preventDefault();
     const answers = {};
@@ -63,14 +83,8 @@ export function openSurvey(survey, texts, { accent, onSubmit, onClose }) {
     questions.forEach((question, index) => {
       const value = readAnswer(form, question, index);
       const block = form.querySelector(`[data-q="${index}"]`);
-      const error = block.querySelector(".err");
       const missing = question.required && value === undefined;
-      error.hidden = !missing;
-      error.textContent = missing ? (question.type in { nps: 1, csat: 1, ces: 1 } ? texts.required_scale : texts.required) : "";
-      block.toggleAttribute("data-invalid", missing);
-      block.querySelectorAll("input,textarea").forEach((el) =>
-        missing ? el.setAttribute("aria-invalid", "true") : el.removeAttribute("aria-invalid"),
-      );
+      markMissing(block, missing && (question.type in { nps: 1, csat: 1, ces: 1 } ? texts.required_scale : texts.required));
       if (missing && !firstInvalid) firstInvalid = tabStops(block)[0];
       if (value !== undefined) answers[question.id] = value;
     });
