@@ -148,9 +148,7 @@ def _stage_of(compose: dict, service: dict) -> str:
     return builders[0]
 
 
-def container(
-    name: str, variables: dict[str, str], command: list[str] | None = None
-) -> Container:
+def container(name: str, variables: dict[str, str], command: list[str] | None = None) -> Container:
     """What `docker compose run` would start for service ``name`` (``command`` replaces the
     service's command, as `docker compose run SERVICE COMMAND...` does)."""
     compose = compose_file(variables)
