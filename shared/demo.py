@@ -76,11 +76,25 @@ def environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _reason(exc: BaseException) -> str:
+    """The first line of an error, with its kind: enough to tell what broke without a trace."""
+    message = str(exc).strip()
+    first = message.splitlines()[0] if message else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 @contextmanager
-def step(number: int, total: int, text: str, echo: Echo) -> Iterator[None]:
+def step(number: int, total: int, text: str, echo: Echo, advice: str) -> Iterator[None]:
+    """One numbered step: says what it does, how long it took, and when it fails, which step,
+    why and what to do (``advice``) instead of a traceback."""
     echo(click.style(f"[{number}/{total}] {text} ...", bold=True))
     started = time.monotonic()
-    yield
+    try:
+        yield
+    except DemoStepFailed:
+        raise
+    except Exception as exc:
+        raise DemoStepFailed(text, _reason(exc), advice) from exc
     echo(f"      done in {time.monotonic() - started:.1f} s")
 
 
@@ -157,21 +171,34 @@ def prepare(
 
     os.environ["MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
     os.environ["MLFLOW_ARTIFACT_ROOT"] = settings.mlflow_artifact_root
+    var_dir = settings.var_dir
+    start_over = "'make clean' removes var/ to start from scratch"
     total = 5
-    with step(1, total, f"Migrating the database ({_safe_url(settings.database_url)})", echo):
-        try:
-            upgrade(settings.database_url)
-            ensure_builtin_surveys(settings.database_url)
-        except Exception as exc:
-            raise DemoStepFailed(
-                "Migrating the database",
-                str(exc).splitlines()[0],
-                "check DATABASE_URL, or run 'make clean' to start from an empty var/.",
-            ) from exc
-    with step(2, total, "Making the demo site, API tokens and dashboard sign-in", echo):
+    with step(
+        1,
+        total,
+        f"Migrating the database ({_safe_url(settings.database_url)})",
+        echo,
+        f"check DATABASE_URL and that {var_dir} is writable; {start_over}.",
+    ):
+        upgrade(settings.database_url)
+        ensure_builtin_surveys(settings.database_url)
+    with step(
+        2,
+        total,
+        "Making the demo site, API tokens and dashboard sign-in",
+        echo,
+        f"check that {var_dir} is writable (set KUNDRESA_VAR_DIR to move it); {start_over}.",
+    ):
         credentials = ensure_credentials(settings, origins)
-    existing = customer_count(settings)
-    with step(3, total, f"Generating {customers:,} synthetic customers over {days} days", echo):
+    with step(
+        3,
+        total,
+        f"Generating {customers:,} synthetic customers over {days} days",
+        echo,
+        f"check the free disk space and DATABASE_URL; {start_over}.",
+    ):
+        existing = customer_count(settings)
         if existing:
             echo(f"      {existing:,} customers already there; keeping them")
         else:
@@ -180,7 +207,15 @@ def prepare(
             generate(
                 settings.database_url, customers=customers, days=days, seed=seed, progress=progress
             )
-    with step(4, total, "Training and promoting both models in MLflow", echo):
+    with step(
+        4,
+        total,
+        "Training and promoting both models in MLflow",
+        echo,
+        f"check MLFLOW_TRACKING_URI ({_safe_url(settings.mlflow_tracking_uri)}) and that "
+        f"{var_dir} is writable; with too little data, raise --customers or --days; "
+        f"{start_over}.",
+    ):
         from training.registry import promote, train_task
 
         for task in TASKS:
@@ -194,7 +229,14 @@ def prepare(
             )
             if not has_champion(settings, task):  # an older version may have been refused
                 promote(task, version=version, force=True, tracking_uri=uri)
-    with step(5, total, "Scoring every customer and open cart", echo):
+    with step(
+        5,
+        total,
+        "Scoring every customer and open cart",
+        echo,
+        "check that both models have a champion ('kundresa promote --task ...') and that "
+        f"MLFLOW_TRACKING_URI is reachable; {start_over}.",
+    ):
         from model_service.scoring import score_all
 
         for task in TASKS:
@@ -206,9 +248,14 @@ def prepare(
 
 
 def _safe_url(url: str) -> str:
+    """A database or MLflow URL fit to print: its password hidden."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not host-shaped, e.g. "databricks" or a bare path
+        return url.rsplit("@", 1)[-1]
 
 
 class Services:
@@ -348,7 +395,15 @@ def demo(
     Everything lives under ./var (remove it with 'make clean'); a second run reuses it.
     """
     started = time.monotonic()
-    settings = Settings.from_env(demo_mode=True)
+    try:
+        settings = Settings.from_env(demo_mode=True)
+    except (OSError, ValueError) as exc:  # an unwritable var/, a number that is not one
+        raise DemoStepFailed(
+            "Reading the settings",
+            _reason(exc),
+            "set KUNDRESA_VAR_DIR to a folder you can write (default ./var) and check the "
+            "KUNDRESA_* variables.",
+        ) from exc
     ports = Ports(survey_port, model_port, mlflow_port)
     origins = [f"http://127.0.0.1:{survey_port}", f"http://localhost:{survey_port}"]
     credentials = prepare(settings, customers, days, seed, origins)

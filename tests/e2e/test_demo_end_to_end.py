@@ -3,13 +3,13 @@ functions as `kundresa demo` (shared.demo.prepare and start_services), both serv
 real gunicorn on free loopback ports, checked over HTTP, then stopped cleanly.
 
 The second variant is shaped like production: the local PostgreSQL and an `mlflow server`
-started on loopback with a PostgreSQL backend store and served artifacts.
+started on loopback with a PostgreSQL backend store and served artifacts (the fixture
+``mlflow_server_on_postgres`` in tests/e2e/mlflow_server.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import urllib.error
@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from shared.db.session import dispose_engines, session_scope
 from shared.db.tables import Customer
-from shared.demo import Ports, Services, prepare, start_services
-from tests.conftest import POSTGRES_URL, make_settings
+from shared.demo import Ports, prepare, start_services
+from tests.conftest import make_settings
 from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
@@ -112,55 +112,6 @@ def test_demo_on_sqlite_and_a_local_mlflow_store(
     settings = make_settings(tmp_path, sqlite_url, demo_mode=True)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     run_demo(settings)
-
-
-@pytest.fixture
-def mlflow_server_on_postgres(tmp_path: Path, postgres_template):
-    """An `mlflow server` on loopback whose backend store is a fresh PostgreSQL database."""
-    if postgres_template is None:
-        pytest.skip("set KUNDRESA_TEST_POSTGRES_URL to run on PostgreSQL")
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"kundresa_mlflow_{uuid.uuid4().hex[:8]}"
-    admin_url = POSTGRES_URL.replace("+psycopg", "")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    backend = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg", database=name)
-    port = free_port()
-    services = Services(tmp_path / "logs")
-    services.start(
-        "mlflow",
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            backend.render_as_string(hide_password=False),
-            "--artifacts-destination",
-            str(tmp_path / "mlflow-artifacts"),
-            "--serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        {
-            **os.environ,
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        },
-    )
-    try:
-        services.wait_ready("mlflow", f"http://127.0.0.1:{port}/health", timeout=180)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        services.stop()
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
