@@ -104,13 +104,17 @@ def brand_switch_rows(frames: JourneyFrames, cutoff: datetime, horizon: timedelt
     """Customers who bought before ``cutoff``, their features, and the label: 1 when they make
     no purchase in [cutoff, cutoff + horizon)."""
     cutoff_ts = as_utc(cutoff)
+    window_end = cutoff_ts + pd.Timedelta(horizon)
     features = build_customer_features(frames, cutoff_ts)
     features = features[features["frequency"] > 0]
     events = frames.events
     later = events[
         (events["type"].astype(str) == "purchase")
         & (events["occurred_at"] >= cutoff_ts)
-        & (events["occurred_at"] < cutoff_ts + pd.Timedelta(horizon))
+        & (events["occurred_at"] < window_end)
+        # An anonymous purchase counts once its visitor was linked within the window: a link
+        # made later belongs to a later period (for training rows, the evaluation period).
+        & ~(events["linked_at"] >= window_end)
     ]
     bought_again = features.index.isin(set(later["customer_id"]))
     rows = features.copy()
