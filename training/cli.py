@@ -446,7 +446,7 @@ def promote(
     verdict = "promoted to champion" if result.promoted else "not promoted"
     click.echo(f"{result.model_name} version {result.version}: {verdict}.")
     click.echo(f"  {result.reason}")
-    if not result.promoted and result.previous_champion:
+    if not result.promoted and result.previous_champion not in (None, result.version):
         click.echo(
             f"  The champion stays version {result.previous_champion}; use --force to "
             "promote anyway."

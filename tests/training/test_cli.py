@@ -122,6 +122,10 @@ def test_promote_refuses_a_worse_model_and_force_overrides(store, tmp_path):
     features = get_model_info(f"models:/{MODEL}/{champion}").metadata[META_FEATURES]
     worse = register_constant_model(MODEL, run_id, features, tmp_path)
     try:
+        same = kundresa(store.shop, "promote", "--task", "brand_switch", "--version", champion)
+        assert same.exit_code == 0, same.output
+        assert "already the champion" in same.stdout and "--force" not in same.stdout
+
         refused = kundresa(store.shop, "promote", "--task", "brand_switch")  # the latest
         assert refused.exit_code == 0, refused.output
         assert f"{MODEL} version {worse}: not promoted." in refused.stdout
