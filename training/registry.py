@@ -198,9 +198,27 @@ def train(
 
     ``frames`` lets a caller training both tasks read the events once."""
     started = time.perf_counter()
+    with _Steps(progress, say) as steps:
+        result = _train(
+            database_url, task, tracking_uri, cutoff, horizon_days, seed, register, frames, steps
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _train(
+    database_url: str,
+    task: str,
+    tracking_uri: str | None,
+    cutoff: datetime | None,
+    horizon_days: int,
+    seed: int,
+    register: bool,
+    frames: JourneyFrames | None,
+    steps: _Steps,
+) -> TrainResult:
     spec = task_by_name(task)
     uri = configure_mlflow(tracking_uri)
-    steps = _Steps(progress, say)
 
     if frames is None:
         steps("reading journey events")
@@ -361,8 +379,6 @@ def train(
     if register and _champion(MlflowClient(), spec.model_name) is None:
         _move_champion(MlflowClient(), spec.model_name, version, "first model of this task")
         result.promoted = True
-    steps.close()
-    result.seconds = time.perf_counter() - started
     return result
 
 

@@ -151,9 +151,8 @@ def test_mistakes_a_user_can_fix_are_messages_not_tracebacks(store):
     assert not_a_date.exit_code == 2
     assert "'May 1' is not a date like 2026-06-30" in not_a_date.output
 
-    too_late = kundresa(
-        store.shop, "train", "--task", "brand_switch", "--cutoff", "2026-09-01", "--quiet"
-    )
+    too_late = kundresa(store.shop, "train", "--task", "brand_switch", "--cutoff", "2026-09-01")
     assert too_late.exit_code == 1
-    assert "Error: cutoff 2026-09-01 + 90 days is past the latest event" in too_late.output
+    # On a line of its own: the progress line was closed first.
+    assert "\nError: cutoff 2026-09-01 + 90 days is past the latest event" in too_late.stderr
     assert "Traceback" not in too_late.output
