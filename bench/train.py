@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/train.py [--customers 100000] [--days 365] [--folder DIR]
 
-Synthetic data is generated first in a child process (timed, but not part of the target);
-then this process reads the events, builds the time-split datasets and trains, evaluates,
-logs and registers both models in a fresh MLflow store, and reports wall time and peak
-memory (maximum resident set size of this process).
+Synthetic data is generated first in a child process (its wall time and peak memory are
+reported on their own, not part of the target); then this process reads the events, builds the
+time-split datasets and trains, evaluates, logs and registers both models in a fresh MLflow
+store, and reports wall time and peak memory (maximum resident set size of this process).
+Both run the code of this checkout, not whatever the environment has installed.
 
 Reference (issue 3): features + training of both models under 5 minutes and 4 GiB on 2 cores.
 """
@@ -22,14 +23,19 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
 TARGET_SECONDS = 300
 TARGET_GIB = 4.0
+# Issue 3: 100,000 customers over a year "in minutes with bounded memory".
+SYNTH_TARGET_SECONDS = 600
 END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _peak_gib() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+def _peak_gib(who: int = resource.RUSAGE_SELF) -> float:
+    # ru_maxrss is in KiB on Linux; for RUSAGE_CHILDREN it is the largest finished child.
+    return resource.getrusage(who).ru_maxrss / 1024**2
 
 
 def main() -> None:
@@ -42,18 +48,24 @@ def main() -> None:
     folder = args.folder or Path(tempfile.mkdtemp(prefix="kundresa-bench-train-"))
     folder.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{folder / 'kundresa.db'}"
-    kundresa = Path(sys.executable).with_name("kundresa")
 
     if not (folder / "kundresa.db").exists():
         print(f"synth: {args.customers:,} customers x {args.days} days -> {folder}", flush=True)
         started = time.perf_counter()
         subprocess.run(
-            [str(kundresa), "synth", "--customers", str(args.customers), "--days",
-             str(args.days), "--seed", "7", "--end", END.date().isoformat(),
+            [sys.executable, "-m", "shared.cli", "synth", "--customers", str(args.customers),
+             "--days", str(args.days), "--seed", "7", "--end", END.date().isoformat(),
              "--database-url", database_url, "--quiet"],
             check=True,
+            cwd=ROOT,
         )  # fmt: skip
-        print(f"synth took {time.perf_counter() - started:.0f} s (not part of the target)")
+        print(
+            f"synth: {time.perf_counter() - started:.0f} s "
+            f"(reference < {SYNTH_TARGET_SECONDS} s), "
+            f"peak memory {_peak_gib(resource.RUSAGE_CHILDREN):.2f} GiB "
+            "(not part of the training target)",
+            flush=True,
+        )
 
     from shared.features import load_journey_frames
     from training.registry import train

@@ -388,6 +388,7 @@ def train(
 )
 @database_option
 @tracking_option
+@click.option("--quiet", is_flag=True, help="No progress output.")
 def evaluate(
     task: str,
     version: str | None,
@@ -395,17 +396,26 @@ def evaluate(
     horizon_days: int | None,
     database_url: str | None,
     tracking_uri: str | None,
+    quiet: bool,
 ) -> None:
     """Score a registered model on the latest evaluation period, overall and per stage."""
     from training.registry import evaluate_version
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with _user_errors():
         result = evaluate_version(
-            _database_url(database_url), task, version, tracking_uri, horizon_days, _date(cutoff)
+            _database_url(database_url),
+            task,
+            version,
+            tracking_uri,
+            horizon_days,
+            _date(cutoff),
+            progress=not quiet,
         )
+    horizon = f", {result['horizon_days']}-day horizon" if result["horizon_days"] else ""
     click.echo(
-        f"{result['model_name']} version {result['version']} on the period from "
-        f"{result['evaluation_cutoff']:%Y-%m-%d}:"
+        f"{result['model_name']} version {result['version']} on {result['rows']:,} rows "
+        f"from {result['evaluation_cutoff']:%Y-%m-%d}{horizon}:"
     )
     _metrics_table("overall", result["overall"])
     for stage, metrics in result["by_stage"].items():
@@ -417,7 +427,10 @@ def evaluate(
 @click.option("--version", default=None, help="Version to promote (default: the latest).")
 @click.option("--force", is_flag=True, help="Promote even if it does not beat the champion.")
 @tracking_option
-def promote(task: str, version: str | None, force: bool, tracking_uri: str | None) -> None:
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def promote(
+    task: str, version: str | None, force: bool, tracking_uri: str | None, quiet: bool
+) -> None:
     """Move the `champion` alias to a version if it beats the current champion.
 
     Both are scored on the candidate's evaluation period (its logged evaluation rows); the
@@ -427,11 +440,13 @@ def promote(task: str, version: str | None, force: bool, tracking_uri: str | Non
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with _user_errors():
-        result = run_promotion(task, version, force=force, tracking_uri=tracking_uri)
+        result = run_promotion(
+            task, version, force=force, tracking_uri=tracking_uri, progress=not quiet
+        )
     verdict = "promoted to champion" if result.promoted else "not promoted"
     click.echo(f"{result.model_name} version {result.version}: {verdict}.")
     click.echo(f"  {result.reason}")
-    if not result.promoted and result.previous_champion:
+    if not result.promoted and result.previous_champion not in (None, result.version):
         click.echo(
             f"  The champion stays version {result.previous_champion}; use --force to "
             "promote anyway."

@@ -104,13 +104,17 @@ def brand_switch_rows(frames: JourneyFrames, cutoff: datetime, horizon: timedelt
     """Customers who bought before ``cutoff``, their features, and the label: 1 when they make
     no purchase in [cutoff, cutoff + horizon)."""
     cutoff_ts = as_utc(cutoff)
+    window_end = cutoff_ts + pd.Timedelta(horizon)
     features = build_customer_features(frames, cutoff_ts)
     features = features[features["frequency"] > 0]
     events = frames.events
     later = events[
         (events["type"].astype(str) == "purchase")
         & (events["occurred_at"] >= cutoff_ts)
-        & (events["occurred_at"] < cutoff_ts + pd.Timedelta(horizon))
+        & (events["occurred_at"] < window_end)
+        # An anonymous purchase counts once its visitor was linked within the window: a link
+        # made later belongs to a later period (for training rows, the evaluation period).
+        & ~(events["linked_at"] >= window_end)
     ]
     bought_again = features.index.isin(set(later["customer_id"]))
     rows = features.copy()
@@ -130,13 +134,8 @@ def brand_switch_dataset(
 ) -> Dataset:
     """Rolling training cutoffs before a later evaluation cutoff (default: the latest possible)."""
     horizon = pd.Timedelta(days=horizon_days)
-    eval_cutoff = as_utc(cutoff) if cutoff is not None else latest_cutoff(frames, horizon)
+    eval_cutoff = _brand_switch_cutoff(frames, horizon, cutoff)
     start = data_start(frames)
-    if eval_cutoff + horizon > data_end(frames) + pd.Timedelta(days=1):
-        raise NotEnoughData(
-            f"cutoff {eval_cutoff:%Y-%m-%d} + {horizon_days} days is past the latest event "
-            f"({data_end(frames):%Y-%m-%d})"
-        )
     # Training label windows end before the evaluation cutoff: nothing from the evaluation
     # period leaks into training.
     first_train = eval_cutoff - horizon
@@ -152,9 +151,7 @@ def brand_switch_dataset(
         if progress:
             progress(f"features at {train_cutoff:%Y-%m-%d}")
         parts.append(brand_switch_rows(frames, train_cutoff, horizon))
-    if progress:
-        progress(f"features at {eval_cutoff:%Y-%m-%d} (evaluation)")
-    evaluation = brand_switch_rows(frames, eval_cutoff, horizon)
+    evaluation, _ = brand_switch_evaluation(frames, horizon_days, eval_cutoff, progress)
     train = pd.concat(parts)
     train.index = _row_ids(train, "%Y-%m-%d")
     train = _sample(train, max_train_rows, seed)
@@ -170,6 +167,33 @@ def brand_switch_dataset(
         horizon=horizon.to_pytimedelta(),
         params={"n_train_cutoffs": len(train_cutoffs), "cutoff_step_days": CUTOFF_STEP.days},
     )
+
+
+def brand_switch_evaluation(
+    frames: JourneyFrames,
+    horizon_days: int = 90,
+    cutoff: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The evaluation rows of ``brand_switch_dataset`` alone, and their cutoff: what a
+    registered model is scored on, without building training rows."""
+    horizon = pd.Timedelta(days=horizon_days)
+    eval_cutoff = _brand_switch_cutoff(frames, horizon, cutoff)
+    if progress:
+        progress(f"features at {eval_cutoff:%Y-%m-%d} (evaluation)")
+    return brand_switch_rows(frames, eval_cutoff, horizon), eval_cutoff
+
+
+def _brand_switch_cutoff(
+    frames: JourneyFrames, horizon: pd.Timedelta, cutoff: datetime | None
+) -> pd.Timestamp:
+    eval_cutoff = as_utc(cutoff) if cutoff is not None else latest_cutoff(frames, horizon)
+    if eval_cutoff + horizon > data_end(frames) + pd.Timedelta(days=1):
+        raise NotEnoughData(
+            f"cutoff {eval_cutoff:%Y-%m-%d} + {horizon.days} days is past the latest event "
+            f"({data_end(frames):%Y-%m-%d})"
+        )
+    return eval_cutoff
 
 
 def _require_both_classes(frame: pd.DataFrame, what: str) -> None:
@@ -254,14 +278,7 @@ def cart_abandonment_dataset(
     progress: Callable[[str], None] | None = None,
 ) -> Dataset:
     """Snapshots of open carts: training before ``cutoff``, evaluation in the days after it."""
-    end = data_end(frames) - CART_HORIZON
-    eval_start = (
-        as_utc(cutoff)
-        if cutoff is not None
-        else (end - pd.Timedelta(days=evaluation_days)).floor("D")
-    )
-    if eval_start >= end:
-        raise NotEnoughData(f"cutoff {eval_start:%Y-%m-%d} leaves no evaluation period")
+    eval_start = _cart_evaluation_start(frames, cutoff, evaluation_days)
     step = pd.Timedelta(hours=step_hours)
     train_end = eval_start - CART_HORIZON
     train_start = max(
@@ -275,17 +292,14 @@ def cart_abandonment_dataset(
     train_snaps = _sample(
         cart_snapshots(frames, train_start, train_end, step, spans), max_train_rows, seed
     )
-    eval_end = min(end, eval_start + pd.Timedelta(days=evaluation_days))
-    eval_snaps = _sample(
-        cart_snapshots(frames, eval_start, eval_end, step, spans), max_eval_rows, seed
-    )
     if progress:
-        progress(f"cart features ({len(train_snaps) + len(eval_snaps):,} snapshots)")
+        progress(f"cart features ({len(train_snaps):,} training snapshots)")
     train = cart_rows(frames, train_snaps, spans)
-    evaluation = cart_rows(frames, eval_snaps, spans)
     _require_both_classes(train, "training")
     train.index = _row_ids(train, "%Y-%m-%dT%H")
-    evaluation.index = _row_ids(evaluation, "%Y-%m-%dT%H")
+    evaluation, _ = cart_abandonment_evaluation(
+        frames, eval_start, evaluation_days, step_hours, max_eval_rows, seed, progress, spans
+    )
     return Dataset(
         task="cart_abandonment",
         features=list(CART_FEATURES),
@@ -297,3 +311,43 @@ def cart_abandonment_dataset(
         horizon=CART_HORIZON.to_pytimedelta(),
         params={"step_hours": step_hours, "evaluation_days": evaluation_days},
     )
+
+
+def cart_abandonment_evaluation(
+    frames: JourneyFrames,
+    cutoff: datetime | None = None,
+    evaluation_days: int = 30,
+    step_hours: int = 6,
+    max_eval_rows: int | None = 100_000,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    spans: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The evaluation rows of ``cart_abandonment_dataset`` alone (the same sample for the same
+    seed), and where their period starts."""
+    eval_start = _cart_evaluation_start(frames, cutoff, evaluation_days)
+    eval_end = min(data_end(frames) - CART_HORIZON, eval_start + pd.Timedelta(days=evaluation_days))
+    spans = cart_spans(frames.events) if spans is None else spans
+    step = pd.Timedelta(hours=step_hours)
+    snapshots = _sample(
+        cart_snapshots(frames, eval_start, eval_end, step, spans), max_eval_rows, seed
+    )
+    if progress:
+        progress(f"cart features ({len(snapshots):,} evaluation snapshots)")
+    evaluation = cart_rows(frames, snapshots, spans)
+    evaluation.index = _row_ids(evaluation, "%Y-%m-%dT%H")
+    return evaluation, eval_start
+
+
+def _cart_evaluation_start(
+    frames: JourneyFrames, cutoff: datetime | None, evaluation_days: int
+) -> pd.Timestamp:
+    end = data_end(frames) - CART_HORIZON
+    eval_start = (
+        as_utc(cutoff)
+        if cutoff is not None
+        else (end - pd.Timedelta(days=evaluation_days)).floor("D")
+    )
+    if eval_start >= end:
+        raise NotEnoughData(f"cutoff {eval_start:%Y-%m-%d} leaves no evaluation period")
+    return eval_start

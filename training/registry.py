@@ -28,7 +28,12 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from shared.features import JourneyFrames, load_journey_frames
+from shared.features import (
+    CART_FEATURES,
+    CUSTOMER_FEATURES,
+    JourneyFrames,
+    load_journey_frames,
+)
 from shared.settings import Settings
 from shared.tasks import (
     CHAMPION_ALIAS,
@@ -39,7 +44,13 @@ from shared.tasks import (
     task_by_name,
 )
 from training import bgnbd
-from training.datasets import Dataset, brand_switch_dataset, cart_abandonment_dataset
+from training.datasets import (
+    Dataset,
+    brand_switch_dataset,
+    brand_switch_evaluation,
+    cart_abandonment_dataset,
+    cart_abandonment_evaluation,
+)
 from training.evaluate import (
     PRIMARY_METRIC,
     classification_metrics,
@@ -187,9 +198,27 @@ def train(
 
     ``frames`` lets a caller training both tasks read the events once."""
     started = time.perf_counter()
+    with _Steps(progress, say) as steps:
+        result = _train(
+            database_url, task, tracking_uri, cutoff, horizon_days, seed, register, frames, steps
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _train(
+    database_url: str,
+    task: str,
+    tracking_uri: str | None,
+    cutoff: datetime | None,
+    horizon_days: int,
+    seed: int,
+    register: bool,
+    frames: JourneyFrames | None,
+    steps: _Steps,
+) -> TrainResult:
     spec = task_by_name(task)
     uri = configure_mlflow(tracking_uri)
-    steps = _Steps(progress, say)
 
     if frames is None:
         steps("reading journey events")
@@ -350,8 +379,6 @@ def train(
     if register and _champion(MlflowClient(), spec.model_name) is None:
         _move_champion(MlflowClient(), spec.model_name, version, "first model of this task")
         result.promoted = True
-    steps.close()
-    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -428,6 +455,13 @@ class _Steps:
     def close(self) -> None:
         self.bar.close()
 
+    def __enter__(self) -> _Steps:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        # Closed on errors too, so a user error is not printed after a half-drawn bar.
+        self.close()
+
 
 # ---------------------------------------------------------------------------------------------
 # Promotion
@@ -461,14 +495,28 @@ def promote(
     version: str | int | None = None,
     force: bool = False,
     tracking_uri: str | None = None,
+    progress: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> PromotionResult:
     """Move ``champion`` to ``version`` (default: the latest) if it scores a higher ROC-AUC than
     the current champion on the candidate's evaluation rows, or when ``force``. The reason is
-    recorded in the version's tags either way."""
+    recorded in the version's tags either way. ``progress``/``say`` as for ``train``."""
+    with _Steps(progress, say) as steps:
+        return _promote(task, version, force, tracking_uri, steps)
+
+
+def _promote(
+    task: str,
+    version: str | int | None,
+    force: bool,
+    tracking_uri: str | None,
+    steps: _Steps,
+) -> PromotionResult:
     spec = task_by_name(task)
     configure_mlflow(tracking_uri)
     client = MlflowClient()
     name = spec.model_name
+    steps(f"finding {name}'s candidate and champion")
     version = str(version) if version is not None else _latest_version(client, name)
     candidate = client.get_model_version(name, version)
     champion = _champion(client, name)
@@ -479,10 +527,14 @@ def promote(
         _move_champion(client, name, version, reason)
         return PromotionResult(spec.name, name, version, True, reason)
 
+    steps(f"downloading the evaluation rows of version {version}")
     rows = _evaluation_rows(client, candidate.run_id)
     y = rows["label"].to_numpy()
+    steps(f"scoring the candidate, version {version}, on {len(rows):,} rows")
     candidate_metrics = _score(name, version, rows, y)
+    steps(f"scoring the champion, version {champion.version}, on the same rows")
     champion_metrics = _score(name, str(champion.version), rows, y)
+    steps("recording the decision")
     period = client.get_run(candidate.run_id).data.params.get("evaluation_cutoff", "?")
     summary = _comparison_text(candidate_metrics, champion_metrics, champion.version, period)
     better = bool(champion_metrics) and is_better(candidate_metrics, champion_metrics)
@@ -558,13 +610,32 @@ def evaluate_version(
     tracking_uri: str | None = None,
     horizon_days: int | None = None,
     cutoff: datetime | None = None,
+    progress: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, object]:
     """Score a registered version (default: the champion) on the latest evaluation period the
     data allows, with the horizon it was trained for unless ``horizon_days`` is given; logs an
-    ``evaluate`` run and returns overall and per-stage metrics."""
+    ``evaluate`` run and returns overall and per-stage metrics. ``progress``/``say`` as for
+    ``train``."""
+    with _Steps(progress, say) as steps:
+        return _evaluate_version(
+            database_url, task, version, tracking_uri, horizon_days, cutoff, steps
+        )
+
+
+def _evaluate_version(
+    database_url: str,
+    task: str,
+    version: str | int | None,
+    tracking_uri: str | None,
+    horizon_days: int | None,
+    cutoff: datetime | None,
+    steps: _Steps,
+) -> dict[str, object]:
     spec = task_by_name(task)
     uri = configure_mlflow(tracking_uri)
     client = MlflowClient()
+    steps(f"looking up {spec.model_name} in the registry")
     if version is None:
         champion = _champion(client, spec.model_name)
         if champion is None:
@@ -574,18 +645,23 @@ def evaluate_version(
     info = mlflow.models.get_model_info(f"models:/{spec.model_name}/{version}")
     metadata = info.metadata or {}
     horizon_days = horizon_days or int(metadata.get("horizon_days", 90))
+    steps("reading journey events")
     frames = load_journey_frames(database_url, datetime.now(UTC))
     if spec.name == "brand_switch":
-        dataset = brand_switch_dataset(frames, horizon_days=horizon_days, cutoff=cutoff)
+        rows, evaluation_cutoff = brand_switch_evaluation(frames, horizon_days, cutoff, steps)
+        features = CUSTOMER_FEATURES
     else:
-        dataset = cart_abandonment_dataset(frames, cutoff=cutoff)
-    rows = dataset.evaluation
+        rows, evaluation_cutoff = cart_abandonment_evaluation(frames, cutoff, progress=steps)
+        features = CART_FEATURES
     y = rows["label"].to_numpy()
-    features = metadata.get(META_FEATURES) or dataset.features
+    features = metadata.get(META_FEATURES) or features
+    steps(f"loading version {version}")
     model = load_registered_model(spec.model_name, version)
+    steps(f"scoring {len(rows):,} rows")
     scores = model.predict_proba(rows[features])[:, 1]
     overall = classification_metrics(y, scores)
     by_stage = metrics_by_stage(y, scores, rows["stage"])
+    steps("logging to MLflow")
     with mlflow.start_run(
         experiment_id=_experiment(spec.name, uri), run_name=f"evaluate-{spec.name}-v{version}"
     ):
@@ -593,7 +669,8 @@ def evaluate_version(
             {
                 "task": spec.name,
                 "model_version": version,
-                "evaluation_cutoff": f"{dataset.evaluation_cutoff:%Y-%m-%dT%H:%M:%SZ}",
+                "horizon_days": horizon_days if spec.name == "brand_switch" else 1,
+                "evaluation_cutoff": f"{evaluation_cutoff:%Y-%m-%dT%H:%M:%SZ}",
                 "evaluation_rows": len(rows),
             }
         )
@@ -602,7 +679,9 @@ def evaluate_version(
     return {
         "model_name": spec.model_name,
         "version": version,
-        "evaluation_cutoff": dataset.evaluation_cutoff,
+        "evaluation_cutoff": evaluation_cutoff.to_pydatetime(),
+        "horizon_days": horizon_days if spec.name == "brand_switch" else None,
+        "rows": len(rows),
         "overall": overall,
         "by_stage": by_stage,
     }

@@ -14,8 +14,9 @@ The generative story (every number below is a constant in this module):
    purchase the customer meets the brand several times, on channels that differ by stage:
    display, paid social, organic social, PR and affiliates early (awareness); organic and paid
    search, retargeting, direct and referrals in the middle (interest, desire); e-mail and the
-   newsletter after a purchase (loyalty). We store touchpoints and views, not all ~117
-   interactions of seed 000, to keep volumes sane.
+   newsletter after a purchase (loyalty). On the way to a purchase the early channels come in
+   its first half; the middle channels, product views and abandoned carts in its second. We
+   store touchpoints and views, not all ~117 interactions of seed 000, to keep volumes sane.
 3. **Carts.** Before each purchase a customer abandons 0–3 carts (more for bargain hunters
    and on mobile), so about 60–70 % of carts are abandoned (seed 003). An abandoned cart is
    marked ``cart_abandoned`` 1–30 hours after its last activity, and in 30 % of cases the
@@ -403,12 +404,15 @@ class _CustomerStory:
     def _browse(
         self, t: datetime, until: datetime, first: bool, buys: bool, summary: SynthSummary
     ) -> None:
-        """Touchpoints, views and abandoned carts between ``t`` and a purchase at ``until``."""
+        """Touchpoints, views and abandoned carts between ``t`` and a purchase at ``until``:
+        awareness channels in the first half of the way, then search, retargeting, product
+        views and carts in the second."""
         rng = self.rng
+        middle = t + (until - t) / 2
         for _ in range(rng.randint(1, 3) if first else rng.randint(0, 1)):
-            self._touch(self._between(t, until), EARLY_CHANNELS)
+            self._touch(self._between(t, middle), EARLY_CHANNELS)
         for _ in range(rng.randint(1, 2)):
-            at = self._between(t, until)
+            at = self._between(middle, until)
             self._touch(at, MIDDLE_CHANNELS)
             self._event("product_view", at + timedelta(minutes=1), product_category=self.category)
         if not first:
@@ -421,7 +425,7 @@ class _CustomerStory:
         abandoned = rng.choices((0, 1, 2, 3), weights)[0]
         for _ in range(abandoned):
             latest = until - timedelta(days=1) if buys else until
-            self._abandoned_cart(self._between(t, max(latest, t)), summary)
+            self._abandoned_cart(self._between(middle, max(latest, middle)), summary)
 
     def _abandoned_cart(self, at: datetime, summary: SynthSummary) -> None:
         rng = self.rng

@@ -7,7 +7,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from sklearn.dummy import DummyClassifier
 
 from shared.tasks import (
     CHAMPION_ALIAS,
@@ -16,6 +15,7 @@ from shared.tasks import (
     META_RISK_BANDS,
     META_TASK,
 )
+from tests.training.conftest import register_constant_model
 from training.registry import (
     EVALUATION_ARTIFACT,
     evaluate_version,
@@ -106,34 +106,12 @@ def test_run_logs_metrics_per_stage_baselines_plots_and_serving_metadata(
     assert str(champion.version) == brand_switch_run.version  # the first model is champion
 
 
-def _register_constant_model(run_id: str, features: list[str], folder) -> str:
-    """A model that predicts the base rate for everyone, logged like the trainer's, with the
-    same evaluation rows as ``run_id``."""
-    rows = _evaluation_rows(run_id)
-    model = DummyClassifier(strategy="prior").fit(rows[features], rows["label"])
-    path = folder / "rows.parquet"
-    rows.to_parquet(path)
-    experiment_id = MlflowClient().get_run(run_id).info.experiment_id
-    with mlflow.start_run(experiment_id=experiment_id):
-        mlflow.log_param("evaluation_cutoff", "the champion's")
-        mlflow.log_artifact(str(path), "evaluation")
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            registered_model_name=MODEL,
-            metadata={META_TASK: "brand_switch", META_FEATURES: features},
-            serialization_format="skops",
-            pip_requirements=["scikit-learn"],
-        )
-    return str(info.registered_model_version)
-
-
 def test_promotion_refuses_a_worse_model_and_records_why(brand_switch_run, shop_mlflow, tmp_path):
     client = MlflowClient()
     features = mlflow.models.get_model_info(f"models:/{MODEL}/{brand_switch_run.version}").metadata[
         META_FEATURES
     ]
-    worse = _register_constant_model(brand_switch_run.run_id, features, tmp_path)
+    worse = register_constant_model(MODEL, brand_switch_run.run_id, features, tmp_path)
     try:
         refused = promote("brand_switch", version=worse)
         assert not refused.promoted

@@ -1,0 +1,158 @@
+"""`kundresa train | evaluate | promote` as a data scientist runs them: through the real
+entry point, against the session's synthetic shop and an MLflow store of this module's own."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner, Result
+from mlflow import MlflowClient
+from mlflow.models import get_model_info
+
+from shared.cli import main
+from shared.features import load_journey_frames
+from shared.tasks import CHAMPION_ALIAS, META_FEATURES
+from tests.training.conftest import Shop, mlflow_store, register_constant_model
+from training.datasets import latest_cutoff
+
+MODEL = "kundresa-brand-switch"
+TRAINED = re.compile(r"Trained kundresa-brand-switch version (\d+) \((hgb|logistic)\) in ")
+
+
+@dataclass(frozen=True)
+class Store:
+    shop: Shop
+    tracking_uri: str
+    first: Result  # `kundresa train --task brand_switch` with no options, into the empty store
+
+
+def kundresa(shop: Shop, *args: str) -> Result:
+    """Run a command as the user would, with the shop's database as DATABASE_URL."""
+    return CliRunner().invoke(main, list(args), env={"DATABASE_URL": shop.database_url})
+
+
+@pytest.fixture(scope="module")
+def store(shop: Shop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    folder = tmp_path_factory.mktemp("cli-mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with mlflow_store(uri, (folder / "mlartifacts").as_uri()):
+        first = kundresa(shop, "train", "--task", "brand_switch")
+        yield Store(shop, uri, first)
+
+
+def _run_params(version: str) -> dict[str, str]:
+    client = MlflowClient()
+    run_id = client.get_model_version(MODEL, version).run_id
+    return client.get_run(run_id).data.params
+
+
+def test_train_picks_the_latest_cutoff_shows_its_steps_and_prints_a_summary(store):
+    result = store.first
+    assert result.exit_code == 0, result.output
+    frames = load_journey_frames(store.shop.database_url, datetime.now(UTC))
+    latest = latest_cutoff(frames, timedelta(days=90))
+    assert TRAINED.search(result.stdout), result.stdout
+    assert "evaluated on" in result.stdout and f"rows from {latest:%Y-%m-%d}." in result.stdout
+    for name in ("hgb", "logistic", "per_stage", "bgnbd", "stage loyalty"):
+        assert re.search(rf"^  {name} +roc_auc=0\.\d{{3}} .*brier=", result.stdout, re.M), name
+    assert "is now the champion" in result.stdout
+    for step in ("reading journey events", "fitting hgb", "logging to MLflow"):
+        assert step in result.stderr
+    params = _run_params(TRAINED.search(result.stdout).group(1))
+    assert params["horizon_days"] == "90"
+    assert params["evaluation_cutoff"] == f"{latest:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def test_train_with_a_cutoff_and_horizon_trains_before_them_and_leaves_the_champion(store):
+    result = kundresa(
+        store.shop,
+        "train", "--task", "brand-switch", "--cutoff", "2026-05-01", "--horizon-days", "60",
+        "--tracking-uri", store.tracking_uri, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "rows from 2026-05-01." in result.stdout
+    assert "Run `kundresa promote --task brand_switch`" in result.stdout
+    assert "fitting" not in result.stderr  # --quiet: MLflow's own notes only
+    params = _run_params(TRAINED.search(result.stdout).group(1))
+    assert params["horizon_days"] == "60"
+    assert params["evaluation_cutoff"] == "2026-05-01T00:00:00Z"
+    # Rolling cutoffs 30 days apart, the latest one a horizon before the evaluation cutoff.
+    assert params["train_cutoffs"] == "2026-03-02,2026-01-31,2026-01-01,2025-12-02"
+    assert _champion_version() == TRAINED.search(store.first.stdout).group(1)
+
+
+def test_evaluate_scores_the_champion_on_the_latest_period_or_the_one_asked_for(store):
+    champion = TRAINED.search(store.first.stdout).group(1)
+    latest = re.search(r"rows from (\d{4}-\d\d-\d\d)\.", store.first.stdout).group(1)
+    result = kundresa(store.shop, "evaluate", "--task", "brand_switch")
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        rf"^{MODEL} version {champion} on [\d,]+ rows from {latest}, 90-day horizon:$",
+        result.stdout,
+        re.M,
+    ), result.stdout
+    assert re.search(r"^  overall +roc_auc=0\.\d{3} ", result.stdout, re.M)
+    assert "  stage loyalty" in result.stdout
+    for step in ("reading journey events", "features at", "scoring", "logging to MLflow"):
+        assert step in result.stderr, step
+
+    asked = kundresa(
+        store.shop,
+        "evaluate", "--task", "brand_switch", "--version", champion, "--cutoff", "2026-06-01",
+        "--horizon-days", "30", "--quiet",
+    )  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    assert f"version {champion} on " in asked.stdout
+    assert "rows from 2026-06-01, 30-day horizon:" in asked.stdout
+    assert "scoring" not in asked.stderr
+
+
+def _champion_version() -> str:
+    return str(MlflowClient().get_model_version_by_alias(MODEL, CHAMPION_ALIAS).version)
+
+
+def test_promote_refuses_a_worse_model_and_force_overrides(store, tmp_path):
+    client = MlflowClient()
+    champion = _champion_version()
+    run_id = client.get_model_version(MODEL, champion).run_id
+    features = get_model_info(f"models:/{MODEL}/{champion}").metadata[META_FEATURES]
+    worse = register_constant_model(MODEL, run_id, features, tmp_path)
+    try:
+        same = kundresa(store.shop, "promote", "--task", "brand_switch", "--version", champion)
+        assert same.exit_code == 0, same.output
+        assert "already the champion" in same.stdout and "--force" not in same.stdout
+
+        refused = kundresa(store.shop, "promote", "--task", "brand_switch")  # the latest
+        assert refused.exit_code == 0, refused.output
+        assert f"{MODEL} version {worse}: not promoted." in refused.stdout
+        assert "refused: candidate ROC-AUC 0.5000" in refused.stdout
+        assert f"The champion stays version {champion}; use --force" in refused.stdout
+        assert "scoring the champion" in refused.stderr
+        assert _champion_version() == champion
+
+        forced = kundresa(
+            store.shop, "promote", "--task", "brand_switch", "--version", worse, "--force"
+        )
+        assert forced.exit_code == 0, forced.output
+        assert f"{MODEL} version {worse}: promoted to champion." in forced.stdout
+        assert "forced: candidate ROC-AUC 0.5000" in forced.stdout
+        assert _champion_version() == worse
+    finally:
+        client.set_registered_model_alias(MODEL, CHAMPION_ALIAS, champion)
+        client.delete_model_version(MODEL, worse)
+
+
+def test_mistakes_a_user_can_fix_are_messages_not_tracebacks(store):
+    not_a_date = kundresa(store.shop, "train", "--task", "brand_switch", "--cutoff", "May 1")
+    assert not_a_date.exit_code == 2
+    assert "'May 1' is not a date like 2026-06-30" in not_a_date.output
+
+    too_late = kundresa(store.shop, "train", "--task", "brand_switch", "--cutoff", "2026-09-01")
+    assert too_late.exit_code == 1
+    # On a line of its own: the progress line was closed first.
+    assert "\nError: cutoff 2026-09-01 + 90 days is past the latest event" in too_late.stderr
+    assert "Traceback" not in too_late.output
