@@ -88,7 +88,7 @@ def _documented(view):  # noqa: ANN001, ANN202
 
 
 @blp.route("/brand-switch", methods=["POST"])
-@blp.arguments(BrandSwitchRequestSchema)
+@blp.arguments(BrandSwitchRequestSchema())
 @blp.response(200, PredictResponseSchema)
 @_documented
 @require_role("support")
@@ -103,7 +103,7 @@ def predict_brand_switch(body: dict[str, Any]):
 
 
 @blp.route("/cart-abandonment", methods=["POST"])
-@blp.arguments(CartAbandonmentRequestSchema)
+@blp.arguments(CartAbandonmentRequestSchema())
 @blp.response(200, PredictResponseSchema)
 @_documented
 @require_role("support")
