@@ -94,6 +94,7 @@ def compile_model(
     try:
         compiled = _derive(model)
         if compiled is None:
+            log.info("model served through its pipeline", extra={"reason": "not the trained shape"})
             return None
         probe = probe_columns(compiled, feature_columns, reference_row)
         expected = model.predict_proba(to_frame(probe, feature_columns))[:, 1]

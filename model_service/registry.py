@@ -5,7 +5,9 @@ metadata, load time). A request reads that reference once and uses it to the end
 never mix two versions; a poller thread replaces the reference when the alias moves, after the
 new version is downloaded, loaded and checked. Anything that goes wrong while polling (registry
 unreachable, a version whose columns do not match the feature builder) is logged and shown on
-``/readyz`` and ``/v1/models``; the model already loaded keeps serving.
+``/readyz`` and ``/v1/models``; the model already loaded keeps serving. Loading also derives
+the pipeline's compiled numpy form, kept only when it gives the pipeline's own probabilities
+(``compiled.py``; ``compiled`` in the status says which is serving).
 """
 
 from __future__ import annotations
