@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from model_service.columns import Columns, row_count, to_frame
 
@@ -56,8 +57,8 @@ class CompiledModel:
     blocks: tuple[OneHotBlock, ...]
     numeric: tuple[str, ...]
     numeric_positions: np.ndarray
-    estimator: Any = None  # the fitted classifier inside the pipeline
-    calibrator: Any = None  # the fitted sigmoid of CalibratedClassifierCV
+    estimator: Any  # the fitted classifier inside the pipeline
+    calibrator: Any  # the fitted sigmoid of CalibratedClassifierCV
 
     def encode(self, columns: Columns) -> np.ndarray | None:
         """The matrix the ColumnTransformer would make, or None when a categorical value is
@@ -114,7 +115,6 @@ def compile_model(
 
 def _derive(model: Any) -> CompiledModel | None:
     """The compiled parts when ``model`` has the trainer's shape, else None."""
-    import pandas as pd
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
@@ -142,15 +142,14 @@ def _derive(model: Any) -> CompiledModel | None:
         if where.start == where.stop:  # dropped, e.g. the remainder
             continue
         if isinstance(fitted, OneHotEncoder):
-            found = _one_hot_blocks(fitted, list(columns), where.start, pd)
+            found = _one_hot_blocks(fitted, list(columns), where.start)
             if found is None:
                 return None
             constant, encoder_blocks = found
             template[where] = constant
             blocks.extend(encoder_blocks)
-        elif (
-            isinstance(fitted, FunctionTransformer) and fitted.func is None
-        ) or fitted == "passthrough":
+        elif isinstance(fitted, FunctionTransformer) and fitted.func is None:
+            # What a fitted ColumnTransformer keeps for "passthrough".
             numeric.extend(columns)
             numeric_positions.extend(range(where.start, where.stop))
         else:
@@ -166,7 +165,7 @@ def _derive(model: Any) -> CompiledModel | None:
 
 
 def _one_hot_blocks(
-    encoder: Any, columns: list[str], offset: int, pd: Any
+    encoder: Any, columns: list[str], offset: int
 ) -> tuple[np.ndarray, list[OneHotBlock]] | None:
     """(the encoded row with every column at its first category, one block per column),
     worked out by transforming every category of one column while the others stay put."""
