@@ -79,3 +79,36 @@ def test_a_model_of_another_shape_is_not_compiled(trained) -> None:
     uncalibrated = logistic.calibrated_classifiers_[0].estimator
     for model in (logistic, uncalibrated):
         assert compile_model(model, dataset.features, {}) is None
+
+
+def test_a_champion_that_cannot_be_compiled_is_served_through_its_pipeline(
+    trained, tmp_path, make_app
+) -> None:
+    import json
+
+    from shared.auth import create_token
+    from tests.model_service.conftest import auth, register_model, set_champion
+
+    dataset = trained.datasets["brand_switch"]
+    logistic = make_task_pipeline("brand_switch", estimator="logistic").fit(
+        dataset.train[dataset.features], dataset.train["label"].to_numpy()
+    )
+    version = register_model(
+        trained.mlflow_uri, "brand_switch", logistic, dataset.features, dataset.train
+    )
+    set_champion(trained.mlflow_uri, "brand_switch", version)
+    try:
+        app = make_app(trained.settings(tmp_path))
+    finally:
+        set_champion(trained.mlflow_uri, "brand_switch", trained.versions["brand_switch"])
+    headers = auth(create_token(trained.database_url, "agent", "support"))
+    client = app.test_client()
+    loaded = client.get("/v1/models", headers=headers).get_json()["models"]["brand_switch"]
+    assert loaded["loaded"]["version"] == version and loaded["loaded"]["compiled"] is False
+    rows = dataset.evaluation[dataset.features].head(10)
+    records = json.loads(rows.to_json(orient="records"))
+    answer = client.post("/v1/predict/brand-switch", json={"records": records}, headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    got = [p["probability"] for p in answer.get_json()["predictions"]]
+    expected = logistic.predict_proba(pd.DataFrame(records))[:, 1]
+    assert np.max(np.abs(np.array(got) - expected)) <= TOLERANCE
