@@ -97,22 +97,22 @@ def compile_model(
     try:
         compiled = _derive(model)
         if compiled is None:
-            log.info("model served through its pipeline", extra={"reason": "not the trained shape"})
-            return None
+            return _uncompiled("not the trained shape", logging.INFO)
         probe = probe_columns(compiled, feature_columns, reference_row)
         expected = model.predict_proba(to_frame(probe, feature_columns))[:, 1]
         got = compiled.predict_proba(probe)
     except Exception as exc:  # any surprise means: serve through the pipeline
-        log.warning("model not compiled", extra={"reason": f"{type(exc).__name__}: {exc}"})
-        return None
+        return _uncompiled(f"{type(exc).__name__}: {exc}")
     if got is None or got.shape != expected.shape:
-        log.warning("model not compiled", extra={"reason": "probe rows not predicted"})
-        return None
+        return _uncompiled("probe rows not predicted")
     worst = float(np.max(np.abs(got - expected)))
     if not worst <= TOLERANCE:
-        log.warning("model not compiled", extra={"reason": f"differs by {worst:.3g} on probes"})
-        return None
+        return _uncompiled(f"differs by {worst:.3g} on probes")
     return compiled
+
+
+def _uncompiled(reason: str, level: int = logging.WARNING) -> None:
+    log.log(level, "model served through its pipeline", extra={"reason": reason})
 
 
 def _derive(model: Any) -> CompiledModel | None:
