@@ -2,9 +2,10 @@
 
 A model call has a fixed per-call cost (with the compiled model mostly the boosting's walk over
 its trees, one call per tree; through the pipeline pandas, input checks and the
-ColumnTransformer as well), so 200 rows cost little more than one. Request threads hand their rows to one batching thread; while it runs a model call,
-the rows of the next requests queue up and go into the following call together. Nothing waits
-on purpose: a lone request is predicted at once, concurrent ones share calls.
+ColumnTransformer as well), so 200 rows cost little more than one. Request threads hand their
+rows to one batching thread; while it runs a model call, the rows of the next requests queue up
+and go into the following call together. Nothing waits on purpose: a lone request is predicted
+at once, concurrent ones share calls.
 
 Rows of different model versions are never mixed in one call: each request's rows are
 predicted by exactly the ``ServedModel`` the request holds.
