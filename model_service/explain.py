@@ -8,7 +8,8 @@ estimator the trainer chose. We did not use SHAP: shap's TreeExplainer is wrong 
 HistGradientBoosting with native categorical splits, does not see through a calibration
 wrapper, and recent shap no longer supports our Python; exact linear contributions only exist
 for linear models. The price is one extra prediction per feature, paid in one vectorised call
-per chunk of rows.
+per chunk of rows; the rows are numpy columns (``columns.py``), so building them costs little
+next to the call.
 
 Positive contributions are reasons for risk; the largest few are reported.
 """
@@ -19,11 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from model_service.columns import Columns, row_count, take
 from model_service.registry import ServedModel
 
-Predict = Callable[[pd.DataFrame], np.ndarray]
+Predict = Callable[[Columns], np.ndarray]
 TOP_REASONS = 3
 # Smaller pushes than this (0.5 percentage points) are noise, not reasons.
 MIN_CONTRIBUTION = 0.005
@@ -39,7 +40,7 @@ def _reference_value(served: ServedModel, column: str) -> Any:
 
 def contributions(
     served: ServedModel,
-    features: pd.DataFrame,
+    features: Columns,
     base: np.ndarray | None = None,
     predict: Predict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -50,69 +51,48 @@ def contributions(
     ``served.predict_proba`` (the online path batches calls across requests).
     """
     predict = predict or served.predict_proba
-    frame = features[list(served.feature_columns)]
+    rows = row_count(features)
     columns = [c for c in served.feature_columns if c in served.reference_row]
-    if frame.empty or not columns:
-        probabilities = base if base is not None else predict(frame)
-        return probabilities, np.zeros((len(frame), len(columns))), columns
+    if rows == 0 or not columns:
+        probabilities = base if base is not None else predict(features)
+        return probabilities, np.zeros((rows, len(columns))), columns
     references = {c: _reference_value(served, c) for c in columns}
-    result = np.zeros((len(frame), len(columns)))
-    probabilities = np.zeros(len(frame)) if base is None else np.asarray(base, dtype=float)
+    result = np.zeros((rows, len(columns)))
+    probabilities = np.zeros(rows) if base is None else np.asarray(base, dtype=float)
     blocks = len(columns) + (base is None)
     step = max(1, MAX_CELLS // blocks)
-    for start in range(0, len(frame), step):
-        chunk = frame.iloc[start : start + step]
+    names = served.feature_columns
+    for start in range(0, rows, step):
+        chunk = take({c: features[c] for c in names}, slice(start, start + step))
+        count = row_count(chunk)
         predicted = predict(_occluded(chunk, columns, references, base is None))
-        predicted = predicted.reshape(blocks, len(chunk))
+        predicted = predicted.reshape(blocks, count)
         if base is None:
-            probabilities[start : start + len(chunk)] = predicted[0]
+            probabilities[start : start + count] = predicted[0]
             predicted = predicted[1:]
-        result[start : start + len(chunk)] = (
-            probabilities[start : start + len(chunk), None] - predicted.T
-        )
+        result[start : start + count] = probabilities[start : start + count, None] - predicted.T
     return probabilities, result, columns
 
 
 def _occluded(
-    chunk: pd.DataFrame, columns: list[str], references: dict[str, Any], with_base: bool
-) -> pd.DataFrame:
+    chunk: Columns, columns: list[str], references: dict[str, Any], with_base: bool
+) -> dict[str, np.ndarray]:
     """The chunk repeated once per occluded column (after itself when ``with_base``), with that
-    column set to its reference value in its block.
-
-    Built per dtype in numpy (one tile and one fancy-indexed assignment for the numeric block,
-    the same for the categorical one): a few pandas operations instead of one per feature,
-    which is what a one-record request would otherwise spend its time on.
-    """
-    n = len(chunk)
+    column set to its reference value in its block: one tile and one slice assignment per
+    column, whatever the chunk's size."""
+    n = row_count(chunk)
     offset = int(with_base)
     blocks = len(columns) + offset
-    kinds = {column: dtype.kind for column, dtype in chunk.dtypes.items()}
-    numeric = [c for c in chunk.columns if kinds[c] == "f"]
-    categorical = [c for c in chunk.columns if kinds[c] != "f"]
-    parts = []
-    for names, dtype in ((numeric, float), (categorical, object)):
-        if not names:
-            continue
-        values = np.tile(chunk[names].to_numpy(dtype=dtype), (blocks, 1))
-        where = {name: i for i, name in enumerate(names)}
-        picked = [(j, c) for j, c in enumerate(columns) if c in where]
-        if picked:
-            rows = np.concatenate(
-                [np.arange((j + offset) * n, (j + offset + 1) * n) for j, _ in picked]
-            )
-            cols = np.repeat([where[c] for _, c in picked], n)
-            fill = np.empty(len(picked) * n, dtype=dtype)
-            for k, (_, c) in enumerate(picked):
-                fill[k * n : (k + 1) * n] = references[c]
-            values[rows, cols] = fill
-        parts.append(pd.DataFrame(values, columns=names))
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
-    return frame[list(chunk.columns)]
+    occluded = {name: np.tile(values, blocks) for name, values in chunk.items()}
+    for j, name in enumerate(columns):
+        start = (j + offset) * n
+        occluded[name][start : start + n] = references[name]
+    return occluded
 
 
 def top_reasons(
     served: ServedModel,
-    features: pd.DataFrame,
+    features: Columns,
     base: np.ndarray | None = None,
     top: int = TOP_REASONS,
     predict: Predict | None = None,
@@ -121,8 +101,7 @@ def top_reasons(
     contribution}``, largest push towards risk first)."""
     probabilities, matrix, columns = contributions(served, features, base, predict)
     if not columns:
-        return probabilities, [[] for _ in range(len(features))]
-    values = features[columns].to_numpy(dtype=object)
+        return probabilities, [[] for _ in range(row_count(features))]
     order = np.argsort(-matrix, axis=1, kind="stable")[:, :top]
     reasons: list[list[dict[str, Any]]] = []
     for row, picks in enumerate(order):
@@ -134,7 +113,7 @@ def top_reasons(
             row_reasons.append(
                 {
                     "feature": columns[j],
-                    "value": _plain(values[row, j]),
+                    "value": _plain(features[columns[j]][row]),
                     "reference": _plain(served.reference_row.get(columns[j])),
                     "contribution": round(push, 4),
                 }

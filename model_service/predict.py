@@ -3,7 +3,9 @@
 A request reads the task's served model ONCE and uses that one object to the end, so the
 answer comes from a single version even if the poller swaps models meanwhile. Features come
 from the shared builder (ids) or are sent as validated records; both go through
-``scoring.score_frame``, the same code as batch scoring.
+``scoring.score_rows``, the same code as batch scoring. Rows travel as numpy columns and one
+context dict per row (id, customer_id, cart_id, stage): for a one-record request, building and
+slicing DataFrames used to cost more than the prediction.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from flask_smorest import abort
 from sqlalchemy import func, select
 
 from model_service.batching import PredictionBatcher
+from model_service.columns import Columns, as_columns
 from model_service.registry import ChampionRegistry, ServedModel
 from model_service.schemas import (
     BrandSwitchRequestSchema,
     CartAbandonmentRequestSchema,
     PredictResponseSchema,
 )
-from model_service.scoring import score_frame, task_features
+from model_service.scoring import score_rows, task_features
 from shared import reasons as reason_texts
 from shared.auth import require_role
 from shared.db.session import session_scope
@@ -47,6 +50,7 @@ blp = StrictBlueprint(
     description="Online risk predictions with reasons, from the champion models.",
 )
 BEARER = [{"bearer": []}]
+CONTEXT = ("id", "customer_id", "cart_id", "stage")
 EXTENSION = "kundresa_models"
 # One per process: concurrent requests share model calls (see batching.py).
 BATCHER = PredictionBatcher()
@@ -84,7 +88,7 @@ def _documented(view):  # noqa: ANN001, ANN202
 
 
 @blp.route("/brand-switch", methods=["POST"])
-@blp.arguments(BrandSwitchRequestSchema)
+@blp.arguments(BrandSwitchRequestSchema())
 @blp.response(200, PredictResponseSchema)
 @_documented
 @require_role("support")
@@ -99,7 +103,7 @@ def predict_brand_switch(body: dict[str, Any]):
 
 
 @blp.route("/cart-abandonment", methods=["POST"])
-@blp.arguments(CartAbandonmentRequestSchema)
+@blp.arguments(CartAbandonmentRequestSchema())
 @blp.response(200, PredictResponseSchema)
 @_documented
 @require_role("support")
@@ -117,29 +121,29 @@ def predict_cart_abandonment(body: dict[str, Any]):
 
 def _from_records(
     records: list[dict[str, Any]], columns: Sequence[str], categorical: Sequence[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    # Built column by column from plain lists: one DataFrame construction, not one per field.
-    data: dict[str, Any] = {}
+) -> tuple[Columns, list[dict[str, Any]]]:
+    features: dict[str, np.ndarray] = {}
     for column in columns:
         values = [record[column] for record in records]
         if column in categorical:
-            data[column] = np.array(values, dtype=object)
+            features[column] = np.array(values, dtype=object)
         else:
             # null means "does not exist" (NaN), exactly as the feature builder leaves it.
-            data[column] = np.array(
+            features[column] = np.array(
                 [np.nan if value is None else value for value in values], dtype=float
             )
-    features = pd.DataFrame(data, columns=list(columns))
-    context = pd.DataFrame(
-        {
-            "id": [record.get("id") for record in records],
-            "customer_id": None,
-            "cart_id": None,
-            "stage": features["stage"],
-        },
-        index=features.index,
-    )
+    context = [
+        {"id": record.get("id"), "customer_id": None, "cart_id": None, "stage": record["stage"]}
+        for record in records
+    ]
     return features, context
+
+
+def _rows(
+    features: pd.DataFrame, context: pd.DataFrame, columns: Sequence[str]
+) -> tuple[Columns, list[dict[str, Any]]]:
+    """The builder's (features, context) frames as columns and one context dict per row."""
+    return as_columns(features, columns), context[list(CONTEXT)].to_dict("records")
 
 
 def _not_found(field: str, wanted: Sequence[str], missing: dict[str, str]) -> None:
@@ -152,7 +156,7 @@ def _not_found(field: str, wanted: Sequence[str], missing: dict[str, str]) -> No
 
 def _customers_from_database(
     ids: list[str], as_of: datetime | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[Columns, list[dict[str, Any]]]:
     now = as_of or datetime.now(UTC)
     database_url = _settings().database_url
     unique = list(dict.fromkeys(ids))
@@ -167,14 +171,14 @@ def _customers_from_database(
     _not_found("customer_ids", ids, missing)
     features, context = features.loc[unique], context.loc[unique]
     context = context.assign(id=context["customer_id"])
-    return features, context
+    return _rows(features, context, CUSTOMER_FEATURES)
 
 
 def _carts_from_database(
     as_of: datetime | None,
     cart_ids: list[str] | None = None,
     customer_ids: list[str] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[Columns, list[dict[str, Any]]]:
     now = as_of or datetime.now(UTC)
     database_url = _settings().database_url
     who = func.coalesce(JourneyEvent.customer_id, Identity.customer_id)
@@ -215,31 +219,33 @@ def _carts_from_database(
         }
         _not_found(field, wanted, missing)
     context = context.assign(id=context["cart_id"])
-    return features, context
+    return _rows(features, context, CART_FEATURES)
 
 
-def _answer(served: ServedModel, features: pd.DataFrame, context: pd.DataFrame) -> dict[str, Any]:
-    scores = score_frame(served, features, context["stage"], predict=BATCHER.predictor(served))
+def _answer(
+    served: ServedModel, features: Columns, context: list[dict[str, Any]]
+) -> dict[str, Any]:
+    stages = [row["stage"] for row in context]
+    scores = score_rows(served, features, stages, predict=BATCHER.predictor(served))
     locale = (
         request.accept_languages.best_match(reason_texts.LOCALES) or reason_texts.DEFAULT_LOCALE
     )
-    predictions = []
-    for position in range(len(features)):
-        ctx = context.iloc[position]
-        row = scores.iloc[position]
-        predictions.append(
-            {
-                "id": _text(ctx.get("id")),
-                "customer_id": _text(ctx.get("customer_id")),
-                "cart_id": _text(ctx.get("cart_id")),
-                "probability": float(row["probability"]),
-                "band": row["band"],
-                "stage": _text(ctx.get("stage")),
-                "reasons": with_texts(row["reasons"], locale),
-                "model_name": served.name,
-                "model_version": served.version,
-            }
+    predictions = [
+        {
+            "id": _text(row["id"]),
+            "customer_id": _text(row["customer_id"]),
+            "cart_id": _text(row["cart_id"]),
+            "probability": float(probability),
+            "band": band,
+            "stage": _text(row["stage"]),
+            "reasons": with_texts(reasons, locale),
+            "model_name": served.name,
+            "model_version": served.version,
+        }
+        for row, probability, band, reasons in zip(
+            context, scores.probabilities, scores.bands, scores.reasons, strict=True
         )
+    ]
     return {
         "task": served.task,
         "model_name": served.name,

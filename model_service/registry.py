@@ -5,7 +5,9 @@ metadata, load time). A request reads that reference once and uses it to the end
 never mix two versions; a poller thread replaces the reference when the alias moves, after the
 new version is downloaded, loaded and checked. Anything that goes wrong while polling (registry
 unreachable, a version whose columns do not match the feature builder) is logged and shown on
-``/readyz`` and ``/v1/models``; the model already loaded keeps serving.
+``/readyz`` and ``/v1/models``; the model already loaded keeps serving. Loading also derives
+the pipeline's compiled numpy form, kept only when it gives the pipeline's own probabilities
+(``compiled.py``; ``compiled`` in the status says which is serving).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from model_service.columns import Columns, as_columns, to_frame
+from model_service.compiled import CompiledModel, compile_model
 from shared.settings import Settings
 from shared.tasks import (
     BANDS,
@@ -50,10 +55,22 @@ class ServedModel:
     risk_bands: Mapping[str, Mapping[str, float]]
     reference_row: Mapping[str, Any]
     loaded_at: datetime
+    # The pipeline's own arithmetic without its per-call overhead, when it verified equal at
+    # load time (see compiled.py); None means every call goes through the pipeline.
+    compiled: CompiledModel | None = field(default=None, repr=False)
 
-    def predict_proba(self, features: Any) -> np.ndarray:
-        """Probability of the positive class (the customer leaves / the cart is abandoned)."""
-        return self.model.predict_proba(features[list(self.feature_columns)])[:, 1]
+    def predict_proba(self, features: pd.DataFrame | Columns) -> np.ndarray:
+        """Probability of the positive class (the customer leaves / the cart is abandoned) for
+        rows given as a DataFrame or as numpy columns holding at least the feature columns."""
+        if self.compiled is not None:
+            found = self.compiled.predict_proba(as_columns(features, self.feature_columns))
+            if found is not None:
+                return found
+        if isinstance(features, pd.DataFrame):
+            frame = features[list(self.feature_columns)]
+        else:
+            frame = to_frame(features, self.feature_columns)
+        return self.model.predict_proba(frame)[:, 1]
 
     def bands(self, probabilities: np.ndarray, stages: Sequence[str | None]) -> list[str]:
         """Risk band per row with the thresholds of the row's journey stage (else default)."""
@@ -74,6 +91,7 @@ class ServedModel:
             "version": self.version,
             "loaded_at": self.loaded_at,
             "feature_columns": list(self.feature_columns),
+            "compiled": self.compiled is not None,
         }
 
 
@@ -172,15 +190,18 @@ def load_version(
         model = load_estimator(path, mlmodel.flavors["sklearn"])
     if not hasattr(model, "predict_proba"):
         raise ModelRefused("it has no predict_proba")
+    feature_columns = tuple(metadata[META_FEATURES])
+    reference = dict(metadata.get(META_REFERENCE) or {})
     return ServedModel(
         task=task,
         name=name,
         version=str(version),
         model=model,
-        feature_columns=tuple(metadata[META_FEATURES]),
+        feature_columns=feature_columns,
         risk_bands={k: dict(v) for k, v in metadata[META_RISK_BANDS].items()},
-        reference_row=dict(metadata.get(META_REFERENCE) or {}),
+        reference_row=reference,
         loaded_at=datetime.now(UTC),
+        compiled=compile_model(model, feature_columns, reference),
     )
 
 

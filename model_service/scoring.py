@@ -1,6 +1,6 @@
 """Scoring: features → probability, risk band and reasons, online and in batch.
 
-Online predictions and batch scoring share ``score_frame``, so the API and the risk-score
+Online predictions and batch scoring share ``score_rows``, so the API and the risk-score
 history can never disagree. Batch scoring is ONE vectorised pass: the journey frames are read
 once (streamed), the shared feature builder makes every row in one go, and then chunks of rows
 are predicted, explained and appended to ``risk_scores`` (and a CSV) with a progress bar, so
@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ import pandas as pd
 from sqlalchemy import insert
 from tqdm import tqdm
 
+from model_service.columns import Columns, as_columns, take
 from model_service.explain import Predict, top_reasons
 from model_service.registry import ServedModel, load_champion
 from shared.db.session import session_scope
@@ -95,30 +97,52 @@ def task_features(
     return features, context
 
 
-def score_frame(
+@dataclass(frozen=True)
+class Scores:
+    """Per row, in the rows' order: probability, risk band and reasons."""
+
+    probabilities: np.ndarray
+    bands: list[str]
+    reasons: list[list[dict[str, Any]]]
+
+
+def score_rows(
     served: ServedModel,
-    features: pd.DataFrame,
-    stages: pd.Series,
+    features: Columns,
+    stages: Sequence[str | None],
     explained_bands: frozenset[str] | None = None,
     predict: Predict | None = None,
-) -> pd.DataFrame:
+) -> Scores:
     """probability, band and reasons for every feature row (reasons only for rows whose band is
     in ``explained_bands``; all rows when None). ``predict`` replaces the model's own
     ``predict_proba`` (online requests share batched calls)."""
     if explained_bands is None:
         probabilities, reasons = top_reasons(served, features, predict=predict)
-        bands = served.bands(probabilities, stages.tolist())
-    else:
-        probabilities = served.predict_proba(features)
-        bands = served.bands(probabilities, stages.tolist())
-        reasons = [[] for _ in range(len(features))]
-        explain = np.isin(bands, list(explained_bands))
-        if explain.any():
-            _, picked = top_reasons(served, features[explain], base=probabilities[explain])
-            for position, found in zip(np.flatnonzero(explain), picked, strict=True):
-                reasons[position] = found
+        return Scores(probabilities, served.bands(probabilities, stages), reasons)
+    probabilities = (predict or served.predict_proba)(features)
+    bands = served.bands(probabilities, stages)
+    reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(bands))]
+    explain = np.isin(bands, list(explained_bands))
+    if explain.any():
+        _, picked = top_reasons(served, take(features, explain), base=probabilities[explain])
+        for position, found in zip(np.flatnonzero(explain), picked, strict=True):
+            reasons[position] = found
+    return Scores(probabilities, bands, reasons)
+
+
+def score_frame(
+    served: ServedModel,
+    features: pd.DataFrame,
+    stages: pd.Series,
+    explained_bands: frozenset[str] | None = None,
+) -> pd.DataFrame:
+    """``score_rows`` of a DataFrame, as columns probability, band and reasons on its index."""
+    scores = score_rows(
+        served, as_columns(features, served.feature_columns), stages.tolist(), explained_bands
+    )
     return pd.DataFrame(
-        {"probability": probabilities, "band": bands, "reasons": reasons}, index=features.index
+        {"probability": scores.probabilities, "band": scores.bands, "reasons": scores.reasons},
+        index=features.index,
     )
 
 

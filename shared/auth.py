@@ -3,6 +3,11 @@
 Tokens are random, shown once, and stored only as a SHA-256 hash: a leaked database does not
 leak a usable token. Roles: ``admin`` may do everything, ``support`` reads and manages
 follow-ups, ``ingest`` may only send data.
+
+Each process remembers a live token it has looked up for ``TOKEN_CACHE_SECONDS`` (keyed by the
+token's hash), so a request does not wait on a query. A token revoked elsewhere (the CLI, another
+worker) therefore keeps working in a process for at most that long; a revocation in the same
+process takes effect at once. Unknown tokens are never remembered: a new token works at once.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -29,6 +36,10 @@ ROLE_GRANTS: dict[str, set[str]] = {
     "support": {"support"},
     "ingest": {"ingest"},
 }
+
+
+TOKEN_CACHE_SECONDS = 30.0
+TOKEN_CACHE_ENTRIES = 4096
 
 
 def hash_token(token: str) -> str:
@@ -64,12 +75,17 @@ def revoke_token(database_url: str, prefix_or_name: str) -> int:
             )
             .values(revoked_at=datetime.now(UTC))
         )
-        return result.rowcount or 0
+        count = result.rowcount or 0
+    TOKENS.clear()
+    return count
 
 
 def token_role(database_url: str, token: str) -> tuple[str, str] | None:
-    """(name, role) of a live token, or None."""
-    digest = hash_token(token)
+    """(name, role) of a live token, or None; always asks the database."""
+    return _stored_role(database_url, hash_token(token))
+
+
+def _stored_role(database_url: str, digest: str) -> tuple[str, str] | None:
     with session_scope(database_url) as session:
         row = session.execute(
             select(ApiToken.name, ApiToken.role, ApiToken.token_hash).where(
@@ -79,6 +95,51 @@ def token_role(database_url: str, token: str) -> tuple[str, str] | None:
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return row.name, row.role
+
+
+class TokenCache:
+    """The (name, role) of live tokens looked up recently, by database and token hash, each
+    kept ``seconds`` after its lookup; ``clock`` is a monotonic time in seconds."""
+
+    def __init__(
+        self,
+        seconds: float = TOKEN_CACHE_SECONDS,
+        max_entries: int = TOKEN_CACHE_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self._found: dict[tuple[str, str], tuple[float, tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def role(self, database_url: str, token: str) -> tuple[str, str] | None:
+        """(name, role) of a live token, from memory while fresh, else from the database."""
+        key = (database_url, hash_token(token))
+        now = self.clock()
+        remembered = self._found.get(key)
+        if remembered is not None and now < remembered[0]:
+            return remembered[1]
+        found = _stored_role(*key)
+        with self._lock:
+            if found is None:
+                self._found.pop(key, None)
+            else:
+                if len(self._found) >= self.max_entries:
+                    self._found.clear()  # rare: many live tokens; simpler than LRU
+                self._found[key] = (now + self.seconds, found)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._found.clear()
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+# One per process: what require_role asks.
+TOKENS = TokenCache()
 
 
 def require_role(role: str) -> Callable:
@@ -95,7 +156,7 @@ def require_role(role: str) -> Callable:
                     message="A bearer token is required.",
                     errors={"Authorization": ["Missing bearer token."]},
                 )
-            found = token_role(current_app.config["KUNDRESA"].database_url, token.strip())
+            found = TOKENS.role(current_app.config["KUNDRESA"].database_url, token.strip())
             if found is None:
                 abort(
                     401,

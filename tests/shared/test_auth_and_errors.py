@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from shared.auth import create_token, hash_token, revoke_token, token_role
+from shared.auth import TokenCache, create_token, hash_token, revoke_token, token_role
 from shared.db.session import session_scope
 from shared.db.tables import ApiToken
 from shared.settings import Settings
@@ -23,6 +23,68 @@ def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(database_url: str) 
     assert token_role(database_url, token) == ("crm-sync", "support")
     assert revoke_token(database_url, "crm-sync") == 1
     assert token_role(database_url, token) is None
+
+
+class _Clock:
+    """A clock the test moves by hand, so expiry is checked without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _revoke_elsewhere(database_url: str, name: str) -> None:
+    # As the CLI or another worker would: straight in the database, not through this process.
+    from datetime import UTC, datetime
+
+    with session_scope(database_url) as session:
+        session.execute(
+            update(ApiToken).where(ApiToken.name == name).values(revoked_at=datetime.now(UTC))
+        )
+
+
+def test_a_token_revoked_elsewhere_stops_working_when_its_cache_entry_expires(
+    database_url: str,
+) -> None:
+    clock = _Clock()
+    cache = TokenCache(seconds=30, clock=clock)
+    token = create_token(database_url, name="crm-sync", role="support")
+    assert cache.role(database_url, token) == ("crm-sync", "support")
+    _revoke_elsewhere(database_url, "crm-sync")
+    clock.now += 29
+    assert cache.role(database_url, token) == ("crm-sync", "support")
+    clock.now += 1
+    assert cache.role(database_url, token) is None
+    assert token_role(database_url, token) is None
+
+
+def test_a_revocation_in_this_process_and_a_new_token_take_effect_at_once(
+    database_url: str,
+) -> None:
+    from shared.auth import TOKENS
+
+    token = create_token(database_url, name="crm-sync", role="support")
+    assert TOKENS.role(database_url, token) == ("crm-sync", "support")
+    assert revoke_token(database_url, "crm-sync") == 1
+    assert TOKENS.role(database_url, token) is None
+    # An unknown token is never remembered: once created it works on the next request.
+    later = "kr_" + "x" * 43
+    assert TOKENS.role(database_url, later) is None
+    with session_scope(database_url) as session:
+        session.add(
+            ApiToken(name="late", role="admin", token_hash=hash_token(later), prefix="kr_xxxx")
+        )
+    assert TOKENS.role(database_url, later) == ("late", "admin")
+
+
+def test_the_token_cache_stays_bounded(database_url: str) -> None:
+    cache = TokenCache(max_entries=2)
+    tokens = [create_token(database_url, name=f"t{i}", role="ingest") for i in range(5)]
+    for token in tokens:
+        assert cache.role(database_url, token) is not None
+    assert len(cache) <= 2
 
 
 def test_an_unknown_role_is_refused(sqlite_url: str) -> None:
