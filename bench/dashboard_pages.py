@@ -4,11 +4,13 @@ page that pages and aggregates in the database grows little.
 
     .venv/bin/python bench/dashboard_pages.py [--customers 100000] [--events 10]
                                               [--repeat 5] [--workdir var/bench-dashboard]
+                                              [--only "critical journeys" --only "journey map"]
 
 The database is written once per size into the work folder by bulk inserts (customers,
 journey events, survey answers with comments, two brand-switch scorings, open-cart scores),
 then each page is requested ``--repeat`` times through the Flask test client by a signed-in
-agent (no network: the figure is the server's work). Prints p50 and max per page and the
+agent (no network: the figure is the server's work); ``--only`` keeps the pages whose name
+contains one of the given texts. Prints p50 and max per page and the
 ratio to the reference. Target (issue 6): every page p50 under 1 s at 100,000 customers on
 SQLite; the CSV export streams (its first bytes come before the whole list is read).
 """
@@ -160,7 +162,9 @@ def database_for(workdir: Path, customers: int, events: int) -> str:
     return url
 
 
-def measure(database_url: str, workdir: Path, repeat: int) -> dict[str, list[float]]:
+def measure(
+    database_url: str, workdir: Path, repeat: int, only: list[str] | None = None
+) -> dict[str, list[float]]:
     from model_service.app import create_app
     from model_service.dashboard.users import create_user
     from shared.db.session import dispose_engines
@@ -194,6 +198,8 @@ def measure(database_url: str, workdir: Path, repeat: int) -> dict[str, list[flo
         "feedback, comment search": "/dashboard/feedback?q=delivery",
         "models": "/dashboard/models",
     }
+    if only:
+        paths = {name: path for name, path in paths.items() if any(o in name for o in only)}
     times: dict[str, list[float]] = {}
     for name, path in paths.items():
         times[name] = []
@@ -202,6 +208,9 @@ def measure(database_url: str, workdir: Path, repeat: int) -> dict[str, list[flo
             response = client.get(path)
             times[name].append(time.perf_counter() - started)
             assert response.status_code == 200, (path, response.status_code)
+    if only and not any(o in "CSV export" for o in only):
+        dispose_engines()
+        return times
     times["CSV export, first bytes"] = []
     times["CSV export, whole list"] = []
     for _ in range(max(1, repeat // 2)):
@@ -228,13 +237,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10, help="journey events per customer")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-dashboard")
+    parser.add_argument(
+        "--only", action="append", help="measure only the pages whose name contains this"
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = {}
     for size in (args.reference, args.customers):
         url = database_for(args.workdir, size, args.events)
         print(f"measuring with {size:,} customers ...", flush=True)
-        results[size] = measure(url, args.workdir, args.repeat)
+        results[size] = measure(url, args.workdir, args.repeat, args.only)
     small, big = results[args.reference], results[args.customers]
     print()
     print(
