@@ -235,9 +235,8 @@ def _newest_scores(task: str, periods: tuple[Period, ...]) -> CTE:
             func.coalesce(RiskScore.value, 0.0).label("value"),
             RiskScore.probability,
             RiskScore.as_of,
-            func.row_number().over(**order).label("rank"),
             # The as-of time of the next newer score: a score is the newest as of a moment
-            # when it is at or before the moment and the next newer one is after it.
+            # when it is at or before the moment and the next newer one (if any) is after it.
             func.lag(RiskScore.as_of).over(**order).label("newer_as_of"),
         )
         .where(RiskScore.task == task, RiskScore.as_of <= current.end)
@@ -246,7 +245,7 @@ def _newest_scores(task: str, periods: tuple[Period, ...]) -> CTE:
     columns = [ranked.c.customer_id, *(ranked.c[c] for c in CELL), ranked.c.value]
     return union_all(
         select(literal(current.name).label("period"), *columns, ranked.c.probability).where(
-            ranked.c.rank == 1
+            ranked.c.newer_as_of.is_(None)
         ),
         select(literal(previous.name).label("period"), *columns, ranked.c.probability).where(
             ranked.c.as_of <= previous.end,
