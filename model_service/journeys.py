@@ -4,33 +4,57 @@ A cell holds the customers whose newest score (as of the end of the period) puts
 stage, segment and main product category. For each cell: how many customers, their mean risk,
 the revenue at risk (Σ probability × value: what the cell loses if the scores come true), the
 drop-off to the next stage during the period, mean CSAT/CES/NPS and the most common
-abandonment reasons given in the period, and the change of risk since the previous period (the
-same cells scored as of the period's start). The list is sorted by revenue at risk.
+abandonment reasons given in the period, and the change since the previous period: the same
+figures for the same cell one period earlier (scores as of the period's start, events and
+answers of the period before it). The list is sorted by revenue at risk.
 
-Everything is a few set-based queries and pandas group-bys: no query per customer or cell.
+Every figure is aggregated per cell in the database, in one statement for both periods; only
+per-cell rows come back to Python, whatever the number of customers. A customer with several
+scored carts is in the cell of each (for the cart task), and their answers count in each.
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased
 
 from model_service.sessions import Database, use_session
-from shared import metrics
 from shared.db.tables import JourneyEvent, Response, RiskScore
 from shared.journey import STAGE_INDEX, STAGE_OF_EVENT, STAGES
 
-CELL = ["stage", "segment", "product_category"]
+CELL = ("stage", "segment", "product_category")
 PERIOD_PATTERN = re.compile(r"^(\d{1,3})d$")
 # Views and purchases after a customer's first purchase mean they came back: loyalty.
 RETURN_TYPES = ("page_view", "touchpoint", "product_view", "purchase")
 TOP_REASONS = 3
+CURRENT, PREVIOUS = "current", "previous"
+# A cell key column without a value (a score with no stage, say) is shown as this.
+NO_VALUE = "none"
+
+Cell = tuple[str, str, str]
 
 
 def period_days(period: str) -> int:
@@ -39,6 +63,67 @@ def period_days(period: str) -> int:
     if not match or not 1 <= int(match.group(1)) <= 366:
         raise ValueError("period must look like 30d (1 to 366 days)")
     return int(match.group(1))
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str  # CURRENT or PREVIOUS
+    start: datetime
+    end: datetime  # scores as of this moment; events and answers in [start, end)
+
+
+@dataclass
+class Answers:
+    """A cell's survey answers in one period, as counts summed in the database."""
+
+    responses: int = 0
+    nps_answers: int = 0
+    promoters: int = 0
+    detractors: int = 0
+    csat_answers: int = 0
+    satisfied: int = 0
+    ces_answers: int = 0
+    ces_total: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    # The same definitions and rounding as shared.metrics, fed by counts instead of answers.
+    @property
+    def nps(self) -> float | None:
+        if not self.nps_answers:
+            return None
+        return round(100.0 * (self.promoters - self.detractors) / self.nps_answers, 2)
+
+    @property
+    def csat(self) -> float | None:
+        if not self.csat_answers:
+            return None
+        return round(100.0 * self.satisfied / self.csat_answers, 2)
+
+    @property
+    def ces(self) -> float | None:
+        return round(self.ces_total / self.ces_answers, 3) if self.ces_answers else None
+
+    def add(self, reason: str | None, counts: list) -> None:
+        """Add one (cell, reason) row of counts, in the order of ``_answer_rows``."""
+        numbers = [int(n or 0) for n in counts[:7]]
+        responses, nps_answers, promoters, detractors, csat_answers, satisfied, ces_answers = (
+            numbers
+        )
+        self.responses += responses
+        self.nps_answers += nps_answers
+        self.promoters += promoters
+        self.detractors += detractors
+        self.csat_answers += csat_answers
+        self.satisfied += satisfied
+        self.ces_answers += ces_answers
+        self.ces_total += float(counts[7] or 0)
+        if reason:  # None and "" are no reason (as in shared.metrics.top_reasons)
+            self.reasons[reason] = self.reasons.get(reason, 0) + responses
+
+    def top_reasons(self) -> list[dict[str, Any]]:
+        # Most common first, ties by name: the order of shared.metrics.top_reasons.
+        ranked = sorted(self.reasons.items(), key=lambda item: (-item[1], item[0]))
+        return [{"reason": reason, "count": count} for reason, count in ranked[:TOP_REASONS]]
 
 
 def critical_journeys(
@@ -53,214 +138,260 @@ def critical_journeys(
     """The cells of ``task`` sorted by revenue at risk; ``flagged`` when it is above
     ``flag_threshold``. ``end`` defaults to now; the previous period is the same length
     before it."""
-    days = period_days(period)
+    length = timedelta(days=period_days(period))
     end = (end or datetime.now(UTC)).astimezone(UTC)
-    start = end - timedelta(days=days)
-    with use_session(db) as session:
-        current = _newest_scores(session, task, end)
-        if current.empty:
-            return []
-        previous = _newest_scores(session, task, start)
-        customers = current["customer_id"].unique().tolist()
-        reached = _stage_reached(session, customers, start, end)
-        answers = _answers(session, customers, start, end)
-    cells = _cells(current)
-    before = _cells(previous)[["mean_risk", "revenue_at_risk"]]
-    cells = cells.join(before.add_suffix("_previous"))
-    cells = cells.join(_drop_off(current, reached))
-    cells = cells.join(_satisfaction(current, answers))
-    cells = cells.sort_values(
-        ["revenue_at_risk", "customers"], ascending=[False, False], kind="stable"
-    ).head(max(1, limit))
-    return [_row(index, row, flag_threshold) for index, row in cells.iterrows()]
-
-
-def _newest_scores(session: Session, task: str, moment: datetime) -> pd.DataFrame:
-    """Newest score per customer (per cart for carts) with as_of at or before ``moment``."""
-    newest = func.row_number().over(
-        partition_by=(RiskScore.customer_id, RiskScore.cart_id),
-        order_by=(RiskScore.as_of.desc(), RiskScore.id.desc()),
+    periods = (
+        Period(CURRENT, end - length, end),
+        Period(PREVIOUS, end - 2 * length, end - length),
     )
+    with use_session(db) as session:
+        figures = _figures(session, task, periods)
+    current = [cell for period, cell in figures.risk if period == CURRENT]
+    risk = figures.risk
+    current.sort(key=lambda cell: (-risk[CURRENT, cell][1], -risk[CURRENT, cell][0], cell))
+    return [_row(cell, figures, flag_threshold) for cell in current[: max(1, limit)]]
+
+
+@dataclass
+class Figures:
+    """Per-cell figures of both periods, as the database aggregated them."""
+
+    # (period, cell) → (customers, revenue at risk, mean risk)
+    risk: dict[tuple[str, Cell], tuple[int, float, float]] = field(default_factory=dict)
+    # (period, segment, category) → customers by the furthest stage index they reached
+    furthest: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    answers: dict[tuple[str, Cell], Answers] = field(default_factory=dict)
+
+    def drop_off(self, period: str, cell: Cell) -> float | None:
+        """Of the cell's segment × category customers who reached the cell's stage in the
+        period, the share who did not reach the next one."""
+        stage, segment, category = cell
+        counts = self.furthest.get((period, segment, category))
+        index = STAGE_INDEX.get(stage)
+        if counts is None or index is None or index + 1 >= len(STAGES):
+            return None
+        here, onward = sum(counts[index:]), sum(counts[index + 1 :])
+        return 1.0 - onward / here if here else None
+
+
+def _figures(session: Session, task: str, periods: tuple[Period, ...]) -> Figures:
+    """Everything in one statement, so that the newest scores (the costly part: a window
+    over every score) are ranked once for both periods and shared by every aggregate."""
+    newest = _newest_scores(task, periods)
+    parts = [_risk_rows(newest)]
+    for period in periods:
+        parts += [_furthest_rows(newest, period), _answer_rows(newest, period)]
+    figures = Figures()
+    for row in session.execute(union_all(*parts)):
+        kind, name, stage, segment, category, reason, reached, *numbers = row
+        if kind == "risk":
+            customers, revenue, mean = numbers[:3]
+            figures.risk[name, (stage, segment, category)] = (
+                int(customers),
+                float(revenue or 0.0),
+                float(mean),
+            )
+        elif kind == "furthest":
+            if reached is not None and reached >= 0:
+                counts = figures.furthest.setdefault((name, segment, category), [0] * len(STAGES))
+                counts[int(reached)] += int(numbers[0])
+        else:
+            cell = (stage, segment, category)
+            figures.answers.setdefault((name, cell), Answers()).add(reason, numbers)
+    return figures
+
+
+# Every part of the statement has these columns; a part leaves out what it does not fill.
+LABELS = ("kind", "period", *CELL, "reason", "reached")
+NUMBERS = 8
+
+
+def _part(
+    kind: str, period: ColumnElement | str, numbers: list[ColumnElement], **labels: ColumnElement
+) -> list[ColumnElement]:
+    """The columns of one part of the statement: its kind, the period, the labels it fills
+    (typed NULL for the others, so that the parts line up on PostgreSQL) and its numbers."""
+    period_column = literal(period) if isinstance(period, str) else period
+    columns = [literal(kind).label("kind"), period_column.label("period")]
+    for name in LABELS[2:]:
+        empty = cast(null(), Integer() if name == "reached" else String())
+        columns.append(labels.get(name, empty).label(name))
+    numbers = numbers + [cast(null(), Float())] * (NUMBERS - len(numbers))
+    return columns + [number.label(f"n{i}") for i, number in enumerate(numbers)]
+
+
+def _newest_scores(task: str, periods: tuple[Period, ...]) -> CTE:
+    """The newest score per customer and cart as of each period's end: rows ``(period,
+    customer_id, stage, segment, product_category, value, probability)``."""
+    current, previous = periods
+    order = {
+        "partition_by": (RiskScore.customer_id, RiskScore.cart_id),
+        "order_by": (RiskScore.as_of.desc(), RiskScore.id.desc()),
+    }
     ranked = (
         select(
             RiskScore.customer_id,
-            RiskScore.stage,
-            RiskScore.segment,
-            RiskScore.product_category,
-            RiskScore.value,
+            *(func.coalesce(getattr(RiskScore, column), NO_VALUE).label(column) for column in CELL),
+            func.coalesce(RiskScore.value, 0.0).label("value"),
             RiskScore.probability,
-            newest.label("rank"),
+            RiskScore.as_of,
+            # The as-of time of the next newer score: a score is the newest as of a moment
+            # when it is at or before the moment and the next newer one (if any) is after it.
+            func.lag(RiskScore.as_of).over(**order).label("newer_as_of"),
         )
-        .where(RiskScore.task == task, RiskScore.as_of <= moment)
+        .where(RiskScore.task == task, RiskScore.as_of <= current.end)
+        .cte("ranked")
+    )
+    columns = [ranked.c.customer_id, *(ranked.c[c] for c in CELL), ranked.c.value]
+    return union_all(
+        select(literal(current.name).label("period"), *columns, ranked.c.probability).where(
+            ranked.c.newer_as_of.is_(None)
+        ),
+        select(literal(previous.name).label("period"), *columns, ranked.c.probability).where(
+            ranked.c.as_of <= previous.end,
+            or_(ranked.c.newer_as_of.is_(None), ranked.c.newer_as_of > previous.end),
+        ),
+    ).cte("newest")
+
+
+def _risk_rows(newest: CTE) -> Select:
+    key = [newest.c.period, *(newest.c[column] for column in CELL)]
+    numbers = [
+        func.count(newest.c.customer_id.distinct()),
+        func.sum(newest.c.probability * newest.c.value),
+        func.avg(newest.c.probability),
+    ]
+    labels = {column: newest.c[column] for column in CELL}
+    return select(*_part("risk", newest.c.period, numbers, **labels)).group_by(*key)
+
+
+def _event_stage_code() -> ColumnElement[int]:
+    """The stage index an event shows its customer reached: an explicit stage wins, else the
+    rules of shared.journey; -1 for an event that says nothing about the stage."""
+    explicit = [(JourneyEvent.stage == stage, index) for stage, index in STAGE_INDEX.items()]
+    by_type: dict[int, list[str]] = defaultdict(list)
+    for event_type, stage in STAGE_OF_EVENT.items():
+        by_type[STAGE_INDEX[stage]].append(event_type)
+    implied = [(JourneyEvent.type.in_(types), index) for index, types in sorted(by_type.items())]
+    return case(*explicit, *implied, else_=-1)
+
+
+def _furthest_rows(newest: CTE, period: Period) -> Select:
+    """Customers per segment × category and furthest stage reached by events in the period.
+    A customer in several cells of one segment × category counts once there."""
+    per_customer = (
+        select(
+            newest.c.customer_id,
+            newest.c.segment,
+            newest.c.product_category,
+            func.max(_event_stage_code()).label("code"),
+            func.max(case((JourneyEvent.type.in_(RETURN_TYPES), JourneyEvent.occurred_at))).label(
+                "last_return"
+            ),
+        )
+        .join(JourneyEvent, JourneyEvent.customer_id == newest.c.customer_id)
+        .where(
+            newest.c.period == period.name,
+            JourneyEvent.occurred_at >= period.start,
+            JourneyEvent.occurred_at < period.end,
+        )
+        .group_by(newest.c.customer_id, newest.c.segment, newest.c.product_category)
         .subquery()
     )
-    rows = session.execute(select(ranked).where(ranked.c.rank == 1)).all()
-    frame = pd.DataFrame(rows, columns=["customer_id", *CELL, "value", "probability", "rank"]).drop(
-        columns="rank"
+    # A return after the customer's first purchase (at any time before it) is loyalty.
+    purchase = aliased(JourneyEvent)
+    bought_before = exists().where(
+        purchase.customer_id == per_customer.c.customer_id,
+        purchase.type == "purchase",
+        purchase.occurred_at < per_customer.c.last_return,
     )
-    for column in CELL:
-        frame[column] = frame[column].fillna("none").astype(str)
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce").fillna(0.0)
-    frame["probability"] = frame["probability"].astype(float)
-    return frame
+    loyalty = STAGE_INDEX["loyalty"]
+    reached = case(
+        (per_customer.c.code >= loyalty, per_customer.c.code),
+        (and_(per_customer.c.last_return.is_not(None), bought_before), loyalty),
+        else_=per_customer.c.code,
+    )
+    # Grouped in an outer query: PostgreSQL would not see the expression (with its bound
+    # parameters) in SELECT and GROUP BY as the same.
+    furthest = select(
+        per_customer.c.segment, per_customer.c.product_category, reached.label("reached")
+    ).subquery()
+    key = (furthest.c.segment, furthest.c.product_category, furthest.c.reached)
+    labels = {"segment": key[0], "product_category": key[1], "reached": key[2]}
+    return select(*_part("furthest", period.name, [func.count()], **labels)).group_by(*key)
 
 
-def _cells(scores: pd.DataFrame) -> pd.DataFrame:
-    if scores.empty:
-        return pd.DataFrame(
-            columns=["customers", "mean_risk", "revenue_at_risk"],
-            index=pd.MultiIndex.from_arrays([[], [], []], names=CELL),
-        )
-    grouped = scores.assign(at_risk=scores["probability"] * scores["value"]).groupby(CELL)
-    return pd.DataFrame(
-        {
-            "customers": grouped["customer_id"].nunique(),
-            "mean_risk": grouped["probability"].mean(),
-            "revenue_at_risk": grouped["at_risk"].sum(),
-        }
+def _answer_rows(newest: CTE, period: Period) -> Select:
+    """Per cell and reason, counts of the survey answers the cell's customers gave in the
+    period; a customer in several cells counts in each."""
+    people = (
+        select(newest.c.customer_id, *(newest.c[column] for column in CELL))
+        .where(newest.c.period == period.name)
+        .distinct()
+        .subquery()
     )
-
-
-def _stage_reached(
-    session: Session, customers: list[str], start: datetime, end: datetime
-) -> pd.Series:
-    """Furthest stage code each customer reached by events in [start, end)."""
-    events = pd.DataFrame(
-        session.execute(
-            select(
-                JourneyEvent.customer_id,
-                JourneyEvent.type,
-                JourneyEvent.stage,
-                JourneyEvent.occurred_at,
-            ).where(
-                JourneyEvent.occurred_at >= start,
-                JourneyEvent.occurred_at < end,
-                JourneyEvent.customer_id.is_not(None),
-            )
-        ).all(),
-        columns=["customer_id", "type", "stage", "occurred_at"],
-    )
-    events = events[events["customer_id"].isin(set(customers))]
-    if events.empty:
-        return pd.Series(dtype=float, name="reached")
-    first_purchase = pd.Series(
-        dict(
-            session.execute(
-                select(JourneyEvent.customer_id, func.min(JourneyEvent.occurred_at))
-                .where(JourneyEvent.type == "purchase", JourneyEvent.occurred_at < end)
-                .group_by(JourneyEvent.customer_id)
-            ).all()
-        ),
-        dtype=object,
-    )
-    by_rule = events["type"].map({k: STAGE_INDEX[v] for k, v in STAGE_OF_EVENT.items()})
-    explicit = events["stage"].map(STAGE_INDEX)
-    code = explicit.fillna(by_rule).fillna(-1)
-    bought_before = pd.to_datetime(
-        events["customer_id"].map(first_purchase), utc=True
-    ) < pd.to_datetime(events["occurred_at"], utc=True)
-    returned = events["type"].isin(RETURN_TYPES) & bought_before.fillna(False)
-    code = np.where(returned, np.maximum(code, STAGE_INDEX["loyalty"]), code)
+    key = [*(people.c[column] for column in CELL), Response.reason]
+    numbers = [
+        func.count(),
+        func.count(Response.nps),
+        func.sum(case((Response.nps >= 9, 1), else_=0)),
+        func.sum(case((Response.nps <= 6, 1), else_=0)),
+        func.count(Response.csat),
+        func.sum(case((Response.csat >= 4, 1), else_=0)),
+        func.count(Response.ces),
+        func.sum(Response.ces),
+    ]
+    labels = {**{column: people.c[column] for column in CELL}, "reason": Response.reason}
     return (
-        pd.Series(code, index=events.index).groupby(events["customer_id"]).max().rename("reached")
+        select(*_part("answers", period.name, numbers, **labels))
+        .select_from(people)
+        .join(Response, Response.customer_id == people.c.customer_id)
+        .where(Response.submitted_at >= period.start, Response.submitted_at < period.end)
+        .group_by(*key)
     )
 
 
-def _drop_off(current: pd.DataFrame, reached: pd.Series) -> pd.DataFrame:
-    """Per cell: of the segment × category's customers who reached the cell's stage in the
-    period, the share who did not reach the next one."""
-    people = current.drop_duplicates("customer_id").set_index("customer_id")
-    people = people.join(reached).dropna(subset=["reached"])
-    rows = []
-    for (segment, category), group in people.groupby(["segment", "product_category"]):
-        codes = group["reached"].to_numpy()
-        for stage in STAGES[:-1]:
-            here = int((codes >= STAGE_INDEX[stage]).sum())
-            onward = int((codes >= STAGE_INDEX[stage] + 1).sum())
-            rows.append((stage, segment, category, 1.0 - onward / here if here else None, here))
-    frame = pd.DataFrame(rows, columns=[*CELL, "drop_off", "reached_stage"])
-    return frame.set_index(CELL)
+def _change(now: float | None, before: float | None) -> float | None:
+    return now - before if now is not None and before is not None else None
 
 
-def _answers(
-    session: Session, customers: list[str], start: datetime, end: datetime
-) -> pd.DataFrame:
-    rows = session.execute(
-        select(
-            Response.customer_id, Response.nps, Response.csat, Response.ces, Response.reason
-        ).where(
-            Response.submitted_at >= start,
-            Response.submitted_at < end,
-            Response.customer_id.is_not(None),
-        )
-    ).all()
-    frame = pd.DataFrame(rows, columns=["customer_id", "nps", "csat", "ces", "reason"])
-    return frame[frame["customer_id"].isin(set(customers))]
-
-
-def _satisfaction(current: pd.DataFrame, answers: pd.DataFrame) -> pd.DataFrame:
-    """Per cell: NPS, CSAT (% satisfied), mean CES and top reasons from the period's answers."""
-    if answers.empty:
-        return pd.DataFrame(
-            columns=["nps", "csat", "ces", "top_reasons", "responses"],
-            index=pd.MultiIndex.from_arrays([[], [], []], names=CELL),
-        )
-    cell_of = current.drop_duplicates("customer_id").set_index("customer_id")[CELL]
-    joined = answers.join(cell_of, on="customer_id", how="inner")
-    rows = []
-    for cell, group in joined.groupby(CELL):
-        rows.append(
-            (
-                *cell,
-                metrics.nps(group["nps"].tolist()),
-                metrics.csat(group["csat"].tolist()),
-                metrics.ces(group["ces"].tolist()),
-                [
-                    {"reason": reason, "count": count}
-                    for reason, count in metrics.top_reasons(
-                        [r for r in group["reason"] if isinstance(r, str)], TOP_REASONS
-                    )
-                ],
-                len(group),
-            )
-        )
-    frame = pd.DataFrame(rows, columns=[*CELL, "nps", "csat", "ces", "top_reasons", "responses"])
-    return frame.set_index(CELL)
-
-
-def _number(value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return float(value)
-
-
-def _row(index: tuple[str, str, str], row: pd.Series, flag_threshold: float) -> dict[str, Any]:
-    stage, segment, category = index
-    revenue = float(row["revenue_at_risk"])
-    before = _number(row.get("revenue_at_risk_previous"))
-    mean_before = _number(row.get("mean_risk_previous"))
-    reasons = row.get("top_reasons")
+def _row(cell: Cell, figures: Figures, flag_threshold: float) -> dict[str, Any]:
+    stage, segment, category = cell
+    customers, revenue, mean_risk = figures.risk[CURRENT, cell]
+    was_there = (PREVIOUS, cell) in figures.risk
+    _customers, revenue_before, mean_before = figures.risk.get((PREVIOUS, cell), (0, None, None))
+    now = figures.answers.get((CURRENT, cell), Answers())
+    before = figures.answers.get((PREVIOUS, cell), Answers())
+    drop_now = figures.drop_off(CURRENT, cell)
+    # Drop-off is a figure of the segment × category funnel; a cell that was empty then has
+    # no previous figures at all, like its risk.
+    drop_before = figures.drop_off(PREVIOUS, cell) if was_there else None
+    index = STAGE_INDEX.get(stage)
     return {
         "stage": stage,
         "segment": segment,
         "product_category": category,
-        "customers": int(row["customers"]),
-        "mean_risk": float(row["mean_risk"]),
+        "customers": customers,
+        "mean_risk": mean_risk,
         "revenue_at_risk": revenue,
-        "drop_off": _number(row.get("drop_off")),
-        "next_stage": STAGES[STAGE_INDEX[stage] + 1]
-        if stage in STAGE_INDEX and STAGE_INDEX[stage] + 1 < len(STAGES)
-        else None,
-        "nps": _number(row.get("nps")),
-        "csat": _number(row.get("csat")),
-        "ces": _number(row.get("ces")),
-        "responses": int(row["responses"]) if _number(row.get("responses")) else 0,
-        "top_reasons": reasons if isinstance(reasons, list) else [],
+        "drop_off": drop_now,
+        "next_stage": STAGES[index + 1] if index is not None and index + 1 < len(STAGES) else None,
+        "nps": now.nps,
+        "csat": now.csat,
+        "ces": now.ces,
+        "responses": now.responses,
+        "top_reasons": now.top_reasons(),
         "previous_mean_risk": mean_before,
-        "previous_revenue_at_risk": before,
-        "mean_risk_change": float(row["mean_risk"]) - mean_before
-        if mean_before is not None
-        else None,
-        "revenue_at_risk_change": revenue - before if before is not None else None,
+        "previous_revenue_at_risk": revenue_before,
+        "previous_drop_off": drop_before,
+        "previous_nps": before.nps,
+        "previous_csat": before.csat,
+        "previous_ces": before.ces,
+        "mean_risk_change": _change(mean_risk, mean_before),
+        "revenue_at_risk_change": _change(revenue, revenue_before),
+        "drop_off_change": _change(drop_now, drop_before),
+        "nps_change": _change(now.nps, before.nps),
+        "csat_change": _change(now.csat, before.csat),
+        "ces_change": _change(now.ces, before.ces),
         "flagged": revenue > flag_threshold,
     }

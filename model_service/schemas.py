@@ -295,10 +295,20 @@ class CriticalCellSchema(Schema):
     ces = fields.Float(allow_none=True)
     responses = fields.Integer()
     top_reasons = fields.List(fields.Nested(ReasonCountSchema))
+    # The same figures one period earlier (scores as of the period's start, events and answers
+    # of the period before it), and now minus then; None where either side has no value.
     previous_mean_risk = fields.Float(allow_none=True)
     previous_revenue_at_risk = fields.Float(allow_none=True)
+    previous_drop_off = fields.Float(allow_none=True)
+    previous_nps = fields.Float(allow_none=True)
+    previous_csat = fields.Float(allow_none=True)
+    previous_ces = fields.Float(allow_none=True)
     mean_risk_change = fields.Float(allow_none=True)
     revenue_at_risk_change = fields.Float(allow_none=True)
+    drop_off_change = fields.Float(allow_none=True)
+    nps_change = fields.Float(allow_none=True)
+    csat_change = fields.Float(allow_none=True)
+    ces_change = fields.Float(allow_none=True)
     flagged = fields.Boolean()
 
 
