@@ -12,6 +12,9 @@ import click
 
 from shared.tasks import TASKS
 
+# `kundresa promote` exits with this when the candidate is refused (1 and 2 are click's).
+NOT_PROMOTED_EXIT_CODE = 3
+
 TASK_CHOICE = click.Choice(sorted(TASKS) + [t.replace("_", "-") for t in sorted(TASKS)])
 
 
@@ -435,6 +438,7 @@ def promote(
 
     Both are scored on the candidate's evaluation period (its logged evaluation rows); the
     higher ROC-AUC wins (Brier score on a tie). The reason is recorded in the version's tags.
+    Exits with 3 when the version is not promoted, so a retraining script can tell.
     """
     from training.registry import promote as run_promotion
 
@@ -451,3 +455,5 @@ def promote(
             f"  The champion stays version {result.previous_champion}; use --force to "
             "promote anyway."
         )
+    if not result.promoted:
+        raise SystemExit(NOT_PROMOTED_EXIT_CODE)

@@ -111,6 +111,8 @@ def test_demo_on_sqlite_and_a_local_mlflow_store(
 ) -> None:
     settings = make_settings(tmp_path, sqlite_url, demo_mode=True)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    # prepare() sets both for the services it starts; restore them afterwards.
+    monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", settings.mlflow_artifact_root)
     run_demo(settings)
 
 
@@ -122,6 +124,8 @@ def test_demo_on_postgresql_and_an_mlflow_server(
         tmp_path, database_url, demo_mode=True, mlflow_tracking_uri=mlflow_server_on_postgres
     )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server_on_postgres)
+    # prepare() sets both for the services it starts; restore them afterwards.
+    monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", settings.mlflow_artifact_root)
     run_demo(settings)
 
 

@@ -24,6 +24,8 @@ def test_an_unwritable_var_dir_fails_the_credentials_step_with_advice(
     blocker.write_text("")
     settings = make_settings(tmp_path, sqlite_url, var_dir=blocker / "var", demo_mode=True)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    # prepare() sets both for the services it starts; restore them afterwards.
+    monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", settings.mlflow_artifact_root)
 
     with pytest.raises(DemoStepFailed) as failed:
         prepare(settings, 50, 60, seed=1, origins=ORIGINS, echo=lambda _: None, progress=False)
@@ -41,6 +43,7 @@ def test_a_broken_mlflow_uri_fails_the_training_step_with_advice(
         tmp_path, sqlite_url, demo_mode=True, mlflow_tracking_uri="nosuch://nowhere"
     )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    # prepare() sets both for the services it starts; restore them afterwards.
     monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", settings.mlflow_artifact_root)
     steps: list[str] = []
 

@@ -17,6 +17,7 @@ from shared.cli import main
 from shared.features import load_journey_frames
 from shared.tasks import CHAMPION_ALIAS, META_FEATURES
 from tests.training.conftest import Shop, mlflow_store, register_constant_model
+from training.cli import NOT_PROMOTED_EXIT_CODE
 from training.datasets import latest_cutoff
 
 MODEL = "kundresa-brand-switch"
@@ -127,7 +128,7 @@ def test_promote_refuses_a_worse_model_and_force_overrides(store, tmp_path):
         assert "already the champion" in same.stdout and "--force" not in same.stdout
 
         refused = kundresa(store.shop, "promote", "--task", "brand_switch")  # the latest
-        assert refused.exit_code == 0, refused.output
+        assert refused.exit_code == NOT_PROMOTED_EXIT_CODE, refused.output
         assert f"{MODEL} version {worse}: not promoted." in refused.stdout
         assert "refused: candidate ROC-AUC 0.5000" in refused.stdout
         assert f"The champion stays version {champion}; use --force" in refused.stdout
