@@ -438,7 +438,7 @@ def promote(
 
     Both are scored on the candidate's evaluation period (its logged evaluation rows); the
     higher ROC-AUC wins (Brier score on a tie). The reason is recorded in the version's tags.
-    Exits with 3 when the version is not promoted, so a retraining script can tell.
+    Exits with 3 when the version is refused, so a retraining script can tell.
     """
     from training.registry import promote as run_promotion
 
@@ -455,5 +455,5 @@ def promote(
             f"  The champion stays version {result.previous_champion}; use --force to "
             "promote anyway."
         )
-    if not result.promoted:
+    if not result.promoted and result.previous_champion != result.version:
         raise SystemExit(NOT_PROMOTED_EXIT_CODE)
