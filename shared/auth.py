@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from flask import current_app, g, request
 from flask_smorest import abort
 from sqlalchemy import select, update
 
+from shared.cache import TimedCache
 from shared.db.session import session_scope
 from shared.db.tables import ApiToken, Site
 
@@ -99,7 +99,7 @@ def _stored_role(database_url: str, digest: str) -> tuple[str, str] | None:
 
 class TokenCache:
     """The (name, role) of live tokens looked up recently, by database and token hash, each
-    kept ``seconds`` after its lookup; ``clock`` is a monotonic time in seconds."""
+    kept ``seconds`` after its lookup (a ``shared.cache.TimedCache`` that keeps no misses)."""
 
     def __init__(
         self,
@@ -107,32 +107,15 @@ class TokenCache:
         max_entries: int = TOKEN_CACHE_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.seconds = seconds
-        self.max_entries = max_entries
-        self.clock = clock
-        self._found: dict[tuple[str, str], tuple[float, tuple[str, str]]] = {}
-        self._lock = threading.Lock()
+        self._found = TimedCache(seconds, size=max_entries, keep_none=False, clock=clock)
 
     def role(self, database_url: str, token: str) -> tuple[str, str] | None:
         """(name, role) of a live token, from memory while fresh, else from the database."""
         key = (database_url, hash_token(token))
-        now = self.clock()
-        remembered = self._found.get(key)
-        if remembered is not None and now < remembered[0]:
-            return remembered[1]
-        found = _stored_role(*key)
-        with self._lock:
-            if found is None:
-                self._found.pop(key, None)
-            else:
-                if len(self._found) >= self.max_entries:
-                    self._found.clear()  # rare: many live tokens; simpler than LRU
-                self._found[key] = (now + self.seconds, found)
-        return found
+        return self._found.get(key, lambda: _stored_role(*key))
 
     def clear(self) -> None:
-        with self._lock:
-            self._found.clear()
+        self._found.clear()
 
     def __len__(self) -> int:
         return len(self._found)

@@ -9,13 +9,12 @@ cached, so a new site works immediately.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
+from shared.cache import TimedCache
 from shared.db.session import session_scope
 from shared.db.tables import Site, Survey
 
@@ -44,28 +43,15 @@ class SurveyInfo:
     active: bool
 
 
-_cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
-_lock = threading.Lock()
-
-
-def _cached(kind: str, database_url: str, key: str, load) -> Any:  # noqa: ANN001
-    now = time.monotonic()
-    with _lock:
-        hit = _cache.get((kind, database_url, key))
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    value = load()
-    if value is not None:
-        with _lock:
-            _cache[(kind, database_url, key)] = (now + TTL_SECONDS, value)
-    return value
+# Misses are not kept, so a new site or survey works immediately.
+_SITES = TimedCache(seconds=TTL_SECONDS, size=1024, keep_none=False)
+_SURVEYS = TimedCache(seconds=TTL_SECONDS, size=256, keep_none=False)
 
 
 def forget(database_url: str) -> None:
-    """Drop every cached entry of one database (after an admin change)."""
-    with _lock:
-        for entry in [e for e in _cache if e[1] == database_url]:
-            del _cache[entry]
+    """Drop what this process remembers (after an admin change; such changes are rare)."""
+    _SITES.clear()
+    _SURVEYS.clear()
 
 
 def site(database_url: str, site_key: str) -> SiteInfo | None:
@@ -82,7 +68,7 @@ def site(database_url: str, site_key: str) -> SiteInfo | None:
             return None
         return SiteInfo(row.id, row.site_key, frozenset(row.allowed_origins or ()))
 
-    return _cached("site", database_url, site_key, load)
+    return _SITES.get((database_url, site_key), load)
 
 
 def any_site_origins(database_url: str) -> frozenset[str]:
@@ -93,7 +79,7 @@ def any_site_origins(database_url: str) -> frozenset[str]:
             lists = session.scalars(select(Site.allowed_origins).where(Site.active.is_(True)))
             return frozenset(origin for origins in lists for origin in origins or ())
 
-    return _cached("origins", database_url, "", load)
+    return _SITES.get((database_url, "<any site>"), load)
 
 
 def survey(database_url: str, survey_key: str) -> SurveyInfo | None:
@@ -115,4 +101,4 @@ def survey(database_url: str, survey_key: str) -> SurveyInfo | None:
                 row.active,
             )
 
-    return _cached("survey", database_url, survey_key, load)
+    return _SURVEYS.get((database_url, survey_key), load)

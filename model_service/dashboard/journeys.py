@@ -10,7 +10,6 @@ from flask_login import login_required
 from model_service import service
 from model_service.dashboard import bp, charts
 from model_service.dashboard.advice import answer_reason_label
-from model_service.dashboard.caching import TimedCache
 from model_service.dashboard.formatting import STAGE_LABELS, label, number, percent
 from model_service.dashboard.queries import (
     PERIODS,
@@ -22,6 +21,7 @@ from model_service.dashboard.queries import (
     last_scored,
     stage_criticality,
 )
+from shared.cache import TimedCache
 from shared.db.session import session_scope
 from shared.journey import STAGES
 from shared.tasks import TASKS
@@ -60,7 +60,7 @@ def _stage_cell(fig: StageFigures, flt: JourneyFilter) -> charts.StageCell:
     )
 
 
-# A picture of the whole journey a minute old is as good as a fresh one (see caching).
+# A picture of the whole journey a minute old is as good as a fresh one (see shared.cache).
 MAP_CACHE = TimedCache(seconds=60)
 
 

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Select, and_, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from model_service.dashboard.caching import TimedCache
 from model_service.risk import OPEN_FOLLOW_UP_STATUSES
+from shared.cache import TimedCache
 from shared.db.tables import Customer, FollowUp, JourneyEvent, Response, RiskScore
 from shared.journey import STAGE_INDEX, STAGE_OF_EVENT, STAGES
 from shared.tasks import TASKS

@@ -134,7 +134,7 @@ def test_csv_cells_that_look_like_formulas_are_defused():
 
 
 def test_timed_cache_keeps_a_value_for_its_time_and_forgets_on_request():
-    from model_service.dashboard.caching import TimedCache
+    from shared.cache import TimedCache
 
     calls = []
 
