@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 15:11:02.718477
+Create Date: 2026-11-23 19:26:06.222148
 """
 
 from alembic import op
@@ -68,6 +68,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('risk_scores', schema=None) as batch_op:
         batch_op.create_index('ix_risk_scores_customer', ['customer_id', 'task', 'as_of'], unique=False)
+        batch_op.create_index('ix_risk_scores_newest', ['task', 'customer_id', 'cart_id', 'as_of'], unique=False)
         batch_op.create_index('ix_risk_scores_task_asof', ['task', 'as_of'], unique=False)
 
     op.create_table('sites',
@@ -253,6 +254,7 @@ def downgrade() -> None:
     op.drop_table('sites')
     with op.batch_alter_table('risk_scores', schema=None) as batch_op:
         batch_op.drop_index('ix_risk_scores_task_asof')
+        batch_op.drop_index('ix_risk_scores_newest')
         batch_op.drop_index('ix_risk_scores_customer')
 
     op.drop_table('risk_scores')
