@@ -37,7 +37,7 @@ errorlog = "-"
 def on_starting(server) -> None:  # noqa: ANN001
     # Counters left by an earlier run in a reused folder would be added to ours.
     for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-        stale.unlink()
+        stale.unlink(missing_ok=True)
 
 
 def post_fork(server, worker) -> None:  # noqa: ANN001

@@ -324,6 +324,14 @@ def start_services(
     env = environment(settings)
     services = Services(settings.var_dir / "logs")
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
+
+    def metrics_folder(name: str) -> dict[str, str]:
+        # Each service its own: one inherited PROMETHEUS_MULTIPROC_DIR would add up both
+        # services' metrics, and each clears stale files at start (a CI run failed on that).
+        folder = settings.var_dir / "prometheus" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return {**env, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+
     try:
         services.start(
             "survey",
@@ -335,7 +343,7 @@ def start_services(
                 f"127.0.0.1:{ports.survey}",
                 "survey_service.app:create_app()",
             ],
-            env,
+            metrics_folder("survey"),
         )
         services.start(
             "model",
@@ -347,7 +355,7 @@ def start_services(
                 f"127.0.0.1:{ports.model}",
                 "model_service.app:create_app()",
             ],
-            env,
+            metrics_folder("model"),
         )
         if with_mlflow_ui:
             services.start(

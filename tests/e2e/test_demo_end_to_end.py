@@ -113,7 +113,14 @@ def test_demo_on_sqlite_and_a_local_mlflow_store(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     # prepare() sets both for the services it starts; restore them afterwards.
     monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", settings.mlflow_artifact_root)
+    # A metrics folder exported in the user's shell must not be shared by both services: each
+    # clears stale files there at start, and a CI run failed when they raced on one folder.
+    inherited = tmp_path / "inherited-prometheus"
+    inherited.mkdir()
+    (inherited / "histogram_1.db").write_bytes(b"")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(inherited))
     run_demo(settings)
+    assert (inherited / "histogram_1.db").exists(), "the demo's services use their own folders"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
