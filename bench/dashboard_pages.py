@@ -167,7 +167,7 @@ def database_for(workdir: Path, customers: int, events: int) -> str:
 def turn_off_caches() -> None:
     """Every TimedCache of the dashboard keeps nothing: each request does the whole work."""
     from model_service.dashboard import journeys, queries
-    from model_service.dashboard.caching import TimedCache
+    from shared.cache import TimedCache
 
     for module in (journeys, queries):
         for value in vars(module).values():
