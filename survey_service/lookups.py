@@ -48,7 +48,7 @@ _SITES = TimedCache(seconds=TTL_SECONDS, size=1024, keep_none=False)
 _SURVEYS = TimedCache(seconds=TTL_SECONDS, size=256, keep_none=False)
 
 
-def forget(database_url: str) -> None:
+def forget() -> None:
     """Drop what this process remembers (after an admin change; such changes are rare)."""
     _SITES.clear()
     _SURVEYS.clear()

@@ -6,7 +6,6 @@ Failures a caller can act on are exceptions carrying field errors (``Invalid``),
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -16,27 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Select,
-    Table,
-    Text,
-    bindparam,
-    cast,
-    column,
-    delete,
-    func,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import metrics
-from shared.db.session import get_engine, session_factory, session_scope, sqlite_write_lock
+from shared.db.session import session_factory, session_scope
 from shared.db.tables import (
     Customer,
     FollowUp,
@@ -52,6 +37,7 @@ from shared.db.tables import (
 from shared.schemas.surveys import SurveyCreateSchema
 from survey_service import lookups
 from survey_service.questions import score_columns, validate_answers
+from survey_service.storage import customer_rows, store_new
 
 log = logging.getLogger(__name__)
 
@@ -81,129 +67,12 @@ def _insert(session: Session, table: type):  # noqa: ANN202
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
-def _unnest(table: Table, names: tuple[str, ...], prefix: str = ""):  # noqa: ANN202
-    """SELECT unnest(:a), unnest(:b) …: a batch as one array parameter per column."""
-    return select(
-        *[
-            func.unnest(bindparam(prefix + name, type_=ARRAY(table.c[name].type))).label(name)
-            for name in names
-        ]
-    )
-
-
-_CUSTOMERS = Customer.__table__
-_CUSTOMER_COLUMNS = ("id", "created_at", "consent")
-
-
-def _bound(table: Table, names: tuple[str, ...], prefix: str = "") -> dict[str, Any]:
-    """VALUES (:a, :b, …): one row, each column a typed parameter."""
-    return {name: bindparam(prefix + name, type_=table.c[name].type) for name in names}
-
-
-@functools.cache
-def _store_new_statement(  # noqa: ANN202
-    table: Table, names: tuple[str, ...], key: str, dialect: str, one_row: bool, customers: bool
-):
-    if dialect != "postgresql":
-        statement = sqlite.insert(table)
-        return statement.on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
-    # One row goes as plain VALUES (0.44 ms per response statement against 0.65 ms for
-    # one-element arrays). A batch goes as ONE JSON text that the server unpacks with
-    # json_to_recordset: psycopg binds a VALUES list of 100 rows × 15 columns slowly, and
-    # dumps arrays as text in Python (a fifth of an event batch's time), where json.dumps is C.
-    if one_row:
-        insert = postgresql.insert(table).values(_bound(table, names))
-        # Every column named: Python-side column defaults are not applied inside a CTE.
-        new_customers = postgresql.insert(_CUSTOMERS).values(
-            {
-                **_bound(_CUSTOMERS, _CUSTOMER_COLUMNS, "new_customer_"),
-                "segment": None,
-                "locale": None,
-            }
-        )
-    else:
-        batch = (
-            func.json_to_recordset(cast(bindparam("batch", type_=Text), JSON))
-            .table_valued(*[column(name, table.c[name].type) for name in names])
-            .render_derived(name="batch", with_types=True)
-        )
-        insert = postgresql.insert(table).from_select(
-            list(names), select(*[batch.c[name] for name in names])
-        )
-        new_customers = postgresql.insert(_CUSTOMERS).from_select(
-            list(_CUSTOMER_COLUMNS), _unnest(_CUSTOMERS, _CUSTOMER_COLUMNS, "new_customer_")
-        )
-    statement = insert.on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
-    if customers:
-        new_customers = new_customers.on_conflict_do_nothing(index_elements=["id"])
-        statement = statement.add_cte(new_customers.cte("new_customers"))
-    return statement
-
-
-def _json_value(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def store_new(
-    database_url: str, table: Table, rows: list[dict[str, Any]], key: str, customer_ids: set[str]
-) -> int:
-    """Insert the rows whose ``key`` is not stored yet, and the customers not known yet, as
-    one atomic write that is committed on return; returns how many rows were inserted.
-
-    On PostgreSQL that is ONE autocommitted statement (the customers in a data-modifying CTE):
-    one round trip instead of five (BEGIN, two INSERTs, COMMIT and the pool's ping), which
-    was most of a response's time. On SQLite, both inserts run in one transaction in this
-    process, behind ``sqlite_write_lock``.
-    """
-    if not rows:
-        return 0
-    engine = get_engine(database_url)
-    dialect = engine.dialect.name
-    names = tuple(rows[0])
-    now = datetime.now(UTC)
-    customers = sorted(customer_ids)
-    if dialect == "postgresql":
-        one_row = len(rows) == 1 and len(customers) <= 1
-        statement = _store_new_statement(table, names, key, dialect, one_row, bool(customers))
-        if one_row:
-            parameters = dict(rows[0])
-            if customers:
-                parameters |= {
-                    "new_customer_id": customers[0],
-                    "new_customer_created_at": now,
-                    "new_customer_consent": False,
-                }
-        else:
-            parameters = {"batch": json.dumps(rows, default=_json_value, ensure_ascii=False)}
-            parameters |= {
-                "new_customer_id": customers,
-                "new_customer_created_at": [now] * len(customers),
-                "new_customer_consent": [False] * len(customers),
-            }
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return len(connection.execute(statement, parameters).all())
-    statement = _store_new_statement(table, names, key, dialect, False, False)
-    with sqlite_write_lock(engine), engine.begin() as connection:
-        # One row as a single execute: SQLAlchemy's executemany path costs more for one.
-        inserted = len(connection.execute(statement, rows[0] if len(rows) == 1 else rows).all())
-        if customers:
-            connection.execute(
-                sqlite.insert(_CUSTOMERS).on_conflict_do_nothing(index_elements=["id"]),
-                [{"id": c, "created_at": now, "consent": False} for c in customers],
-            )
-    return inserted
-
-
 def _ensure_customers(session: Session, customer_ids: set[str]) -> int:
     """Create the customers not yet known; returns how many were new."""
     if not customer_ids:
         return 0
-    now = datetime.now(UTC)
-    rows = [{"id": cid, "created_at": now, "consent": False} for cid in sorted(customer_ids)]
     statement = _insert(session, Customer).on_conflict_do_nothing(index_elements=["id"])
-    return len(session.execute(statement.returning(Customer.id), rows).all())
+    return len(session.execute(statement.returning(Customer.id), customer_rows(customer_ids)).all())
 
 
 # --- responses ---------------------------------------------------------------------------
@@ -421,7 +290,7 @@ def create_survey(database_url: str, data: Mapping[str, Any]) -> dict[str, Any]:
             record = survey_record(row)
     except IntegrityError as exc:  # the same key created at the same moment elsewhere
         raise Conflict(data["key"]) from exc
-    lookups.forget(database_url)
+    lookups.forget()
     return record
 
 
@@ -441,7 +310,7 @@ def update_survey(database_url: str, key: str, patch: Mapping[str, Any]) -> dict
         row.updated_at = datetime.now(UTC)
         session.flush()
         record = survey_record(row)
-    lookups.forget(database_url)
+    lookups.forget()
     return record
 
 

@@ -59,7 +59,7 @@ def test_norwegian_aliases_and_unknown_languages_fall_back(client: FlaskClient, 
 def _set_survey(database_url: str, key: str, **values: object) -> None:
     with session_scope(database_url) as session:
         session.execute(update(Survey).where(Survey.key == key).values(**values))
-    lookups.forget(database_url)
+    lookups.forget()
 
 
 def test_eligibility_starts_a_cooldown_across_a_customers_devices(
