@@ -131,19 +131,3 @@ def test_csv_cells_that_look_like_formulas_are_defused():
     assert csv_safe("-2+3") == "'-2+3"
     assert csv_safe("Fine") == "Fine"
     assert csv_safe(3.5) == 3.5
-
-
-def test_timed_cache_keeps_a_value_for_its_time_and_forgets_on_request():
-    from shared.cache import TimedCache
-
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return len(calls)
-
-    kept = TimedCache(seconds=60)
-    assert kept.get("k", compute) == kept.get("k", compute) == 1
-    kept.forget("k")
-    assert kept.get("k", compute) == 2
-    assert TimedCache(seconds=0).get("k", compute) == 3

@@ -9,34 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from schemathesis.generation import GenerationMode
 
 from shared.auth import create_token
+from tests.fuzzing import FUZZ, assert_no_operation_answers_500, json_values
 from tests.model_service.conftest import Trained, auth
 
-FUZZ = settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
+# Besides arbitrary JSON: what a number column must also survive.
+awkward_values = json_values | st.sampled_from(
+    [1e308, -1e308, 2**63, "NaN", "Infinity", "", "\x00"]
 )
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.sampled_from([1e308, -1e308, 2**63, "NaN", "Infinity", "", "\x00"])
-    | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
-    ),
-    max_leaves=6,
-)
+MORE = settings(FUZZ, max_examples=25)
 
 
 @pytest.fixture(scope="module")
@@ -57,26 +41,15 @@ def fuzz_target(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def test_no_operation_of_the_openapi_document_answers_500(fuzz_target: dict) -> None:
-    app = fuzz_target["app"]
-    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 6
-    for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @settings(FUZZ, max_examples=4)
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def answers_without_500(case) -> None:  # noqa: ANN001
-                response = case.call(headers={**(case.headers or {}), **fuzz_target["headers"]})
-                assert response.status_code < 500, (case.method, case.path, response.text)
-
-            answers_without_500()
+    assert_no_operation_answers_500(
+        fuzz_target["app"], fuzz_target["headers"], at_least=6, examples=4
+    )
 
 
-@FUZZ
+@MORE
 @given(
     path=st.sampled_from(["brand-switch", "cart-abandonment"]),
-    changes=st.dictionaries(st.text(max_size=25), json_values, max_size=3),
+    changes=st.dictionaries(st.text(max_size=25), awkward_values, max_size=3),
     spoil_known=st.data(),
 )
 def test_records_with_any_value_in_any_field_never_answer_500(
@@ -85,7 +58,7 @@ def test_records_with_any_value_in_any_field_never_answer_500(
     record = dict(fuzz_target["records"][path])
     # A known feature spoiled with any JSON, and perhaps unknown fields besides.
     field = spoil_known.draw(st.sampled_from(sorted(record)))
-    record[field] = spoil_known.draw(json_values)
+    record[field] = spoil_known.draw(awkward_values)
     record.update(changes)
     client = fuzz_target["app"].test_client()
     answer = client.post(
@@ -96,8 +69,8 @@ def test_records_with_any_value_in_any_field_never_answer_500(
         assert answer.get_json()["errors"], "a refusal names the field"
 
 
-@FUZZ
-@given(body=json_values | st.fixed_dictionaries({"customer_ids": json_values}))
+@MORE
+@given(body=awkward_values | st.fixed_dictionaries({"customer_ids": awkward_values}))
 def test_any_json_body_never_answers_500(fuzz_target: dict, body: object) -> None:
     client = fuzz_target["app"].test_client()
     for path in ("brand-switch", "cart-abandonment"):

@@ -8,25 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import schemathesis
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from schemathesis.generation import GenerationMode
 
 from shared.auth import create_site, create_token
 from shared.db.session import dispose_engines
 from survey_service.app import create_app
 from tests.conftest import make_settings, make_sqlite_url
+from tests.fuzzing import FUZZ, assert_no_operation_answers_500, json_values
 from tests.survey_service.conftest import ORIGIN, post_purchase_body
-
-FUZZ = settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
 
 
 @pytest.fixture(scope="module")
@@ -44,28 +35,9 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 def test_no_operation_of_the_openapi_document_answers_500(fuzz_target: dict) -> None:
-    schema = schemathesis.openapi.from_wsgi("/openapi.json", fuzz_target["app"])
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 12
-    for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @settings(FUZZ, max_examples=5)
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def answers_without_500(case) -> None:  # noqa: ANN001
-                response = case.call(headers={**(case.headers or {}), **fuzz_target["headers"]})
-                assert response.status_code < 500, (case.method, case.path, response.text)
-
-            answers_without_500()
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+    assert_no_operation_answers_500(
+        fuzz_target["app"], fuzz_target["headers"], at_least=12, examples=5
+    )
 
 
 @FUZZ
