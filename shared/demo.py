@@ -317,6 +317,25 @@ class Services:
                 process.wait()
 
 
+def mlflow_server_command(backend_store: str, port: int, artifacts: list[str]) -> list[str]:
+    """``mlflow server`` on loopback with one worker; ``artifacts`` says where models go."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store,
+        *artifacts,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
 def start_services(
     settings: Settings, ports: Ports, with_mlflow_ui: bool = True, workers: int = 2
 ) -> Services:
@@ -360,22 +379,11 @@ def start_services(
         if with_mlflow_ui:
             services.start(
                 "mlflow",
-                [
-                    sys.executable,
-                    "-m",
-                    "mlflow",
-                    "server",
-                    "--backend-store-uri",
+                mlflow_server_command(
                     settings.mlflow_tracking_uri,
-                    "--default-artifact-root",
-                    settings.mlflow_artifact_root,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(ports.mlflow),
-                    "--workers",
-                    "1",
-                ],
+                    ports.mlflow,
+                    ["--default-artifact-root", settings.mlflow_artifact_root],
+                ),
                 env,
             )
         services.wait_ready("survey", f"http://127.0.0.1:{ports.survey}/readyz")

@@ -4,7 +4,6 @@ production; shared by the end-to-end tests and the tests of docker/'s commands."
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from shared.demo import Services
+from shared.demo import Services, mlflow_server_command
 from tests.conftest import POSTGRES_URL
 from tests.ports import free_port
 
@@ -50,23 +49,15 @@ def mlflow_server_on_postgres(tmp_path: Path, postgres_template) -> Iterator[str
         services = Services(tmp_path / "mlflow-logs")
         services.start(
             "mlflow",
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "server",
-                "--backend-store-uri",
+            mlflow_server_command(
                 backend,
-                "--artifacts-destination",
-                str(tmp_path / "mlflow-artifacts"),
-                "--serve-artifacts",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
+                port,
+                [
+                    "--artifacts-destination",
+                    str(tmp_path / "mlflow-artifacts"),
+                    "--serve-artifacts",
+                ],
+            ),
             {
                 **os.environ,
                 "MLFLOW_DISABLE_TELEMETRY": "true",
