@@ -20,8 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "site_key",
         {"type": "apiKey", "in": "header", "name": access.SITE_KEY_HEADER},
     )
-    limiter = access.make_limiter(app, settings)
-    limiter.limit(settings.rate_limit_public)(public.blp)
+    access.install_rate_limit(app, settings)
     for blueprint in (public.blp, admin.blp, privacy.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(survey_service.widget.bp)

@@ -30,6 +30,7 @@ blp = PublicBlueprint(
     url_prefix="/v1",
     description="For web shops: identified by a publishable site key and their allowed origins.",
 )
+blp.before_request(access.limit_rate)
 blp.before_request(access.authorise_site)
 blp.after_request(access.add_cors_headers)
 

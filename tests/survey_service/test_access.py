@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import redis
@@ -95,10 +96,39 @@ def test_public_calls_are_rate_limited_per_site_key_and_address(app_factory, sit
     assert codes == [200, 200, 200, 429]
     limited = client.post("/v1/identify", json=IDENTIFY, headers=site)
     assert limited.json["code"] == 429
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    unknown_key = {"X-Site-Key": "pk_guess"}
+    guesses = [client.post("/v1/identify", json=IDENTIFY, headers=unknown_key) for _ in range(4)]
+    assert [answer.status_code for answer in guesses] == [403, 403, 403, 429], (
+        "guessing site keys is limited too"
+    )
     other_address = client.post(
         "/v1/identify", json=IDENTIFY, headers=site, environ_base={"REMOTE_ADDR": "10.0.0.9"}
     )
     assert other_address.status_code == 200
+
+
+def test_a_broken_redis_does_not_take_the_public_api_down() -> None:
+    from shared.settings import Settings
+    from survey_service.access import STORAGE_RETRY_SECONDS, RateLimit
+
+    now = [0.0]
+    settings = replace(
+        Settings.from_env(), redis_url="redis://127.0.0.1:1/0", rate_limit_public="2/minute"
+    )
+    rate_limit = RateLimit.from_settings(settings)
+    rate_limit.clock = lambda: now[0]
+    # Nothing listens on port 1: counts fall back to this process's memory, limits still hold.
+    assert [rate_limit.hit("site|addr") for _ in range(3)][:2] == [None, None]
+    assert rate_limit.hit("site|addr") is not None
+    assert rate_limit.hit("other|addr") is None
+    shared_calls = []
+    rate_limit.shared.hit = lambda *args, **kwargs: shared_calls.append(args) or True
+    rate_limit.hit("third|addr")
+    assert not shared_calls, "Redis is not asked again at once"
+    now[0] += STORAGE_RETRY_SECONDS + 1
+    assert rate_limit.hit("third|addr") is None
+    assert shared_calls, "Redis is tried again after a while"
 
 
 def test_the_in_process_rate_limit_storage_expires_counts_without_a_thread_per_hit() -> None:
