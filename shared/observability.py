@@ -7,6 +7,7 @@ them. Metrics work under several gunicorn workers through prometheus-client's mu
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -33,6 +34,10 @@ LATENCY = Histogram(
     ["app", "endpoint"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+# Any other method (a client may send any token) is counted as OTHER: one series per
+# arbitrary token would let a caller grow /metrics and this process's memory without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -69,6 +74,12 @@ def configure_logging(level: str | None = None) -> None:
 def install_metrics(app: Flask) -> None:
     """Count and time every request, and serve ``/metrics``."""
     app_name = app.import_name.split(".")[0]
+    access_log = logging.getLogger(f"{app_name}.access")
+    # The labelled series, looked up once each: labels() validates and locks on every call.
+    latency = functools.cache(lambda endpoint: LATENCY.labels(app_name, endpoint))
+    requests = functools.cache(
+        lambda method, endpoint, status: REQUESTS.labels(app_name, method, endpoint, str(status))
+    )
 
     @app.before_request
     def _start_timer() -> None:
@@ -79,10 +90,11 @@ def install_metrics(app: Flask) -> None:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         started = g.pop("_started", None)
         if started is not None:
-            LATENCY.labels(app_name, endpoint).observe(time.perf_counter() - started)
-        REQUESTS.labels(app_name, request.method, endpoint, str(response.status_code)).inc()
+            latency(endpoint).observe(time.perf_counter() - started)
+        method = request.method if request.method in _METHODS else "OTHER"
+        requests(method, endpoint, response.status_code).inc()
         # Access log without query strings, bodies or headers (they may carry secrets).
-        logging.getLogger(f"{app_name}.access").info(
+        access_log.info(
             "request",
             extra={"method": request.method, "path": request.path, "status": response.status_code},
         )

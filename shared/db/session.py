@@ -7,6 +7,7 @@ one file safely; PostgreSQL gets a pre-ping pool so a restarted server does not 
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -29,8 +30,9 @@ def _prepare_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
+@functools.cache
 def normalise_url(url: str) -> str:
-    """Use psycopg 3 for plain ``postgresql://`` URLs."""
+    """Use psycopg 3 for plain ``postgresql://`` URLs (cached: every write asks)."""
     parsed = make_url(url)
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -45,6 +47,9 @@ _LOCK = threading.Lock()
 def get_engine(url: str) -> Engine:
     """One engine per database URL per process."""
     url = normalise_url(url)
+    engine = _ENGINES.get(url)  # the lock only for the first use of a URL
+    if engine is not None:
+        return engine
     with _LOCK:
         engine = _ENGINES.get(url)
         if engine is None:
