@@ -8,18 +8,32 @@ for one-element arrays); a batch goes as ONE JSON text that the server unpacks w
 ``json_to_recordset``: psycopg binds a VALUES list of 100 rows × 15 columns slowly and dumps
 arrays as text in Python (a fifth of an event batch's time), where ``json.dumps`` is C.
 On SQLite both inserts run in one transaction behind ``sqlite_write_lock``.
+
+SQLAlchemy builds these statements and compiles each once per dialect and shape, but they run
+on the pooled DBAPI connection: ``Connection.execute`` (cache key, execution context, bind and
+result processing, begin/commit wrappers) cost 0.17 ms of a 0.55 ms single-row store on SQLite.
+Measured in process per response: SQLite 0.56 → 0.37 ms, PostgreSQL 1.17 → 0.93 ms (the pool's
+ping included). The parameters go through the column types' own bind processors, so what is
+stored reads back through SQLAlchemy as before; the rows must name every column, as no column
+default is applied.
+Rows inserted are counted by the cursor's ``rowcount``: on PostgreSQL the statement's command
+tag (the CTE's customers are not in it), on SQLite the sum over an ``executemany``; a row whose
+key is stored already, or repeats in the batch, changes nothing.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Table, Text, bindparam, cast, column, func, select
+from sqlalchemy import JSON, Table, Text, bindparam, cast, column, func, null, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Executable
 
 from shared.db.session import get_engine, sqlite_write_lock
 from shared.db.tables import Customer
@@ -60,22 +74,24 @@ def _values(table: Table, names: tuple[str, ...], prefix: str = "") -> dict[str,
     return {name: bindparam(prefix + name, type_=table.c[name].type) for name in names}
 
 
+def _customer_values(prefix: str = "") -> dict[str, Any]:
+    """A new customer's VALUES, every column named: no column default is applied here."""
+    return {**_values(CUSTOMERS, _CUSTOMER_COLUMNS, prefix), "segment": null(), "locale": null()}
+
+
 @functools.cache
 def _postgresql_statement(  # noqa: ANN202
     table: Table, names: tuple[str, ...], key: str, one_row: bool, customers: bool
 ):
     if one_row:
         insert = postgresql.insert(table).values(_values(table, names))
-        # Every column named: Python-side column defaults are not applied inside a CTE.
-        new_customers = postgresql.insert(CUSTOMERS).values(
-            {**_values(CUSTOMERS, _CUSTOMER_COLUMNS, "customer_"), "segment": None, "locale": None}
-        )
+        new_customers = postgresql.insert(CUSTOMERS).values(_customer_values("customer_"))
     else:
         insert = postgresql.insert(table).from_select(list(names), _from_json(table, names, "rows"))
         new_customers = postgresql.insert(CUSTOMERS).from_select(
             list(_CUSTOMER_COLUMNS), _from_json(CUSTOMERS, _CUSTOMER_COLUMNS, _NEW_CUSTOMERS)
         )
-    statement = insert.on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    statement = insert.on_conflict_do_nothing(index_elements=[key])
     if customers:
         new_customers = new_customers.on_conflict_do_nothing(index_elements=["id"])
         statement = statement.add_cte(new_customers.cte(_NEW_CUSTOMERS))
@@ -83,9 +99,56 @@ def _postgresql_statement(  # noqa: ANN202
 
 
 @functools.cache
-def _sqlite_statements(table: Table, key: str):  # noqa: ANN202
-    rows = sqlite.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
-    return rows, sqlite.insert(CUSTOMERS).on_conflict_do_nothing(index_elements=["id"])
+def _sqlite_statements(table: Table, names: tuple[str, ...], key: str):  # noqa: ANN202
+    rows = sqlite.insert(table).values(_values(table, names))
+    customers = sqlite.insert(CUSTOMERS).values(_customer_values())
+    return (
+        rows.on_conflict_do_nothing(index_elements=[key]),
+        customers.on_conflict_do_nothing(index_elements=["id"]),
+    )
+
+
+class _Compiled(NamedTuple):
+    """A statement as its dialect's SQL, and how to make the DBAPI's parameters for it."""
+
+    sql: str
+    names: tuple[str, ...]  # the parameters, in the SQL's order when the paramstyle is positional
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+
+    def parameters(self, values: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
+        given = map(values.__getitem__, self.names)
+        processed = [
+            value if process is None else process(value)
+            for process, value in zip(self.processors, given, strict=True)
+        ]
+        return processed if self.positional else dict(zip(self.names, processed, strict=True))
+
+
+@functools.lru_cache(maxsize=64)  # the statements are cached too: one entry per engine and shape
+def _compile(dialect: Dialect, statement: Executable) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    binds = {name: bind for bind, name in compiled.bind_names.items()}
+    names = tuple(compiled.positiontup if compiled.positional else binds)
+    processors = tuple(
+        binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    )
+    return _Compiled(compiled.string, names, processors, compiled.positional)
+
+
+def _run(cursor: Any, dialect: Dialect, compiled: _Compiled, rows: list[dict[str, Any]]) -> int:
+    """Run a compiled statement once per row; returns how many rows it changed. The driver's
+    errors are raised as SQLAlchemy's (``IntegrityError`` …), as ``Connection.execute`` would."""
+    try:
+        if len(rows) == 1:
+            cursor.execute(compiled.sql, compiled.parameters(rows[0]))
+        else:
+            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            compiled.sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
+    return cursor.rowcount
 
 
 def store_new(
@@ -96,22 +159,44 @@ def store_new(
     if not rows:
         return 0
     engine = get_engine(database_url)
+    dialect = engine.dialect
     customers = customer_rows(customer_ids)
-    if engine.dialect.name == "postgresql":
+    if dialect.name == "postgresql":
         one_row = len(rows) == 1 and len(customers) <= 1
         statement = _postgresql_statement(table, tuple(rows[0]), key, one_row, bool(customers))
         if one_row:
-            parameters = dict(rows[0])
+            values = dict(rows[0])
             for customer in customers:
-                parameters |= {f"customer_{name}": value for name, value in customer.items()}
+                values |= {f"customer_{name}": value for name, value in customer.items()}
         else:
-            parameters = {"rows": _as_json(rows), _NEW_CUSTOMERS: _as_json(customers)}
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            return len(connection.execute(statement, parameters).all())
-    insert_rows, insert_customers = _sqlite_statements(table, key)
-    with sqlite_write_lock(engine), engine.begin() as connection:
-        # One row as a single execute: SQLAlchemy's executemany path costs more for one.
-        inserted = len(connection.execute(insert_rows, rows[0] if len(rows) == 1 else rows).all())
-        if customers:
-            connection.execute(insert_customers, customers)
+            values = {"rows": _as_json(rows), _NEW_CUSTOMERS: _as_json(customers)}
+        compiled = _compile(dialect, statement)
+        connection = engine.raw_connection()
+        psycopg_connection = connection.driver_connection
+        try:
+            # Switching autocommit is client-side in psycopg: no round trip.
+            psycopg_connection.autocommit = True
+            return _run(connection.cursor(), dialect, compiled, [values])
+        finally:
+            try:
+                if not psycopg_connection.closed:  # a broken one cannot switch; the pool drops it
+                    psycopg_connection.autocommit = False
+            finally:
+                connection.close()
+    insert_rows, insert_customers = (
+        _compile(dialect, statement) for statement in _sqlite_statements(table, tuple(rows[0]), key)
+    )
+    with sqlite_write_lock(engine):
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            inserted = _run(cursor, dialect, insert_rows, rows)
+            if customers:
+                _run(cursor, dialect, insert_customers, customers)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
     return inserted
