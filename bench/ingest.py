@@ -1,10 +1,12 @@
 """Ingest benchmark: the survey service under gunicorn (2 workers) against a bare Flask
 endpoint answering 204 under the same gunicorn config, on SQLite and on PostgreSQL.
 
-    .venv/bin/python bench/ingest.py [--seconds 8] [--clients 8] [--postgres URL | --no-postgres]
+    .venv/bin/python bench/ingest.py [--seconds 4] [--rounds 3] [--clients 8]
+        [--postgres URL | --no-postgres]
 
 Prints requests/s with p50/p99 latency for single ``POST /v1/responses`` and events/s for
-``POST /v1/events`` in batches of 100, each beside the bare endpoint's rate as a ratio.
+``POST /v1/events`` in batches of 100, each beside the bare endpoint's rate as a ratio. Reference and subject alternate in
+``--rounds`` rounds; figures are medians over the rounds and each round's ratio is shown.
 Targets (issue 2): responses ≥ 0.5 × bare; ≥ 20,000 events/s into PostgreSQL.
 The load generator runs on the same machine, so all figures share its cores.
 """
@@ -15,12 +17,14 @@ import argparse
 import functools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,48 +141,73 @@ def _prepare_database(url: str) -> str:
     return key
 
 
-def run_backend(name: str, url: str, tmp: Path, seconds: float, clients: int) -> list[str]:
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _rounds(
+    measure_round: Callable[[], tuple[dict[str, float], dict[str, float]]], rounds: int
+) -> tuple[dict[str, float], dict[str, float], list[float]]:
+    """``rounds`` of (reference, subject) measured back to back; medians of each figure and
+    the per-round ratios. Alternating cancels the drift of a shared, noisy machine that one
+    long measurement of each would put into the ratio."""
+    pairs = [measure_round() for _ in range(rounds)]
+    ratios = [subject["rps"] / reference["rps"] for reference, subject in pairs]
+
+    def medians(side: int) -> dict[str, float]:
+        return {name: _median([pair[side][name] for pair in pairs]) for name in pairs[0][side]}
+
+    return medians(0), medians(1), ratios
+
+
+def run_backend(
+    name: str, url: str, tmp: Path, seconds: float, clients: int, rounds: int
+) -> list[str]:
     site_key = _prepare_database(url)
-    lines = []
     env = {
         "DATABASE_URL": url,
         "KUNDRESA_VAR_DIR": str(tmp / "var"),
         "KUNDRESA_RATE_LIMIT_PUBLIC": "100000000/minute",
     }
+    # Both servers run throughout; the one not being measured is idle.
     bare_server, bare_port = _serve("bench.ingest:bare_app()", env, tmp)
-    try:
-        bare = measure_kind(bare_port, "/bare", "bare", site_key, seconds, clients)
-    finally:
-        bare_server.terminate()
-        bare_server.wait()
     server, port = _serve("survey_service.app:create_app()", env, tmp)
+
+    def pair(path: str, kind: str) -> Callable[[], tuple[dict[str, float], dict[str, float]]]:
+        return lambda: (
+            measure_kind(bare_port, "/bare", "bare", site_key, seconds, clients),
+            measure_kind(port, path, kind, site_key, seconds, clients),
+        )
+
     try:
-        responses = measure_kind(port, "/v1/responses", "response", site_key, seconds, clients)
-        events = measure_kind(port, "/v1/events", "events", site_key, seconds, clients)
+        bare, responses, response_ratios = _rounds(pair("/v1/responses", "response"), rounds)
+        bare_events, events, event_ratios = _rounds(pair("/v1/events", "events"), rounds)
     finally:
-        server.terminate()
-        server.wait()
-    lines.append(
+        for process in (bare_server, server):
+            process.terminate()
+            process.wait()
+
+    def spread(ratios: list[float]) -> str:
+        return "rounds " + " ".join(f"{ratio:.2f}" for ratio in ratios)
+
+    return [
         f"{name:10} bare 204          {bare['rps']:8.0f} req/s  p50 {bare['p50_ms']:6.1f} ms"
-        f"  p99 {bare['p99_ms']:6.1f} ms  errors {bare['errors']}"
-    )
-    lines.append(
+        f"  p99 {bare['p99_ms']:6.1f} ms  errors {bare['errors']:.0f}",
         f"{name:10} POST /v1/responses {responses['rps']:7.0f} req/s  p50 {responses['p50_ms']:6.1f} ms"
-        f"  p99 {responses['p99_ms']:6.1f} ms  errors {responses['errors']}"
-        f"  ratio {responses['rps'] / bare['rps']:.2f} of bare (target ≥ 0.50)"
-    )
-    lines.append(
+        f"  p99 {responses['p99_ms']:6.1f} ms  errors {responses['errors']:.0f}"
+        f"  ratio {_median(response_ratios):.2f} of bare (target ≥ 0.50; {spread(response_ratios)})",
         f"{name:10} POST /v1/events    {events['rps']:7.0f} req/s  p50 {events['p50_ms']:6.1f} ms"
-        f"  p99 {events['p99_ms']:6.1f} ms  errors {events['errors']}"
-        f"  {events['events_per_s']:8.0f} events/s  ratio {events['rps'] / bare['rps']:.2f} of bare"
-        + ("  (target ≥ 20,000 events/s)" if name == "postgresql" else "")
-    )
-    return lines
+        f"  p99 {events['p99_ms']:6.1f} ms  errors {events['errors']:.0f}"
+        f"  {events['events_per_s']:8.0f} events/s  ratio {_median(event_ratios):.2f} of bare"
+        f" ({spread(event_ratios)}; bare {bare_events['rps']:.0f} req/s)"
+        + ("  (target ≥ 20,000 events/s)" if name == "postgresql" else ""),
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="per figure and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument(
         "--postgres",
@@ -192,7 +221,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kundresa-bench-") as folder:
         tmp = Path(folder)
         lines += run_backend(
-            "sqlite", f"sqlite:///{tmp / 'bench.db'}", tmp, args.seconds, args.clients
+            "sqlite", f"sqlite:///{tmp / 'bench.db'}", tmp, args.seconds, args.clients, args.rounds
         )
         if not args.no_postgres:
             import psycopg
@@ -205,7 +234,9 @@ def main() -> None:
                 url = (
                     make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
                 )
-                lines += run_backend("postgresql", url, tmp, args.seconds, args.clients)
+                lines += run_backend(
+                    "postgresql", url, tmp, args.seconds, args.clients, args.rounds
+                )
             finally:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 admin.close()
@@ -214,7 +245,8 @@ def main() -> None:
     print(
         f"gunicorn (survey_service.gunicorn_conf): 2 workers × "
         f"{gunicorn_conf.threads} threads, keep-alive {gunicorn_conf.keepalive} s; {args.clients} concurrent clients in 2 "
-        f"processes; {args.seconds:.0f} s per figure; {os.cpu_count()} cores shared by all"
+        f"processes; {args.rounds} rounds of {args.seconds:.0f} s per figure, reference and subject "
+        f"alternating; medians shown; {os.cpu_count()} cores shared by all"
     )
     print("\n".join(lines))
 

@@ -1,0 +1,39 @@
+"""The database plumbing every service shares: engines and their pools."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from shared.db import session as db_session
+from shared.db.tables import Customer
+from survey_service.storage import store_new
+from tests.conftest import _postgres_admin
+
+
+def _kill_pooled_connections(url: str) -> None:
+    """What a PostgreSQL restart does to the connections resting in our pool."""
+    with db_session.get_engine(url).connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with _postgres_admin() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_unnoticed(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a pool of server connections is PostgreSQL's")
+    monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 0.0)
+    _kill_pooled_connections(database_url)
+    with db_session.session_scope(database_url) as session:
+        assert session.scalar(text("SELECT 1")) == 1
+    # The survey service's write path takes its connection from the same pool.
+    _kill_pooled_connections(database_url)
+    customer = {"id": f"c-{uuid.uuid4().hex}", "created_at": datetime.now(UTC), "consent": True}
+    assert store_new(database_url, Customer.__table__, [customer], "id", set()) == 1
+    with db_session.session_scope(database_url) as session:
+        assert session.scalar(select(Customer.consent).where(Customer.id == customer["id"]))
