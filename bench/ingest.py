@@ -5,10 +5,12 @@ endpoint answering 204 under the same gunicorn config, on SQLite and on PostgreS
         [--postgres URL | --no-postgres]
 
 Prints requests/s with p50/p99 latency for single ``POST /v1/responses`` and events/s for
-``POST /v1/events`` in batches of 100, each beside the bare endpoint's rate as a ratio. Reference and subject alternate in
-``--rounds`` rounds; figures are medians over the rounds and each round's ratio is shown.
+``POST /v1/events`` in batches of 100, each beside the bare endpoint's rate as a ratio.
+Reference and subject alternate in ``--rounds`` rounds; figures are medians over the rounds
+and each round's ratio is shown.
 Targets (issue 2): responses ≥ 0.5 × bare; ≥ 20,000 events/s into PostgreSQL.
-The load generator runs on the same machine, so all figures share its cores.
+The load generator runs on the same machine, so all figures share its cores. Both servers
+log at WARNING, so the survey service writes no access line per request here (at INFO it does).
 """
 
 from __future__ import annotations

@@ -22,11 +22,10 @@ def _kill_pooled_connections(url: str) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_idle_connection_the_server_dropped_is_replaced_unnoticed(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("a pool of server connections is PostgreSQL's")
     monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 0.0)
     _kill_pooled_connections(database_url)
     with db_session.session_scope(database_url) as session:
