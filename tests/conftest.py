@@ -33,6 +33,17 @@ def _postgres_admin():
     return psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_written_into_the_checkout() -> Iterator[None]:
+    """MLflow's default store is ./mlruns: a test that misses its temporary store writes there."""
+    stray = Path.cwd() / "mlruns"
+    existed = stray.exists()
+    yield
+    if not existed and stray.exists():
+        shutil.rmtree(stray)
+        pytest.fail("a test wrote MLflow runs or models into ./mlruns, not its temporary store")
+
+
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str | None]:
     """A migrated template database, or None when PostgreSQL is not configured."""

@@ -48,7 +48,7 @@ def register_model(
     from mlflow.models import infer_signature
 
     from shared.features import CART_CATEGORICAL, CUSTOMER_CATEGORICAL
-    from training.registry import reference_row, risk_bands
+    from training.registry import _experiment, reference_row, risk_bands
 
     spec = TASKS[task]
     sample = train[features]
@@ -63,7 +63,9 @@ def register_model(
     meta.update(metadata or {})
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    with mlflow.start_run():
+    # The trainer's experiment, whose artifacts go to MLFLOW_ARTIFACT_ROOT (the default
+    # experiment would put them in ./mlruns of the checkout).
+    with mlflow.start_run(experiment_id=_experiment(task, tracking_uri)):
         info = mlflow.sklearn.log_model(
             model,
             name="model",
