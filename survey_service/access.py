@@ -175,7 +175,9 @@ def install_rate_limit(app: Flask, settings: Settings) -> None:
 def limit_rate() -> None:
     """``before_request`` of the public blueprint, ahead of the site check so that guessing
     site keys is limited too: 429 with ``Retry-After`` once the budget is spent."""
-    key = f"{presented_site_key() or '-'}|{request.remote_addr or '-'}"
+    # A real site key has at most 64 characters; longer ones share one counter per prefix, so a
+    # caller cannot make counters (in memory or Redis) of any size it likes.
+    key = f"{(presented_site_key() or '-')[:65]}|{request.remote_addr or '-'}"
     retry_after = current_app.extensions[RATE_LIMIT_EXTENSION].hit(key)
     if retry_after is not None:
         abort(
