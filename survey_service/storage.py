@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import JSON, Table, Text, bindparam, cast, column, func, null, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
@@ -149,9 +149,30 @@ def _run(cursor: Any, dialect: Dialect, compiled: _Compiled, rows: list[dict[str
             cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
     except dialect.loaded_dbapi.Error as error:
         raise DBAPIError.instance(
-            compiled.sql, None, error, dialect.loaded_dbapi.Error, dialect=dialect
+            compiled.sql,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(error, cursor.connection, cursor),
+            dialect=dialect,
         ) from error
     return cursor.rowcount
+
+
+def _write_postgresql(engine: Engine, compiled: _Compiled, values: dict[str, Any]) -> int:
+    """One autocommitted statement on a pooled connection."""
+    connection = engine.raw_connection()
+    psycopg_connection = connection.driver_connection
+    try:
+        # Switching autocommit is client-side in psycopg: no round trip.
+        psycopg_connection.autocommit = True
+        return _run(connection.cursor(), engine.dialect, compiled, [values])
+    finally:
+        if psycopg_connection.closed or psycopg_connection.broken:
+            connection.invalidate()  # not back into the pool
+        else:
+            psycopg_connection.autocommit = False
+            connection.close()
 
 
 def store_new(
@@ -174,18 +195,17 @@ def store_new(
         else:
             values = {"rows": _as_json(rows), _NEW_CUSTOMERS: _as_json(customers)}
         compiled = _compile(dialect, statement)
-        connection = engine.raw_connection()
-        psycopg_connection = connection.driver_connection
         try:
-            # Switching autocommit is client-side in psycopg: no round trip.
-            psycopg_connection.autocommit = True
-            return _run(connection.cursor(), dialect, compiled, [values])
-        finally:
-            try:
-                if not psycopg_connection.closed:  # a broken one cannot switch; the pool drops it
-                    psycopg_connection.autocommit = False
-            finally:
-                connection.close()
+            return _write_postgresql(engine, compiled, values)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # The server went away (a restart): every pooled connection is as dead as this one,
+            # and too fresh to be pinged (shared.db.session). Renew the pool and write once
+            # more; the statement skips what is stored already, so a write that did commit
+            # before the connection broke is not stored twice (it then counts as a duplicate).
+            engine.dispose(close=False)
+            return _write_postgresql(engine, compiled, values)
     insert_rows, insert_customers = (
         _compile(dialect, statement) for statement in _sqlite_statements(table, tuple(rows[0]), key)
     )

@@ -83,7 +83,8 @@ def _ping_when_idle(engine: Engine) -> None:
     measured in-process), while a connection in steady use proves itself alive. A failed
     ping makes the pool replace the connection (``DisconnectionError``, up to three tries);
     a server that restarts under load fails only the statements in flight, after which
-    SQLAlchemy's disconnect handling renews the whole pool."""
+    SQLAlchemy's disconnect handling renews the whole pool (the survey service's write path,
+    which runs on the DBAPI connection, renews it and retries by itself: storage.store_new)."""
 
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_connection, record) -> None:  # noqa: ANN001

@@ -36,3 +36,17 @@ def test_an_idle_connection_the_server_dropped_is_replaced_unnoticed(
     assert store_new(database_url, Customer.__table__, [customer], "id", set()) == 1
     with db_session.session_scope(database_url) as session:
         assert session.scalar(select(Customer.consent).where(Customer.id == customer["id"]))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_write_on_a_connection_the_server_just_dropped_is_retried_once(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server restart under load: the pooled connections are too fresh to be pinged."""
+    monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 3600.0)
+    _kill_pooled_connections(database_url)
+    customer = {"id": f"c-{uuid.uuid4().hex}", "created_at": datetime.now(UTC), "consent": True}
+    assert store_new(database_url, Customer.__table__, [customer], "id", set()) == 1
+    # The retry renewed the pool: the next write finds a live connection at once.
+    other = {**customer, "id": f"c-{uuid.uuid4().hex}"}
+    assert store_new(database_url, Customer.__table__, [other], "id", set()) == 1
