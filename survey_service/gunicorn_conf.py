@@ -15,8 +15,9 @@ from pathlib import Path
 
 bind = os.environ.get("KUNDRESA_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Two threads: one overlaps the other's database wait. Four made every request ~40 % dearer
-# in CPU (GIL hand-offs between threads); one left PostgreSQL waits unoverlapped (bench/ingest.py).
+# Two threads: one overlaps the other's database wait. On 2 cores, 1, 2 and 4 threads gave the
+# same rate within noise (bench/ingest.py, 2026-12-01); more threads mean more GIL hand-offs,
+# and pay only when the database is remote and slow.
 threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
