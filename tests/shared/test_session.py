@@ -22,6 +22,13 @@ def _kill_pooled_connections(url: str) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
+def _store_a_customer(url: str) -> str:
+    """One write through the survey service's write path; returns the new customer's id."""
+    customer = {"id": f"c-{uuid.uuid4().hex}", "created_at": datetime.now(UTC), "consent": True}
+    assert store_new(url, Customer.__table__, [customer], "id", set()) == 1
+    return customer["id"]
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_idle_connection_the_server_dropped_is_replaced_unnoticed(
     database_url: str, monkeypatch: pytest.MonkeyPatch
@@ -32,10 +39,9 @@ def test_an_idle_connection_the_server_dropped_is_replaced_unnoticed(
         assert session.scalar(text("SELECT 1")) == 1
     # The survey service's write path takes its connection from the same pool.
     _kill_pooled_connections(database_url)
-    customer = {"id": f"c-{uuid.uuid4().hex}", "created_at": datetime.now(UTC), "consent": True}
-    assert store_new(database_url, Customer.__table__, [customer], "id", set()) == 1
+    customer_id = _store_a_customer(database_url)
     with db_session.session_scope(database_url) as session:
-        assert session.scalar(select(Customer.consent).where(Customer.id == customer["id"]))
+        assert session.scalar(select(Customer.consent).where(Customer.id == customer_id))
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -45,8 +51,6 @@ def test_a_write_on_a_connection_the_server_just_dropped_is_retried_once(
     """A server restart under load: the pooled connections are too fresh to be pinged."""
     monkeypatch.setattr(db_session, "IDLE_PING_SECONDS", 3600.0)
     _kill_pooled_connections(database_url)
-    customer = {"id": f"c-{uuid.uuid4().hex}", "created_at": datetime.now(UTC), "consent": True}
-    assert store_new(database_url, Customer.__table__, [customer], "id", set()) == 1
+    _store_a_customer(database_url)
     # The retry renewed the pool: the next write finds a live connection at once.
-    other = {**customer, "id": f"c-{uuid.uuid4().hex}"}
-    assert store_new(database_url, Customer.__table__, [other], "id", set()) == 1
+    _store_a_customer(database_url)
