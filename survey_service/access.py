@@ -31,6 +31,8 @@ from shared.settings import Settings
 from survey_service import lookups
 from survey_service.ratelimit_memory import SCHEME as MEMORY_SCHEME
 
+log = logging.getLogger(__name__)
+
 SITE_KEY_HEADER = "X-Site-Key"
 ALLOW_HEADERS = "Content-Type, X-Site-Key"
 ALLOW_METHODS = "GET, POST"
@@ -108,7 +110,6 @@ def add_cors_headers(response: Response) -> Response:
     return response
 
 
-log = logging.getLogger(__name__)
 RATE_LIMIT_EXTENSION = "kundresa_rate_limit"
 KEY_PREFIX = "kundresa-survey"
 # After Redis fails, counts stay in this process's memory this long before Redis is tried again.

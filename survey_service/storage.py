@@ -3,19 +3,20 @@ they name, as one atomic write that is committed on return.
 
 On PostgreSQL that is ONE autocommitted statement, the customers in a data-modifying CTE: one
 round trip instead of four (BEGIN, two INSERTs, COMMIT), which was most of a response's time;
-the pool pings only a connection that sat idle (shared.db.session). One row goes as plain VALUES (0.44 ms per response statement against 0.65 ms
-for one-element arrays); a batch goes as ONE JSON text that the server unpacks with
-``json_to_recordset``: psycopg binds a VALUES list of 100 rows × 15 columns slowly and dumps
-arrays as text in Python (a fifth of an event batch's time), where ``json.dumps`` is C.
-On SQLite both inserts run in one transaction behind ``sqlite_write_lock``.
+the pool pings only a connection that sat idle (shared.db.session). One row goes as plain
+VALUES (0.44 ms per response statement against 0.65 ms for one-element arrays); a batch goes
+as ONE JSON text that the server unpacks with ``json_to_recordset``: psycopg binds a VALUES
+list of 100 rows × 15 columns slowly and dumps arrays as text in Python (a fifth of an event
+batch's time), where ``json.dumps`` is C. On SQLite both inserts run in one transaction
+behind ``sqlite_write_lock``.
 
 SQLAlchemy builds these statements and compiles each once per dialect and shape, but they run
 on the pooled DBAPI connection: ``Connection.execute`` (cache key, execution context, bind and
 result processing, begin/commit wrappers) cost 0.17 ms of a 0.55 ms single-row store on SQLite.
 Measured in process per response: SQLite 0.56 → 0.37 ms, PostgreSQL 1.17 → 0.93 ms (with a
-ping on every checkout, as the pool did then; 0.56 ms without it). The parameters go through the column types' own bind processors, so what is
-stored reads back through SQLAlchemy as before; the rows must name every column, as no column
-default is applied.
+ping on every checkout, as the pool did then; 0.56 ms without it). The parameters go through
+the column types' own bind processors, so what is stored reads back through SQLAlchemy as
+before; the rows must name every column, as no column default is applied.
 Rows inserted are counted by the cursor's ``rowcount``: on PostgreSQL the statement's command
 tag (the CTE's customers are not in it), on SQLite the sum over an ``executemany``; a row whose
 key is stored already, or repeats in the batch, changes nothing.
@@ -171,8 +172,10 @@ def _write_postgresql(engine: Engine, compiled: _Compiled, values: dict[str, Any
         if psycopg_connection.closed or psycopg_connection.broken:
             connection.invalidate()  # not back into the pool
         else:
-            psycopg_connection.autocommit = False
-            connection.close()
+            try:
+                psycopg_connection.autocommit = False
+            finally:
+                connection.close()  # back into the pool even if the switch failed
 
 
 def store_new(
