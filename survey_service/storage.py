@@ -36,7 +36,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
-from shared.db.session import get_engine, sqlite_write_lock
+from shared.db.session import checkpoint_sqlite_now_and_then, get_engine, sqlite_write_lock
 from shared.db.tables import Customer
 
 CUSTOMERS = Customer.__table__
@@ -212,17 +212,20 @@ def store_new(
     insert_rows, insert_customers = (
         _compile(dialect, statement) for statement in _sqlite_statements(table, tuple(rows[0]), key)
     )
-    with sqlite_write_lock(engine):
-        connection = engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            inserted = _run(cursor, dialect, insert_rows, rows)
-            if customers:
-                _run(cursor, dialect, insert_customers, customers)
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-        finally:
-            connection.close()
+    # The pool's checkout and its rollback on return stay outside the write lock.
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        with sqlite_write_lock(engine):
+            try:
+                inserted = _run(cursor, dialect, insert_rows, rows)
+                if customers:
+                    _run(cursor, dialect, insert_customers, customers)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+        checkpoint_sqlite_now_and_then(engine, connection.driver_connection)
+    finally:
+        connection.close()
     return inserted
