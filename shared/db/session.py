@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
+
 def _prepare_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
@@ -177,8 +178,8 @@ def sqlite_write_lock(engine: Engine) -> Iterator[None]:
 # process, after it has let go of the write lock. SQLite's own checkpoint (at 1,000 WAL pages)
 # runs inside the commit that crosses the mark, two fsyncs long (measured: 1 write in 100 took
 # 4–5 ms instead of 0.13 ms, a quarter of all write time), while every writer of both workers
-# waited on the lock. A passive checkpoint runs beside other writers; SQLite's automatic one
-# stays on for every other write.
+# waited on the lock. A passive checkpoint runs beside other writers. SQLite's automatic one
+# stays on as the backstop, and for the few writes made elsewhere (sessions, migrations).
 CHECKPOINT_EVERY_WRITES = 64
 _WRITES = itertools.count(1)
 
