@@ -498,12 +498,17 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 # --- scoring --------------------------------------------------------------------------------
 
 
+def latest_as_of(session: Session, task: str) -> datetime | None:
+    """The as-of time of the newest scoring of ``task``: one index seek on (task, as_of)."""
+    return session.scalar(select(func.max(RiskScore.as_of)).where(RiskScore.task == task))
+
+
 def last_scored(session: Session) -> dict[str, dict]:
     """Per task: the newest scoring (its as-of time), when it was written, and how many
     customers or carts it scored. Each figure is an index seek on (task, as_of)."""
     found = {}
     for task in TASKS:
-        as_of = session.scalar(select(func.max(RiskScore.as_of)).where(RiskScore.task == task))
+        as_of = latest_as_of(session, task)
         if as_of is None:
             continue
         row = session.execute(
