@@ -224,34 +224,46 @@ def _newest_scores(task: str, periods: tuple[Period, ...]) -> CTE:
     """The newest score per customer and cart as of each period's end: rows ``(period,
     customer_id, stage, segment, product_category, value, probability)``."""
     current, previous = periods
-    order = {
-        "partition_by": (RiskScore.customer_id, RiskScore.cart_id),
-        "order_by": (RiskScore.as_of.desc(), RiskScore.id.desc()),
-    }
+    # The window reads only what ix_risk_scores_newest holds (task, customer, cart, as_of and
+    # the id), in that index's order, so SQLite neither sorts nor reads whole rows; only the
+    # picked scores are read, by id. Filtering on as_of before the window would make SQLite
+    # choose the as_of index and sort (measured: 767 -> 353 ms at 100,000 customers).
     ranked = (
         select(
+            RiskScore.id,
+            RiskScore.as_of,
+            # The as-of time of the next newer score: a score is the newest as of a moment
+            # when it is at or before the moment and the next newer one (if any) is after it.
+            func.lead(RiskScore.as_of)
+            .over(
+                partition_by=(RiskScore.customer_id, RiskScore.cart_id),
+                order_by=(RiskScore.as_of, RiskScore.id),
+            )
+            .label("newer_as_of"),
+        )
+        .where(RiskScore.task == task)
+        .cte("ranked")
+    )
+    picked = union_all(
+        *(
+            select(literal(period.name).label("period"), ranked.c.id).where(
+                ranked.c.as_of <= period.end,
+                or_(ranked.c.newer_as_of.is_(None), ranked.c.newer_as_of > period.end),
+            )
+            for period in (current, previous)
+        )
+    ).cte("picked")
+    return (
+        select(
+            picked.c.period,
             RiskScore.customer_id,
             *(func.coalesce(getattr(RiskScore, column), NO_VALUE).label(column) for column in CELL),
             func.coalesce(RiskScore.value, 0.0).label("value"),
             RiskScore.probability,
-            RiskScore.as_of,
-            # The as-of time of the next newer score: a score is the newest as of a moment
-            # when it is at or before the moment and the next newer one (if any) is after it.
-            func.lag(RiskScore.as_of).over(**order).label("newer_as_of"),
         )
-        .where(RiskScore.task == task, RiskScore.as_of <= current.end)
-        .cte("ranked")
+        .join(RiskScore, RiskScore.id == picked.c.id)
+        .cte("newest")
     )
-    columns = [ranked.c.customer_id, *(ranked.c[c] for c in CELL), ranked.c.value]
-    return union_all(
-        select(literal(current.name).label("period"), *columns, ranked.c.probability).where(
-            ranked.c.newer_as_of.is_(None)
-        ),
-        select(literal(previous.name).label("period"), *columns, ranked.c.probability).where(
-            ranked.c.as_of <= previous.end,
-            or_(ranked.c.newer_as_of.is_(None), ranked.c.newer_as_of > previous.end),
-        ),
-    ).cte("newest")
 
 
 def _risk_rows(newest: CTE) -> Select:

@@ -18,7 +18,7 @@ from model_service.dashboard.queries import (
     cached_choices,
     criticality_level,
     journey_map_figures,
-    last_scored,
+    latest_as_of,
     stage_criticality,
 )
 from shared.cache import TimedCache
@@ -119,9 +119,10 @@ def critical_journeys():
     # A stage filter looks further down the ranking so that it still fills a page.
     limit = CRITICAL_LIMIT * (len(STAGES) if stage else 1)
     with session_scope(settings.database_url) as session:
-        scored = last_scored(session).get(task)
         # As of the latest scoring, so the figures and the scores describe the same moment.
-        end = scored["as_of"] if scored else None
+        # Only its time: counting the scoring's rows (last_scored) would cost every request
+        # about 60 ms at 100,000 customers.
+        end = latest_as_of(session, task)
         key = (settings.database_url, task, period, end, limit, settings.critical_flag_threshold)
         ranked = CRITICAL_CACHE.get(
             key,
@@ -159,7 +160,7 @@ def critical_journeys():
         tasks=tuple(TASKS),
         peak=peak,
         meter=charts.probability_meter,
-        as_of=scored["as_of"] if scored else None,
+        as_of=end,
         # Every cell is "flagged" with the default threshold of 0: a flag then says nothing.
         show_flags=settings.critical_flag_threshold > 0,
     )

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from model_service.risk import OPEN_FOLLOW_UP_STATUSES
@@ -112,18 +112,10 @@ def _since(session: Session, period: str) -> tuple[datetime | None, datetime | N
     return until - timedelta(days=days), until
 
 
-def _who():
-    """Who did an event: the customer, else the anonymous visitor. The prefix is literal SQL,
-    not a bound parameter, so PostgreSQL sees the SELECT and GROUP BY expressions as equal."""
-    return func.coalesce(JourneyEvent.customer_id, literal_column("'v:'") + JourneyEvent.visitor_id)
-
-
 def journey_map_figures(session: Session, flt: JourneyFilter) -> JourneyMapFigures:
     """Per stage: customers who reached it and stopped there, conversion, satisfaction, risk."""
     since, until = _since(session, flt.period)
-    who_expr = _who()
-    who = who_expr.label("who")
-    conditions = [or_(JourneyEvent.customer_id.is_not(None), JourneyEvent.visitor_id.is_not(None))]
+    conditions = []
     if since is not None:
         conditions.append(JourneyEvent.occurred_at >= since)
     if flt.segment:
@@ -144,18 +136,26 @@ def journey_map_figures(session: Session, flt: JourneyFilter) -> JourneyMapFigur
         case((JourneyEvent.type == "purchase", JourneyEvent.occurred_at), else_=None)
     )
     purchases = func.sum(case((JourneyEvent.type == "purchase", 1), else_=0))
-    per_customer = (
-        select(
-            who,
-            func.max(_event_rank()).label("rank"),
-            first_purchase.label("first_purchase"),
-            func.max(JourneyEvent.occurred_at).label("last_event"),
-            purchases.label("purchases"),
-        )
-        .where(*conditions)
-        .group_by(who_expr)
-        .subquery()
+    columns = (
+        func.max(_event_rank()).label("rank"),
+        first_purchase.label("first_purchase"),
+        func.max(JourneyEvent.occurred_at).label("last_event"),
+        purchases.label("purchases"),
     )
+    # One row per person: a customer, else an anonymous visitor. Customers are grouped by the
+    # plain column, so that SQLite walks ix_journey_events_customer_time in order, reading
+    # the events of one customer together, instead of sorting on an expression of both ids
+    # (measured: 627 -> 320 ms for 90 days at 100,000 customers).
+    per_customer = union_all(
+        select(*columns)
+        .where(JourneyEvent.customer_id.is_not(None), *conditions)
+        .group_by(JourneyEvent.customer_id),
+        select(*columns)
+        .where(
+            JourneyEvent.customer_id.is_(None), JourneyEvent.visitor_id.is_not(None), *conditions
+        )
+        .group_by(JourneyEvent.visitor_id),
+    ).subquery()
     # A return after the first purchase is loyalty (shared.journey.next_stage).
     loyalty = STAGE_INDEX["loyalty"]
     rank = case(
@@ -272,32 +272,26 @@ def newest_scores(task: str):
 
     Newest means the latest ``as_of``, then the highest id, as in the critical journeys: a
     back-test (``kundresa score --as-of`` an earlier date) appends rows with higher ids that
-    must not pass for today's risk. Two GROUP BYs over indexed columns: several times cheaper
-    at 100,000 customers than ranking every row with a window function.
+    must not pass for today's risk. The newest is the last of its customer and cart in the
+    order of ix_risk_scores_newest (task, customer, cart, as_of, then the id, which SQLite
+    keeps in every index), so the window reads that index alone without sorting; only the
+    newest rows are then read by id (measured: 339 -> 247 ms at 100,000 customers on SQLite,
+    against two GROUP BYs joined on as_of).
     """
-    latest = (
+    ranked = (
         select(
-            RiskScore.customer_id,
-            RiskScore.cart_id,
-            func.max(RiskScore.as_of).label("as_of"),
+            RiskScore.id,
+            func.lead(RiskScore.id)
+            .over(
+                partition_by=(RiskScore.customer_id, RiskScore.cart_id),
+                order_by=(RiskScore.as_of, RiskScore.id),
+            )
+            .label("newer_id"),
         )
         .where(RiskScore.task == task)
-        .group_by(RiskScore.customer_id, RiskScore.cart_id)
         .subquery()
     )
-    newest = (
-        select(func.max(RiskScore.id))
-        .join(
-            latest,
-            and_(
-                RiskScore.customer_id == latest.c.customer_id,
-                RiskScore.cart_id.is_not_distinct_from(latest.c.cart_id),
-                RiskScore.as_of == latest.c.as_of,
-            ),
-        )
-        .where(RiskScore.task == task)
-        .group_by(RiskScore.customer_id, RiskScore.cart_id)
-    )
+    newest = select(ranked.c.id).where(ranked.c.newer_id.is_(None))
     return select(RiskScore).where(RiskScore.id.in_(newest)).subquery()
 
 
@@ -504,12 +498,17 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
 # --- scoring --------------------------------------------------------------------------------
 
 
+def latest_as_of(session: Session, task: str) -> datetime | None:
+    """The as-of time of the newest scoring of ``task``: one index seek on (task, as_of)."""
+    return session.scalar(select(func.max(RiskScore.as_of)).where(RiskScore.task == task))
+
+
 def last_scored(session: Session) -> dict[str, dict]:
     """Per task: the newest scoring (its as-of time), when it was written, and how many
     customers or carts it scored. Each figure is an index seek on (task, as_of)."""
     found = {}
     for task in TASKS:
-        as_of = session.scalar(select(func.max(RiskScore.as_of)).where(RiskScore.task == task))
+        as_of = latest_as_of(session, task)
         if as_of is None:
             continue
         row = session.execute(
