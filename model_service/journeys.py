@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from model_service.risk import next_newer_score
 from model_service.sessions import Database, use_session
 from shared.db.tables import JourneyEvent, Response, RiskScore
 from shared.journey import STAGE_INDEX, STAGE_OF_EVENT, STAGES
@@ -234,12 +235,7 @@ def _newest_scores(task: str, periods: tuple[Period, ...]) -> CTE:
             RiskScore.as_of,
             # The as-of time of the next newer score: a score is the newest as of a moment
             # when it is at or before the moment and the next newer one (if any) is after it.
-            func.lead(RiskScore.as_of)
-            .over(
-                partition_by=(RiskScore.customer_id, RiskScore.cart_id),
-                order_by=(RiskScore.as_of, RiskScore.id),
-            )
-            .label("newer_as_of"),
+            next_newer_score(RiskScore.as_of).label("newer_as_of"),
         )
         .where(RiskScore.task == task)
         .cte("ranked")

@@ -25,6 +25,17 @@ OPEN_FOLLOW_UP_STATUSES: tuple[str, ...] = ("open", "contacted")
 MAX_PAGE = 500
 
 
+def next_newer_score(column):  # noqa: ANN001, ANN201 - a SQL expression in, one out
+    """``column`` of the next newer score of the same customer and cart (NULL for the newest),
+    newer meaning a later ``as_of``, then a higher id. Windowed in the order of
+    ix_risk_scores_newest (task, customer, cart, as_of, then the id that SQLite keeps in every
+    index), so over one task SQLite reads that index alone, without sorting."""
+    return func.lead(column).over(
+        partition_by=(RiskScore.customer_id, RiskScore.cart_id),
+        order_by=(RiskScore.as_of, RiskScore.id),
+    )
+
+
 class BadCursor(ValueError):
     """A cursor that this list did not hand out."""
 
