@@ -8,7 +8,8 @@ VALUES (0.44 ms per response statement against 0.65 ms for one-element arrays); 
 as ONE JSON text that the server unpacks with ``json_to_recordset``: psycopg binds a VALUES
 list of 100 rows × 15 columns slowly and dumps arrays as text in Python (a fifth of an event
 batch's time), where ``json.dumps`` is C. On SQLite both inserts run in one transaction
-behind ``sqlite_write_lock``.
+behind ``sqlite_write_lock``, and the WAL is checkpointed now and then after it is released
+(shared.db.session).
 
 SQLAlchemy builds these statements and compiles each once per dialect and shape, but they run
 on the pooled DBAPI connection: ``Connection.execute`` (cache key, execution context, bind and
