@@ -1,13 +1,20 @@
-"""The two prediction tasks and what trainer and server agree on about their models.
+"""The two prediction tasks, what a score of each means, and what trainer and server agree on.
 
 A model is registered under ``model_name`` and served from ``models:/<model_name>@champion``.
-Its MLmodel ``metadata`` carries what must travel with it: the feature columns in order, the
-risk-band thresholds per journey stage, and a reference row for per-prediction reasons.
+Its MLmodel ``metadata`` carries what must travel with it: the task definition (label,
+horizon, population, snapshot rule), the feature columns in order, the risk-band scale, the
+base rate, and a reference row for per-prediction reasons.
+
+A :class:`TaskDefinition` is part of the model: two versions whose definitions differ answer
+different questions ("no purchase within 30 days" is not "within 90"), so their metrics are
+not comparable and promotion refuses to swap one for the other without ``--force``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 CHAMPION_ALIAS = "champion"
 
@@ -37,10 +44,117 @@ TASKS: dict[str, Task] = {
 
 # Keys of the MLmodel metadata written by training and read by the model service.
 META_TASK = "kundresa_task"
+META_DEFINITION = "task_definition"  # TaskDefinition.as_dict()
+META_BASE_RATE = "base_rate"  # share of positives on the test rows
 META_FEATURES = "feature_columns"
-META_RISK_BANDS = "risk_bands"  # {"default": {"medium": p, "high": p}, "<stage>": {...}}
+META_RISK_BANDS = "risk_bands"  # {"default": {"medium": p, "high": p}}: one scale per task
 META_REFERENCE = "reference_row"  # {feature: typical value} for per-prediction reasons
 BANDS: tuple[str, ...] = ("low", "medium", "high")
+# Model-version tag holding the definition as JSON, so promotion can compare definitions
+# without downloading either model.
+DEFINITION_TAG = "task_definition"
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """What one score means: who is scored (population), at which moments (snapshot), and the
+    event whose absence within ``horizon_hours`` is the positive label.
+
+    ``revision`` is raised whenever the code's rule for any of these changes, so a model
+    trained under an older rule is not silently compared with one under the new rule.
+    """
+
+    task: str
+    label: str
+    horizon_hours: int
+    population: str
+    snapshot: str
+    revision: int = 1
+
+    @property
+    def horizon_days(self) -> float:
+        return self.horizon_hours / 24
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskDefinition:
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["horizon_hours"] = int(fields["horizon_hours"])
+        fields["revision"] = int(fields.get("revision", 1))
+        return cls(**fields)
+
+    def summary(self, locale: str = "en") -> str:
+        """The label in words a support agent reads, e.g. "no purchase within 90 days"."""
+        language = locale.split("-")[0].split("_")[0].lower()
+        templates = _SUMMARIES[self.label]
+        template = templates.get(language, templates["en"])
+        amount, unit = _horizon_words(self.horizon_hours, language)
+        return template.format(n=amount, unit=unit)
+
+
+def brand_switch_definition(horizon_days: int = 90) -> TaskDefinition:
+    """Brand switch: a customer who has bought before makes no purchase within the horizon."""
+    return TaskDefinition(
+        task="brand_switch",
+        label="no_purchase",
+        horizon_hours=int(horizon_days) * 24,
+        population="customers with at least one purchase before the cutoff",
+        snapshot="every customer at midnight UTC cutoffs",
+        revision=2,
+    )
+
+
+def cart_abandonment_definition() -> TaskDefinition:
+    """Cart abandonment: an open cart, at a moment a shop can still act, is not bought within
+    24 hours."""
+    return TaskDefinition(
+        task="cart_abandonment",
+        label="cart_not_bought",
+        horizon_hours=24,
+        population="open carts of identified customers and anonymous visitors",
+        snapshot="decision moments: a cart change, 5, 15 and 60 minutes of quiet, exit intent",
+        revision=2,
+    )
+
+
+def default_definition(task: str, horizon_days: int | None = None) -> TaskDefinition:
+    """The definition ``kundresa train`` uses for ``task`` (brand switch: ``horizon_days``)."""
+    name = task_by_name(task).name
+    if name == "brand_switch":
+        return brand_switch_definition(horizon_days or 90)
+    return cart_abandonment_definition()
+
+
+_SUMMARIES: dict[str, dict[str, str]] = {
+    "no_purchase": {
+        "en": "no purchase within {n} {unit}",
+        "sv": "inget köp inom {n} {unit}",
+        "da": "intet køb inden for {n} {unit}",
+        "nb": "ingen kjøp innen {n} {unit}",
+    },
+    "cart_not_bought": {
+        "en": "cart not bought within {n} {unit}",
+        "sv": "varukorgen köps inte inom {n} {unit}",
+        "da": "kurven købes ikke inden for {n} {unit}",
+        "nb": "handlekurven kjøpes ikke innen {n} {unit}",
+    },
+}
+_UNITS: dict[str, tuple[str, str]] = {
+    # language: (days, hours)
+    "en": ("days", "hours"),
+    "sv": ("dagar", "timmar"),
+    "da": ("dage", "timer"),
+    "nb": ("dager", "timer"),
+}
+
+
+def _horizon_words(hours: int, language: str) -> tuple[int, str]:
+    days, hours_word = _UNITS.get(language, _UNITS["en"])
+    if hours % 24 == 0 and hours > 24:
+        return hours // 24, days
+    return hours, hours_word
 
 
 def task_by_name(name: str) -> Task:
