@@ -30,6 +30,7 @@ from shared.features import (
     build_customer_features,
     cart_spans,
 )
+from shared.tasks import TaskDefinition
 
 CART_HORIZON = pd.Timedelta(hours=24)
 # Rolling cutoffs for brand switch are this far apart.
@@ -44,7 +45,11 @@ class NotEnoughData(ValueError):
 
 @dataclass
 class Dataset:
-    """Feature rows with labels, split in time into a training and a later evaluation part."""
+    """Feature rows with labels, split in time into three parts that follow each other:
+    ``train`` (fit), ``validation`` (choose the model family and thresholds) and
+    ``evaluation`` (the test window, reported and used by promotion). Every label window of a
+    part ends before the next part's first snapshot, so no part learns from a later one.
+    """
 
     task: str
     features: list[str]
@@ -55,6 +60,16 @@ class Dataset:
     train_cutoffs: list[datetime]
     horizon: timedelta
     params: dict[str, object] = field(default_factory=dict)
+    validation: pd.DataFrame | None = None
+    validation_cutoff: datetime | None = None
+    definition: TaskDefinition | None = None
+    # Simple baselines reported beside the model on the same rows: name -> feature columns.
+    # The trainer fits a logistic regression on those columns alone (one column: that
+    # column's ranking, calibrated).
+    baselines: dict[str, list[str]] = field(default_factory=dict)
+    # When the last training label window ends: a test window of another model must start
+    # after it for the comparison to be on rows neither model has seen.
+    train_data_end: datetime | None = None
 
     @property
     def numeric(self) -> list[str]:
