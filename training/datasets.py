@@ -70,6 +70,9 @@ class Dataset:
     # When the last training label window ends: a test window of another model must start
     # after it for the comparison to be on rows neither model has seen.
     train_data_end: datetime | None = None
+    # Keyword arguments for training.pipelines.make_classifier_pipeline that this task needs
+    # (for example the horizon of the purchase-rhythm step of brand switch).
+    pipeline_options: dict[str, object] = field(default_factory=dict)
 
     @property
     def numeric(self) -> list[str]:
