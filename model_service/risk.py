@@ -193,7 +193,9 @@ def at_risk(
     with use_session(db) as session:
         rows = list(session.scalars(query))
         follow_ups = _open_follow_ups(session, task, [row.customer_id for row in rows[:limit]])
-        shown = batch_percentiles(session, task, rows[:limit])
+        shown = batch_percentiles(
+            session, task, [(r.probability, r.as_of, r.model_version) for r in rows[:limit]]
+        )
     items = [
         _item(row, follow_ups.get(row.customer_id), percentile)
         for row, percentile in zip(rows[:limit], shown, strict=True)

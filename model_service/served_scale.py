@@ -9,9 +9,9 @@ got in the list. A version that has not scored a batch yet uses the scale of its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -97,13 +97,15 @@ def served_scale(database_url: str, served: ServedModel) -> ServedScale:
     return SCALE_CACHE.get((database_url, served.task, served.version), load)
 
 
-def batch_percentiles(session: Session, task: str, rows: list[Any]) -> list[float | None]:
-    """The percentile of each score row (``probability``, ``as_of``, ``model_version``)
-    within its own batch."""
+def batch_percentiles(
+    session: Session, task: str, scores: Iterable[tuple[float, datetime, str]]
+) -> list[float | None]:
+    """The percentile of each score, given as (probability, as_of, model_version), within
+    its own batch."""
     found: list[float | None] = []
-    for row in rows:
-        batch = batch_probabilities(session, task, row.as_of, row.model_version)
-        value = percentiles(np.array([row.probability]), batch)[0]
+    for probability, as_of, model_version in scores:
+        batch = batch_probabilities(session, task, as_of, model_version)
+        value = percentiles(np.array([probability]), batch)[0]
         found.append(None if np.isnan(value) else float(value))
     return found
 
