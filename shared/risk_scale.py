@@ -52,11 +52,16 @@ def cut_points(
     if values.size == 0:
         return None
     n = values.size
-    high_rank = max(1, math.ceil(high_share * n))
-    medium_rank = max(high_rank, math.ceil((high_share + medium_share) * n))
+    high_rank = max(1, _ceil(high_share * n))
+    medium_rank = max(high_rank, _ceil((high_share + medium_share) * n))
     return CutPoints(
         medium=float(values[min(medium_rank, n) - 1]), high=float(values[high_rank - 1])
     )
+
+
+def _ceil(count: float) -> int:
+    # 0.1 + 0.2 is 0.30000000000000004: without rounding, 30 % of 1000 would be 301 rows.
+    return math.ceil(round(count, 6))
 
 
 def bands_for(probabilities: Sequence[float] | np.ndarray, cuts: CutPoints) -> list[str]:
