@@ -1,10 +1,11 @@
 """Scoring: features → probability, risk band and reasons, online and in batch.
 
-Online predictions and batch scoring share ``score_rows``, so the API and the risk-score
-history can never disagree. Batch scoring is ONE vectorised pass: the journey frames are read
-once (streamed), the shared feature builder makes every row in one go, and then chunks of rows
-are predicted, explained and appended to ``risk_scores`` (and a CSV) with a progress bar, so
-memory stays bounded by the frames and one chunk. A new score never overwrites an old one.
+Online predictions and batch scoring share ``explain_scored`` (bands on one scale, reasons),
+so the API and the risk-score history can never disagree. Batch scoring is ONE vectorised
+pass: the journey frames are read once (streamed), the shared feature builder makes every row
+in one go, every row is predicted, the run's risk scale is cut on all its probabilities
+(``shared.risk_scale``), and then chunks of rows are banded, explained and appended to
+``risk_scores`` (and a CSV) with a progress bar. A new score never overwrites an old one.
 """
 
 from __future__ import annotations
