@@ -75,6 +75,17 @@ def test_no_probability_is_shown_as_100_or_0_percent_on_the_list_or_customer_pag
     assert not CERTAIN.search(_shown(swedish.text))
 
 
+def test_the_histogram_draws_where_the_stored_bands_begin(dashboard: Dashboard):
+    seed_scored_customers(dashboard.database_url)
+    _near_certain_scores(dashboard.database_url)
+    page = dashboard.signed_in().get("/dashboard/models")
+    assert page.status_code == 200
+    # c-risky (0.9999) is the only high score among the newest: the high band begins there.
+    assert '<line class="cut band-high"' in page.text
+    assert "High from &gt; 99 %" in page.text
+    assert not CERTAIN.search(_shown(page.text))
+
+
 def test_the_list_puts_the_largest_expected_value_at_risk_first_and_can_sort_by_risk(
     dashboard: Dashboard,
 ):
