@@ -24,8 +24,11 @@ from model_service.schemas import (
     FollowUpUpdateSchema,
     ModelsSchema,
 )
+from model_service.served_scale import staleness
 from shared import reasons as reason_texts
 from shared.auth import require_role
+from shared.db.session import session_scope
+from shared.risk_scale import probability_text
 from shared.schemas.fields import is_storable_text
 from shared.settings import Settings
 from shared.web import StrictBlueprint
@@ -70,7 +73,7 @@ def _abort_follow_up(error: FollowUpError) -> None:
 @require_role("support")
 def models():
     """Which model version serves each task, since when, and any refused version or error."""
-    return {"models": current_app.extensions[EXTENSION].status()}
+    return {"models": current_app.extensions[EXTENSION].status(_locale())}
 
 
 @blp.route("/at-risk", methods=["GET"])
@@ -79,19 +82,33 @@ def models():
 @_documented()
 @require_role("support")
 def at_risk(query: dict[str, Any]):
-    """The newest score per customer, riskiest first, a page at a time (pass next_cursor)."""
+    """The newest score per customer, the largest expected value at risk (probability × value)
+    first, a page at a time (pass next_cursor), with what the probability is of, the base
+    rate, and a notice when the scores come from another version than the champion."""
     task = query.pop("task")
+    database_url = _settings().database_url
     try:
-        page = service.at_risk(_settings().database_url, task, **query)
+        page = service.at_risk(database_url, task, **query)
     except BadCursor as exc:
         abort(422, message=str(exc), errors={"cursor": [str(exc)]})
     locale = _locale()
+    served = current_app.extensions[EXTENSION].get(task)
+    with session_scope(database_url) as session:
+        stale = staleness(session, task, served)
     items = []
     for item in page.items:
         entry = vars(item).copy()
         entry["reasons"] = with_texts(item.reasons, locale)
+        entry["probability_text"] = probability_text(item.probability, locale)
         items.append(entry)
-    return {"items": items, "next_cursor": page.next_cursor}
+    return {
+        "task": task,
+        "definition": served.definition_text(locale) if served else None,
+        "base_rate": served.base_rate if served else None,
+        "stale": stale.as_dict(locale) if stale else None,
+        "items": items,
+        "next_cursor": page.next_cursor,
+    }
 
 
 @blp.route("/customers/<customer_id>", methods=["GET"])

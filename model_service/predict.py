@@ -29,6 +29,7 @@ from model_service.schemas import (
     PredictResponseSchema,
 )
 from model_service.scoring import score_rows, task_features
+from model_service.served_scale import served_scale
 from shared import reasons as reason_texts
 from shared.auth import require_role
 from shared.db.session import session_scope
@@ -40,6 +41,7 @@ from shared.features import (
     CUSTOMER_FEATURES,
     load_journey_frames,
 )
+from shared.risk_scale import probability_text
 from shared.settings import Settings
 from shared.web import StrictBlueprint
 
@@ -225,8 +227,10 @@ def _carts_from_database(
 def _answer(
     served: ServedModel, features: Columns, context: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    stages = [row["stage"] for row in context]
-    scores = score_rows(served, features, stages, predict=BATCHER.predictor(served))
+    # The cut points and percentiles of this version's newest batch, so that a customer gets
+    # the band the at-risk list gives the same probability.
+    scale = served_scale(_settings().database_url, served)
+    scores = score_rows(served, features, scale.cuts, predict=BATCHER.predictor(served))
     locale = (
         request.accept_languages.best_match(reason_texts.LOCALES) or reason_texts.DEFAULT_LOCALE
     )
@@ -236,20 +240,30 @@ def _answer(
             "customer_id": _text(row["customer_id"]),
             "cart_id": _text(row["cart_id"]),
             "probability": float(probability),
+            "probability_text": probability_text(probability, locale),
+            "percentile": percentile,
             "band": band,
             "stage": _text(row["stage"]),
             "reasons": with_texts(reasons, locale),
             "model_name": served.name,
             "model_version": served.version,
         }
-        for row, probability, band, reasons in zip(
-            context, scores.probabilities, scores.bands, scores.reasons, strict=True
+        for row, probability, percentile, band, reasons in zip(
+            context,
+            scores.probabilities,
+            scale.percentiles(scores.probabilities),
+            scores.bands,
+            scores.reasons,
+            strict=True,
         )
     ]
     return {
         "task": served.task,
         "model_name": served.name,
         "model_version": served.version,
+        "definition": served.definition_text(locale),
+        "base_rate": served.base_rate,
+        "risk_scale": {**scale.cuts.as_dict(), "scored_as_of": scale.as_of},
         "predictions": predictions,
     }
 

@@ -26,14 +26,18 @@ import pandas as pd
 
 from model_service.columns import Columns, as_columns, to_frame
 from model_service.compiled import CompiledModel, compile_model
+from shared import risk_scale
+from shared.risk_scale import CutPoints
 from shared.settings import Settings
 from shared.tasks import (
-    BANDS,
+    META_BASE_RATE,
+    META_DEFINITION,
     META_FEATURES,
     META_REFERENCE,
     META_RISK_BANDS,
     META_TASK,
     TASKS,
+    TaskDefinition,
 )
 
 log = logging.getLogger(__name__)
@@ -52,9 +56,13 @@ class ServedModel:
     version: str
     model: Any = field(repr=False)
     feature_columns: tuple[str, ...]
-    risk_bands: Mapping[str, Mapping[str, float]]
+    # The scale training drew on its validation scores: used until this version has scored
+    # a batch, whose own cut points then take over (see model_service/served_scale.py).
+    scale: CutPoints
     reference_row: Mapping[str, Any]
     loaded_at: datetime
+    definition: TaskDefinition | None = None  # None: registered before definitions existed
+    base_rate: float | None = None  # share of positives on the rows training reported
     # The pipeline's own arithmetic without its per-call overhead, when it verified equal at
     # load time (see compiled.py); None means every call goes through the pipeline.
     compiled: CompiledModel | None = field(default=None, repr=False)
@@ -72,19 +80,11 @@ class ServedModel:
             frame = to_frame(features, self.feature_columns)
         return self.model.predict_proba(frame)[:, 1]
 
-    def bands(self, probabilities: np.ndarray, stages: Sequence[str | None]) -> list[str]:
-        """Risk band per row with the thresholds of the row's journey stage (else default)."""
-        default = self.risk_bands["default"]
-        medium = np.array(
-            [self.risk_bands.get(s or "", default)["medium"] for s in stages], dtype=float
-        )
-        high = np.array(
-            [self.risk_bands.get(s or "", default)["high"] for s in stages], dtype=float
-        )
-        index = (probabilities >= medium).astype(int) + (probabilities >= high).astype(int)
-        return [BANDS[i] for i in index]
+    def definition_text(self, locale: str = "en") -> str | None:
+        """What a score means in words ("no purchase within 90 days"); None when unknown."""
+        return self.definition.summary(locale) if self.definition else None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, locale: str = "en") -> dict[str, Any]:
         return {
             "task": self.task,
             "name": self.name,
@@ -92,6 +92,10 @@ class ServedModel:
             "loaded_at": self.loaded_at,
             "feature_columns": list(self.feature_columns),
             "compiled": self.compiled is not None,
+            "definition": self.definition.as_dict() if self.definition else None,
+            "definition_text": self.definition_text(locale),
+            "base_rate": self.base_rate,
+            "risk_scale": self.scale.as_dict(),
         }
 
 
@@ -126,20 +130,37 @@ def check_compatible(
         problems.append("it has no input signature")
     elif set(signature_inputs) != set(columns):
         problems.append("its input signature and its feature_columns metadata disagree")
-    bands = metadata.get(META_RISK_BANDS)
-    if not isinstance(bands, Mapping) or "default" not in bands:
+    # One scale per task: older models' per-stage entries are ignored, "default" is the scale.
+    scale = risk_scale.from_metadata(metadata.get(META_RISK_BANDS))
+    if scale is None:
         problems.append(f"its metadata has no {META_RISK_BANDS!r} with a 'default' entry")
-    else:
-        for stage, cut in bands.items():
-            try:
-                ok = 0.0 <= float(cut["medium"]) <= float(cut["high"]) <= 1.0
-            except (KeyError, TypeError, ValueError):
-                ok = False
-            if not ok:
-                problems.append(
-                    f"its risk band thresholds for {stage!r} are not 0 ≤ medium ≤ high ≤ 1"
-                )
+    elif not 0.0 <= scale.medium <= scale.high <= 1.0:
+        problems.append("its risk band thresholds for 'default' are not 0 ≤ medium ≤ high ≤ 1")
+    if metadata.get(META_DEFINITION) is not None:
+        definition = _definition(metadata)
+        if definition is None:
+            problems.append(f"its {META_DEFINITION!r} metadata is not a task definition")
+        elif definition.task != task:
+            problems.append(f"its task definition is for {definition.task!r}, not {task!r}")
     return problems
+
+
+def _definition(metadata: Mapping[str, Any]) -> TaskDefinition | None:
+    found = metadata.get(META_DEFINITION)
+    if not isinstance(found, Mapping):
+        return None
+    try:
+        return TaskDefinition.from_dict(found)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _base_rate(metadata: Mapping[str, Any]) -> float | None:
+    try:
+        rate = float(metadata[META_BASE_RATE])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return rate if 0.0 <= rate <= 1.0 else None
 
 
 # Modules whose types a served model may contain. The allow-list in a model's own MLmodel file
@@ -198,9 +219,11 @@ def load_version(
         version=str(version),
         model=model,
         feature_columns=feature_columns,
-        risk_bands={k: dict(v) for k, v in metadata[META_RISK_BANDS].items()},
+        scale=risk_scale.from_metadata(metadata[META_RISK_BANDS]),
         reference_row=reference,
         loaded_at=datetime.now(UTC),
+        definition=_definition(metadata),
+        base_rate=_base_rate(metadata),
         compiled=compile_model(model, feature_columns, reference),
     )
 
@@ -363,9 +386,9 @@ class ChampionRegistry:
             except Exception:  # the poller must never die
                 log.exception("model poll failed")
 
-    def status(self) -> dict[str, Any]:
-        """Per task: the version served and since when, the alias, refusals and errors
-        (plain JSON: times are ISO 8601 strings)."""
+    def status(self, locale: str = "en") -> dict[str, Any]:
+        """Per task: the version served and since when (with its task definition in words of
+        ``locale``), the alias, refusals and errors (plain JSON: times are ISO 8601 strings)."""
         report: dict[str, Any] = {}
         for task, state in self._states.items():
             served = self._served.get(task)
@@ -373,7 +396,7 @@ class ChampionRegistry:
                 {
                     "model_name": state.model_name,
                     "alias": self.alias,
-                    "loaded": served.describe() if served else None,
+                    "loaded": served.describe(locale) if served else None,
                     "alias_version": state.alias_version,
                     "checked_at": state.checked_at,
                     "refused": state.refused,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from model_service.followups import NOTE_MAX_LENGTH, STATUSES
-from model_service.risk import MAX_PAGE, SORTS
+from model_service.risk import DEFAULT_SORT, MAX_PAGE, SORTS
 from shared.features import (
     CART_CATEGORICAL,
     CART_FEATURES,
@@ -24,6 +24,11 @@ from shared.tasks import BANDS, TASKS
 
 MAX_ITEMS = 1000
 TASK_NAMES = sorted(TASKS)
+PROBABILITY_TEXT = 'The probability as people read it: whole percent, "< 1 %" and "> 99 %".'
+PERCENTILE = "Percent of the scores of the same batch at or below this one (100: riskiest)."
+BAND = "high: top 10 % of the batch's scores, medium: the next 20 %, low: the rest."
+DEFINITION = 'What the probability is of, e.g. "no purchase within 90 days"; null: unknown.'
+BASE_RATE = "Share of positives among the rows the model was tested on; null: unknown."
 
 
 class StrictSchema(Schema):
@@ -122,17 +127,34 @@ class PredictionSchema(Schema):
     customer_id = fields.String(allow_none=True)
     cart_id = fields.String(allow_none=True)
     probability = fields.Float()
-    band = fields.String(metadata={"enum": list(BANDS)})
+    probability_text = fields.String(metadata={"description": PROBABILITY_TEXT})
+    percentile = fields.Float(allow_none=True, metadata={"description": PERCENTILE})
+    band = fields.String(metadata={"enum": list(BANDS), "description": BAND})
     stage = fields.String(allow_none=True)
     reasons = fields.List(fields.Nested(ReasonSchema))
     model_name = fields.String()
     model_version = fields.String()
 
 
+class RiskScaleSchema(Schema):
+    medium = fields.Float(metadata={"description": "Lowest probability of the medium band."})
+    high = fields.Float(metadata={"description": "Lowest probability of the high band."})
+    scored_as_of = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "The batch the cut points come from; null: the model's own scale "
+            "(no batch scored with this version yet)."
+        },
+    )
+
+
 class PredictResponseSchema(Schema):
     task = fields.String()
     model_name = fields.String()
     model_version = fields.String()
+    definition = fields.String(allow_none=True, metadata={"description": DEFINITION})
+    base_rate = fields.Float(allow_none=True, metadata={"description": BASE_RATE})
+    risk_scale = fields.Nested(RiskScaleSchema)
     predictions = fields.List(fields.Nested(PredictionSchema))
 
 
@@ -157,7 +179,14 @@ class AtRiskQuerySchema(StrictSchema):
     band = fields.String(validate=validate.OneOf(BANDS))
     min_probability = fields.Float(validate=validate.Range(0, 1), allow_nan=False)
     without_follow_up = fields.Boolean(load_default=False)
-    sort = fields.String(load_default="risk", validate=validate.OneOf(SORTS))
+    sort = fields.String(
+        load_default=DEFAULT_SORT,
+        validate=validate.OneOf(SORTS),
+        metadata={
+            "description": "value_at_risk (default): probability × value (365-day value of "
+            "a customer, value of a cart); risk: probability."
+        },
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PAGE))
     cursor = CleanString(validate=validate.Length(max=500))
 
@@ -174,12 +203,14 @@ class AtRiskItemSchema(Schema):
     cart_id = fields.String(allow_none=True)
     task = fields.String()
     probability = fields.Float()
-    band = fields.String()
+    probability_text = fields.String(metadata={"description": PROBABILITY_TEXT})
+    percentile = fields.Float(allow_none=True, metadata={"description": PERCENTILE})
+    band = fields.String(metadata={"enum": list(BANDS), "description": BAND})
     stage = fields.String(allow_none=True)
     segment = fields.String(allow_none=True)
     product_category = fields.String(allow_none=True)
     value = fields.Float(allow_none=True)
-    value_at_risk = fields.Float()
+    value_at_risk = fields.Float(metadata={"description": "probability × value."})
     reasons = fields.List(fields.Nested(ReasonSchema))
     model_name = fields.String()
     model_version = fields.String()
@@ -188,7 +219,24 @@ class AtRiskItemSchema(Schema):
     follow_up = fields.Nested(FollowUpRefSchema, allow_none=True)
 
 
+class StaleSchema(Schema):
+    scored_with = fields.String(metadata={"description": "The version the scores come from."})
+    champion = fields.String(metadata={"description": "The version serving now."})
+    command = fields.String(metadata={"description": "The command that refreshes the scores."})
+    message = fields.String()
+
+
 class AtRiskPageSchema(Schema):
+    task = fields.String()
+    definition = fields.String(allow_none=True, metadata={"description": DEFINITION})
+    base_rate = fields.Float(allow_none=True, metadata={"description": BASE_RATE})
+    stale = fields.Nested(
+        StaleSchema,
+        allow_none=True,
+        metadata={
+            "description": "Set when the scores come from another version than the champion."
+        },
+    )
     items = fields.List(fields.Nested(AtRiskItemSchema))
     next_cursor = fields.String(
         allow_none=True, metadata={"description": "Pass as cursor for the next page."}

@@ -1,10 +1,11 @@
 """Scoring: features → probability, risk band and reasons, online and in batch.
 
-Online predictions and batch scoring share ``score_rows``, so the API and the risk-score
-history can never disagree. Batch scoring is ONE vectorised pass: the journey frames are read
-once (streamed), the shared feature builder makes every row in one go, and then chunks of rows
-are predicted, explained and appended to ``risk_scores`` (and a CSV) with a progress bar, so
-memory stays bounded by the frames and one chunk. A new score never overwrites an old one.
+Online predictions and batch scoring share ``explain_scored`` (bands on one scale, reasons),
+so the API and the risk-score history can never disagree. Batch scoring is ONE vectorised
+pass: the journey frames are read once (streamed), the shared feature builder makes every row
+in one go, every row is predicted, the run's risk scale is cut on all its probabilities
+(``shared.risk_scale``), and then chunks of rows are banded, explained and appended to
+``risk_scores`` (and a CSV) with a progress bar. A new score never overwrites an old one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from shared.features import (
     customer_context,
     load_journey_frames,
 )
+from shared.risk_scale import CutPoints, bands_for, cut_points
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,18 +110,32 @@ class Scores:
 def score_rows(
     served: ServedModel,
     features: Columns,
-    stages: Sequence[str | None],
+    scale: CutPoints | None = None,
     explained_bands: frozenset[str] | None = None,
     predict: Predict | None = None,
 ) -> Scores:
-    """probability, band and reasons for every feature row (reasons only for rows whose band is
-    in ``explained_bands``; all rows when None). ``predict`` replaces the model's own
-    ``predict_proba`` (online requests share batched calls)."""
+    """probability, band on ``scale`` (default: the model's own) and reasons for every
+    feature row (reasons only for rows whose band is in ``explained_bands``; all rows when
+    None). ``predict`` replaces the model's own ``predict_proba`` (online requests share
+    batched calls)."""
+    scale = scale or served.scale
     if explained_bands is None:
         probabilities, reasons = top_reasons(served, features, predict=predict)
-        return Scores(probabilities, served.bands(probabilities, stages), reasons)
+        return Scores(probabilities, bands_for(probabilities, scale), reasons)
     probabilities = (predict or served.predict_proba)(features)
-    bands = served.bands(probabilities, stages)
+    return explain_scored(served, features, probabilities, scale, explained_bands)
+
+
+def explain_scored(
+    served: ServedModel,
+    features: Columns,
+    probabilities: np.ndarray,
+    scale: CutPoints,
+    explained_bands: frozenset[str],
+) -> Scores:
+    """Bands on ``scale`` for rows already predicted, with reasons for the rows whose band is
+    in ``explained_bands``."""
+    bands = bands_for(probabilities, scale)
     reasons: list[list[dict[str, Any]]] = [[] for _ in range(len(bands))]
     explain = np.isin(bands, list(explained_bands))
     if explain.any():
@@ -128,22 +143,6 @@ def score_rows(
         for position, found in zip(np.flatnonzero(explain), picked, strict=True):
             reasons[position] = found
     return Scores(probabilities, bands, reasons)
-
-
-def score_frame(
-    served: ServedModel,
-    features: pd.DataFrame,
-    stages: pd.Series,
-    explained_bands: frozenset[str] | None = None,
-) -> pd.DataFrame:
-    """``score_rows`` of a DataFrame, as columns probability, band and reasons on its index."""
-    scores = score_rows(
-        served, as_columns(features, served.feature_columns), stages.tolist(), explained_bands
-    )
-    return pd.DataFrame(
-        {"probability": scores.probabilities, "band": scores.bands, "reasons": scores.reasons},
-        index=features.index,
-    )
 
 
 def parse_as_of(value: str | datetime | None) -> datetime:
@@ -171,13 +170,29 @@ def score_all(
     features, context = task_features(task, frames, cutoff)
     del frames  # the features are all we need from here on
     scored_at = datetime.now(UTC)
+    # The bands of a run are cut on the probabilities of the whole run, so every probability
+    # is predicted before the first band is given; reasons follow per chunk.
+    probabilities = np.concatenate(
+        [
+            served.predict_proba(features.iloc[start : start + chunk_rows])
+            for start in range(0, len(features), chunk_rows)
+        ]
+        or [np.empty(0)]
+    )
+    scale = cut_points(probabilities) or served.scale
     writer = _CsvWriter(output) if output else None
     bar = tqdm(total=len(features), desc=f"scoring {task}", unit="row", disable=not progress)
     try:
         for start in range(0, len(features), chunk_rows):
             rows = features.iloc[start : start + chunk_rows]
             ctx = context.iloc[start : start + chunk_rows]
-            scores = score_frame(served, rows, ctx["stage"], EXPLAINED_BANDS)
+            scores = explain_scored(
+                served,
+                as_columns(rows, served.feature_columns),
+                probabilities[start : start + chunk_rows],
+                scale,
+                EXPLAINED_BANDS,
+            )
             records = _records(task, served, ctx, scores, cutoff, scored_at)
             with session_scope(settings.database_url) as session:
                 session.execute(insert(RiskScore), records)
@@ -195,6 +210,7 @@ def score_all(
             "rows": len(features),
             "model_version": served.version,
             "as_of": cutoff.isoformat(),
+            "risk_scale": scale.as_dict(),
         },
     )
     return len(features)
@@ -204,11 +220,15 @@ def _records(
     task: str,
     served: ServedModel,
     context: pd.DataFrame,
-    scores: pd.DataFrame,
+    scores: Scores,
     as_of: datetime,
     scored_at: datetime,
 ) -> list[dict[str, Any]]:
-    frame = context[CONTEXT_COLUMNS].join(scores)
+    frame = context[CONTEXT_COLUMNS].assign(
+        probability=scores.probabilities,
+        band=scores.bands,
+        reasons=pd.Series(scores.reasons, index=context.index, dtype=object),
+    )
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
     frame = frame.astype(object).where(frame.notna(), None)
     records = frame.to_dict("records")

@@ -8,13 +8,14 @@ Colours come from CSS classes in ``static/dashboard.css`` (the CSP forbids inlin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from markupsafe import Markup, escape
 
 Number = float | int
+BAND_ORDER = ("low", "medium", "high")  # bottom to top of a stacked bar
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,6 @@ class StageCell:
     level: str  # "low" | "medium" | "high" | "none": how critical the stage is
     conversion: str | None = None  # to the next stage, formatted; None for the last stage
     href: str | None = None
-
-
-@dataclass(frozen=True)
-class Bar:
-    label: str
-    value: Number
-    css_class: str = "bar"
-    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,8 +77,11 @@ def line_chart(
     width: int = 640,
     height: int = 220,
     empty_text: str = "No data",
+    value_fmt: Callable[[float], str] | None = None,
 ) -> Markup:
-    """Lines over time with a dot per point; hovering a dot shows its date and value."""
+    """Lines over time with a dot per point; hovering a dot shows its date and value (in
+    ``value_fmt``, else the axis format)."""
+    value_fmt = value_fmt or axis.fmt
     left, right, top = 44, 12, 12
     bottom = 48 if len(series) > 1 else 30
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -142,7 +138,7 @@ def line_chart(
             segments[-1].append(f"{_num(x)},{_num(y)}")
             dots.append(
                 f'<circle class="dot {s.css_class}" cx="{_num(x)}" cy="{_num(y)}" r="3.5">'
-                f"<title>{escape(s.name)} · {escape(x_label(d))}: {escape(axis.fmt(float(v)))}"
+                f"<title>{escape(s.name)} · {escape(x_label(d))}: {escape(value_fmt(float(v)))}"
                 "</title></circle>"
             )
         for points in segments:
@@ -161,36 +157,56 @@ def line_chart(
     return _svg(width, height, title, "".join(parts))
 
 
-def bar_chart(
-    bars: Sequence[Bar],
+def risk_histogram(
+    counts: Sequence[Mapping[str, int]],
+    cuts: Mapping[str, float],
     *,
     title: str,
-    value_fmt: Callable[[float], str] = lambda v: f"{v:g}",
-    width: int = 640,
+    band_labels: Mapping[str, str],
+    value_fmt: Callable[[float], str],
+    cut_fmt: Callable[[str, float], str],
+    width: int = 420,
     height: int = 200,
 ) -> Markup:
-    """Vertical bars with their labels underneath and the value on top."""
+    """Scores per equal-width probability bin, each bar stacked by the band its scores were
+    given, with a dashed line where each band begins (``cuts``: band -> lowest probability)."""
     left, right, top, bottom = 12, 12, 22, 34
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max((b.value for b in bars), default=0) or 1
-    slot = plot_w / max(len(bars), 1)
+    totals = [sum(bucket.values()) for bucket in counts]
+    peak = max(totals, default=0) or 1
+    slot = plot_w / max(len(counts), 1)
     parts: list[str] = [
         f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" '
         f'y2="{top + plot_h}"/>'
     ]
-    for i, b in enumerate(bars):
-        h = plot_h * b.value / peak
+    for i, bucket in enumerate(counts):
         x = left + i * slot + slot * 0.12
-        y = top + plot_h - h
-        tip = b.title or f"{b.label}: {value_fmt(b.value)}"
+        y = top + plot_h
+        for band in BAND_ORDER:
+            n = bucket.get(band, 0)
+            if not n:
+                continue
+            h = plot_h * n / peak
+            y -= h
+            parts.append(
+                f'<rect class="bar band-{escape(band)}" x="{_num(x)}" y="{_num(y)}" '
+                f'width="{_num(slot * 0.76)}" height="{_num(h)}"><title>'
+                f"{escape(band_labels.get(band, band))}: {escape(value_fmt(n))}</title></rect>"
+            )
+        if totals[i]:
+            parts.append(
+                f'<text class="value" x="{_num(x + slot * 0.38)}" y="{_num(y - 5)}" '
+                f'text-anchor="middle">{escape(value_fmt(totals[i]))}</text>'
+            )
         parts.append(
-            f'<rect class="{escape(b.css_class)}" x="{_num(x)}" y="{_num(y)}" '
-            f'width="{_num(slot * 0.76)}" height="{_num(h)}" rx="2"><title>{escape(tip)}'
-            f"</title></rect>"
-            f'<text class="value" x="{_num(x + slot * 0.38)}" y="{_num(y - 5)}" '
-            f'text-anchor="middle">{escape(value_fmt(b.value))}</text>'
             f'<text class="tick" x="{_num(x + slot * 0.38)}" y="{height - bottom + 16}" '
-            f'text-anchor="middle">{escape(b.label)}</text>'
+            f'text-anchor="middle">{i * 100 // len(counts)}%</text>'
+        )
+    for band, start in cuts.items():
+        x = left + plot_w * min(max(start, 0.0), 1.0)
+        parts.append(
+            f'<line class="cut band-{escape(band)}" x1="{_num(x)}" x2="{_num(x)}" y1="{top}" '
+            f'y2="{top + plot_h}"><title>{escape(cut_fmt(band, start))}</title></line>'
         )
     return _svg(width, height, title, "".join(parts))
 

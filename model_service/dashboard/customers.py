@@ -35,7 +35,7 @@ from model_service.dashboard.advice import (
     explain_reasons,
     suggest_action,
 )
-from model_service.dashboard.formatting import TASK_LABELS, label, percent, when
+from model_service.dashboard.formatting import TASK_LABELS, label, percent, probability, when
 from model_service.dashboard.forms import FollowUpForm
 from model_service.dashboard.queries import (
     SUMMARY_CACHE,
@@ -48,14 +48,16 @@ from model_service.dashboard.queries import (
     risk_summary,
 )
 from model_service.followups import Conflict, FollowUpError, NotFound, customer_follow_ups
-from model_service.risk import AtRiskItem, BadCursor
+from model_service.predict import EXTENSION
+from model_service.registry import ServedModel
+from model_service.risk import DEFAULT_SORT, SORTS, AtRiskItem, BadCursor
+from model_service.served_scale import batch_percentiles, staleness
 from shared.db.session import session_scope
 from shared.journey import STAGES
 from shared.tasks import BANDS, TASKS
 
 PAGE_SIZE = 25
 TIMELINE_SHOWN = 60
-SORT_KEYS = ("risk", "value_at_risk")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class ListFilter:
             "segment": self.segment,
             "band": self.band,
             "no_follow_up": "1" if self.without_follow_up else None,
-            "sort": self.sort if self.sort != "risk" else None,
+            "sort": self.sort if self.sort != DEFAULT_SORT else None,
             **extra,
         }
         return {k: v for k, v in values.items() if v}
@@ -98,12 +100,17 @@ def _locale() -> str:
     return str(get_locale() or "en")
 
 
+def _served(task: str) -> ServedModel | None:
+    registry = current_app.extensions.get(EXTENSION)
+    return registry.get(task) if registry is not None else None
+
+
 def _list_filter(task: str, segments: list[str]) -> ListFilter:
     args = request.args
     stage = args.get("stage") if args.get("stage") in STAGES else None
     segment = args.get("segment") if args.get("segment") in segments else None
     band = args.get("band") if args.get("band") in BANDS else None
-    sort = args.get("sort") if args.get("sort") in SORT_KEYS else "risk"
+    sort = args.get("sort") if args.get("sort") in SORTS else DEFAULT_SORT
     return ListFilter(task, stage, segment, band, args.get("no_follow_up") == "1", sort)
 
 
@@ -158,6 +165,8 @@ def _risk_list(task: str, template_active: str):
         )
         my_cases = open_cases_of(session, current_user.email)
         scored = last_scored(session).get(task)
+        served = _served(task)
+        stale = staleness(session, task, served)
     page_number = max(1, request.args.get("page", 1, type=int) or 1)
     return render_template(
         "dashboard/at_risk.html",
@@ -170,6 +179,10 @@ def _risk_list(task: str, template_active: str):
         summary=summary,
         my_cases=my_cases,
         scored=scored,
+        served=served,
+        definition=served.definition_text(_locale()) if served else None,
+        stale=stale,
+        default_sort=DEFAULT_SORT,
         next_url=url_for(
             request.endpoint, **flt.args(cursor=page.next_cursor, page=page_number + 1)
         )
@@ -320,6 +333,7 @@ def _risk_chart(history: list[dict]) -> charts.Markup:
         x_label=lambda d: when(d.date() if hasattr(d, "date") else d, "short"),
         empty_text=_("Not scored yet"),
         height=200,
+        value_fmt=probability,
     )
 
 
@@ -338,6 +352,12 @@ def customer(customer_id: str):
     for score in profile["risk_history"]:
         latest_by_task[score["task"]] = score
     main = latest_by_task.get("brand_switch") or latest_by_task.get("cart_abandonment")
+    served = _served(main["task"]) if main else None
+    if main:
+        with session_scope(settings.database_url) as session:
+            main["percentile"] = batch_percentiles(
+                session, main["task"], [(main["probability"], main["as_of"], main["model_version"])]
+            )[0]
     reasons = explain_reasons(main["reasons"], locale) if main else []
     action = suggest_action(main["reasons"] if main else None, answer, locale)
     open_cases = {f["task"]: f for f in profile["follow_ups"] if f["status"] != "resolved"}
@@ -350,6 +370,8 @@ def customer(customer_id: str):
         "dashboard/customer.html",
         profile=profile,
         main=main,
+        served=served,
+        definition=served.definition_text(locale) if served else None,
         latest_by_task=latest_by_task,
         reasons=reasons,
         action=action,

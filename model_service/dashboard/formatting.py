@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Flask
-from flask_babel import format_date, format_datetime, format_decimal, format_percent
+from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale
 from flask_babel import lazy_gettext as _l
+
+from shared.risk_scale import probability_text
 
 STAGE_LABELS = {
     "awareness": _l("Awareness"),
@@ -73,6 +75,11 @@ def percent(value: float | None, digits: int = 0) -> str:
     return format_percent(value, format="#,##0" + ("." + "0" * digits if digits else "") + " %")
 
 
+def probability(value: float | None) -> str:
+    """A predicted probability to the precision it has: "37 %", "< 1 %", "> 99 %"."""
+    return probability_text(value, str(get_locale() or "en"))
+
+
 def number(value: float | None, digits: int = 0) -> str:
     if value is None:
         return "—"
@@ -111,6 +118,12 @@ def install_filters(app: Flask) -> None:
         "level_label": lambda key: label(LEVEL_LABELS, key),
     }
     app.jinja_env.filters.update(
-        percent=percent, number=number, money=money, signed=signed, when=when, **labellers
+        percent=percent,
+        probability=probability,
+        number=number,
+        money=money,
+        signed=signed,
+        when=when,
+        **labellers,
     )
     app.jinja_env.globals.update(labellers)

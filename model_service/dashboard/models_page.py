@@ -11,16 +11,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from flask import current_app, render_template
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from model_service import predict
 from model_service.dashboard import bp, charts
-from model_service.dashboard.formatting import number, percent
+from model_service.dashboard.formatting import BAND_LABELS, label, number, percent, probability
 from model_service.dashboard.queries import SUMMARY_CACHE, last_scored, risk_distribution
 from model_service.registry import ServedModel
 from shared.db.session import session_scope
-from shared.tasks import TASKS
+from shared.tasks import BANDS, TASKS
 
 log = logging.getLogger(__name__)
 
@@ -155,15 +156,21 @@ def models():
                 y_title=_("Observed share"),
                 perfect_label=_("Perfectly calibrated"),
             )
-        bars = [
-            charts.Bar(
-                f"{i * 10}%",
-                count,
-                "bar band-high" if i >= 6 else "bar band-medium" if i >= 3 else "bar band-low",
-                title=f"{i * 10}–{(i + 1) * 10} %: {number(count)}",
+        distribution = distributions[task]
+        histogram = None
+        if distribution.total:
+            histogram = charts.risk_histogram(
+                distribution.counts,
+                distribution.starts,
+                title=_("Customers by risk"),
+                band_labels={band: label(BAND_LABELS, band) for band in BANDS},
+                value_fmt=lambda v: number(v),
+                cut_fmt=lambda band, start: _(
+                    "%(band)s from %(probability)s",
+                    band=label(BAND_LABELS, band),
+                    probability=probability(start),
+                ),
             )
-            for i, count in distributions[task]
-        ]
         cards.append(
             {
                 "task": task,
@@ -172,15 +179,10 @@ def models():
                 "state": status.get(task) or {},
                 "scored": scored.get(task),
                 "calibration": calibration,
-                "distribution": charts.bar_chart(
-                    bars,
-                    title=_("Customers by risk"),
-                    value_fmt=lambda v: number(v),
-                    width=420,
-                    height=200,
-                )
-                if any(count for _i, count in distributions[task])
-                else None,
+                "distribution": histogram,
+                "band_starts": distribution.starts,
+                "definition": served.definition_text(str(get_locale() or "en")) if served else None,
+                "base_rate": served.base_rate if served else None,
             }
         )
     return render_template("dashboard/models.html", cards=cards, percent=percent)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Select, and_, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from model_service.risk import OPEN_FOLLOW_UP_STATUSES, next_newer_score
+from model_service.risk import DEFAULT_SORT, OPEN_FOLLOW_UP_STATUSES, next_newer_score
 from shared.cache import TimedCache
 from shared.db.tables import Customer, FollowUp, JourneyEvent, Response, RiskScore
 from shared.journey import STAGE_INDEX, STAGE_OF_EVENT, STAGES
@@ -513,16 +513,41 @@ def last_scored(session: Session) -> dict[str, dict]:
     return found
 
 
-def risk_distribution(session: Session, task: str, bins: int = 10) -> list[tuple[int, int]]:
-    """How many customers (or carts) have their latest score in each tenth of probability."""
+@dataclass(frozen=True)
+class RiskDistribution:
+    """The newest scores of a task per tenth of probability and band, and where the bands
+    begin among them (the lowest probability stored with each band)."""
+
+    counts: list[dict[str, int]]  # per tenth of probability: band -> how many
+    starts: dict[str, float]  # band -> its lowest probability ("medium", "high")
+
+    @property
+    def total(self) -> int:
+        return sum(sum(bucket.values()) for bucket in self.counts)
+
+
+def risk_distribution(session: Session, task: str, bins: int = 10) -> RiskDistribution:
+    """How many customers (or carts) have their latest score in each tenth of probability,
+    split by the band they were given, and the probabilities where the bands begin."""
     latest = newest_scores(task)
     # A ladder of comparisons, not floor(): SQLite may lack it and PostgreSQL's cast rounds.
     bucket = case(
         *[(latest.c.probability < (i + 1) / bins, i) for i in range(bins - 1)], else_=bins - 1
     ).label("bucket")
-    rows = session.execute(select(bucket, func.count()).select_from(latest).group_by(bucket)).all()
-    counts = {int(b): int(n) for b, n in rows if b is not None}
-    return [(i, counts.get(i, 0)) for i in range(bins)]
+    rows = session.execute(
+        select(bucket, latest.c.band, func.count(), func.min(latest.c.probability))
+        .select_from(latest)
+        .group_by(bucket, latest.c.band)
+    ).all()
+    counts: list[dict[str, int]] = [{} for _ in range(bins)]
+    starts: dict[str, float] = {}
+    for b, band, n, lowest in rows:
+        if b is None:
+            continue
+        counts[int(b)][band] = int(n)
+        if band != "low":
+            starts[band] = min(float(lowest), starts.get(band, 1.0))
+    return RiskDistribution(counts, starts)
 
 
 # --- at-risk rows -----------------------------------------------------------------------------
@@ -634,7 +659,7 @@ def iter_at_risk_rows(
     segment: str | None = None,
     band: str | None = None,
     without_follow_up: bool = False,
-    sort: str = "risk",
+    sort: str = DEFAULT_SORT,
     chunk: int = EXPORT_CHUNK,
 ) -> Iterator[list[RiskScore]]:
     """The whole at-risk list in chunks, in one streamed query.

@@ -318,14 +318,15 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
 
 
 def _add_hostile_answer(database_url: str) -> None:
-    """The riskiest scored customer answers with a hostile comment: it must show as text."""
-    from sqlalchemy import select
+    """The customer first in the at-risk list (largest expected value at risk) answers with a
+    hostile comment: it must show as text."""
+    from sqlalchemy import func, select
 
     with session_scope(database_url) as session:
         customer = session.scalar(
             select(RiskScore.customer_id)
             .where(RiskScore.task == "brand_switch")
-            .order_by(RiskScore.probability.desc())
+            .order_by((RiskScore.probability * func.coalesce(RiskScore.value, 0.0)).desc())
             .limit(1)
         )
         survey_id = session.scalar(select(Survey.id).where(Survey.key == "relationship_nps"))

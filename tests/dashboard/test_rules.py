@@ -54,12 +54,21 @@ def test_journey_map_escapes_labels_and_draws_the_loop_back_to_desire():
     assert root.find(".//{http://www.w3.org/2000/svg}path[@class='loop']") is not None
 
 
-def test_line_and_bar_charts_escape_series_names_and_handle_no_data():
+def test_line_charts_and_risk_histograms_escape_names_and_handle_no_data():
     series = [charts.Series(HOSTILE, [(date(2026, 1, 1), 0.2), (date(2026, 2, 1), None)])]
     _parse(charts.line_chart(series, title="t", axis=charts.Axis(0, 1)))
     empty = charts.line_chart([], title="t", axis=charts.Axis(0, 1), empty_text=HOSTILE)
     assert "&lt;script&gt;" in str(empty)
-    _parse(charts.bar_chart([charts.Bar(HOSTILE, 3)], title=HOSTILE))
+    histogram = charts.risk_histogram(
+        [{"low": 2, "high": 3}, {}],
+        {"high": 0.5},
+        title=HOSTILE,
+        band_labels={"high": HOSTILE},
+        value_fmt=str,
+        cut_fmt=lambda band, start: HOSTILE,
+    )
+    _parse(histogram)
+    assert "<script>" not in str(histogram)
     _parse(
         charts.calibration_chart(
             [(0.1, 0.12, 40), (0.5, 0.45, 10)],

@@ -74,8 +74,9 @@ def exercise_suite(settings, credentials, ports: Ports) -> None:
 
     status, body = call("GET", f"{model}/v1/at-risk?task=brand_switch&limit=5", None, support)
     assert status == 200, body
-    probabilities = [item["probability"] for item in body["items"]]
-    assert probabilities and probabilities == sorted(probabilities, reverse=True)
+    # Largest expected value at risk (probability × value) first, by default.
+    at_risk = [item["value_at_risk"] for item in body["items"]]
+    assert at_risk and at_risk == sorted(at_risk, reverse=True)
 
     status, body = call(
         "GET", f"{model}/v1/journeys/critical?task=brand_switch&limit=5", None, support

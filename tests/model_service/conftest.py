@@ -48,14 +48,15 @@ def register_model(
     from mlflow.models import infer_signature
 
     from shared.features import CART_CATEGORICAL, CUSTOMER_CATEGORICAL
-    from training.registry import _experiment, reference_row, risk_bands
+    from shared.risk_scale import cut_points
+    from training.registry import _experiment, reference_row
 
     spec = TASKS[task]
     sample = train[features]
     meta = {
         META_TASK: task,
         META_FEATURES: list(features),
-        META_RISK_BANDS: risk_bands(model.predict_proba(sample)[:, 1], train["stage"]),
+        META_RISK_BANDS: {"default": cut_points(model.predict_proba(sample)[:, 1]).as_dict()},
         META_REFERENCE: reference_row(
             sample, CUSTOMER_CATEGORICAL if task == "brand_switch" else CART_CATEGORICAL
         ),
