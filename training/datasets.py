@@ -174,24 +174,35 @@ def brand_switch_dataset(
     - validation: every buyer one horizon earlier, so its labels end at the test cutoff;
     - train: rolling cutoffs ``CUTOFF_STEP`` apart from one more horizon back, as long as
       ``MIN_HISTORY`` of events lies before them, so their labels end by the validation cutoff.
+
+    A shop with too little history for three parts (``MIN_HISTORY`` plus three horizons) gets
+    two: training labels end at the test cutoff and ``validation`` is None, which
+    ``params["split"]`` says. With too little for two, ``NotEnoughData`` says how many days
+    are needed.
     """
     horizon = pd.Timedelta(days=horizon_days)
     test_cutoff = _brand_switch_cutoff(frames, horizon, cutoff)
-    validation_cutoff = test_cutoff - horizon
-    start = data_start(frames)
-    latest_train = validation_cutoff - horizon
-    train_cutoffs = [latest_train - i * CUTOFF_STEP for i in range(n_train_cutoffs)]
-    train_cutoffs = [c for c in train_cutoffs if c - start >= MIN_HISTORY]
+    validation_cutoff: pd.Timestamp | None = test_cutoff - horizon
+    train_cutoffs = _train_cutoffs(frames, validation_cutoff - horizon, n_train_cutoffs)
     if not train_cutoffs:
-        covered = (test_cutoff + horizon - start) / pd.Timedelta(days=1)
+        validation_cutoff = None
+        train_cutoffs = _train_cutoffs(frames, test_cutoff - horizon, n_train_cutoffs)
+        if progress:
+            progress(
+                f"too little history for a validation window ({_days_needed(3, horizon_days)} "
+                "days needed): training up to the test window"
+            )
+    if not train_cutoffs:
+        covered = (test_cutoff + horizon - data_start(frames)) / pd.Timedelta(days=1)
         raise NotEnoughData(
-            f"need at least {MIN_HISTORY.days + 3 * horizon_days} days of events for a "
-            f"{horizon_days}-day horizon ({MIN_HISTORY.days} days of history, then training, "
-            f"validation and test windows of {horizon_days} days each); up to the cutoff "
-            f"{test_cutoff:%Y-%m-%d} and its window the data covers {covered:.0f} days"
+            f"need at least {_days_needed(2, horizon_days)} days of events for a "
+            f"{horizon_days}-day horizon ({MIN_HISTORY.days} days of history, then training and "
+            f"test windows of {horizon_days} days each; {_days_needed(3, horizon_days)} days "
+            f"with a validation window as well); up to the cutoff {test_cutoff:%Y-%m-%d} and "
+            f"its window the data covers {covered:.0f} days"
         )
     parts = []
-    for train_cutoff in sorted(train_cutoffs):
+    for train_cutoff in train_cutoffs:
         if progress:
             progress(f"features at {train_cutoff:%Y-%m-%d}")
         parts.append(brand_switch_rows(frames, train_cutoff, horizon))
@@ -199,11 +210,18 @@ def brand_switch_dataset(
     train.index = _row_ids(train, "%Y-%m-%d")
     train = _sample(train, max_train_rows, seed)
     _require_both_classes(train, "training")
-    if progress:
-        progress(f"features at {validation_cutoff:%Y-%m-%d} (validation)")
-    validation = brand_switch_rows(frames, validation_cutoff, horizon)
-    _require_both_classes(validation, "validation")
+    validation = None
+    if validation_cutoff is not None:
+        if progress:
+            progress(f"features at {validation_cutoff:%Y-%m-%d} (validation)")
+        validation = brand_switch_rows(frames, validation_cutoff, horizon)
+        _require_both_classes(validation, "validation")
     evaluation, _ = brand_switch_evaluation(frames, horizon_days, test_cutoff, progress)
+    parts_by_name = {"train": train, "validation": validation, "test": evaluation}
+    parts_by_name = {name: rows for name, rows in parts_by_name.items() if rows is not None}
+    # The trainer refits on train + validation: their last labels end one horizon after the
+    # latest of their cutoffs.
+    latest_fit_cutoff = validation_cutoff if validation_cutoff is not None else train_cutoffs[-1]
     return Dataset(
         task="brand_switch",
         features=list(CUSTOMER_FEATURES),
@@ -211,22 +229,36 @@ def brand_switch_dataset(
         train=train,
         evaluation=evaluation,
         evaluation_cutoff=test_cutoff.to_pydatetime(),
-        train_cutoffs=[c.to_pydatetime() for c in sorted(train_cutoffs)],
+        train_cutoffs=[c.to_pydatetime() for c in train_cutoffs],
         horizon=horizon.to_pytimedelta(),
         params={
+            "split": "/".join(parts_by_name),
             "n_train_cutoffs": len(train_cutoffs),
             "cutoff_step_days": CUTOFF_STEP.days,
-            "validation_cutoff": f"{validation_cutoff:%Y-%m-%d}",
-            **base_rates(train=train, validation=validation, test=evaluation),
+            "validation_cutoff": (
+                "none" if validation_cutoff is None else f"{validation_cutoff:%Y-%m-%d}"
+            ),
+            **base_rates(**parts_by_name),
         },
         validation=validation,
-        validation_cutoff=validation_cutoff.to_pydatetime(),
+        validation_cutoff=None if validation_cutoff is None else validation_cutoff.to_pydatetime(),
         definition=brand_switch_definition(horizon_days),
         baselines=dict(BRAND_SWITCH_BASELINES),
-        # The trainer refits on train + validation, whose last labels end at the test cutoff.
-        train_data_end=(validation_cutoff + horizon).to_pydatetime(),
+        train_data_end=(latest_fit_cutoff + horizon).to_pydatetime(),
         pipeline_options={"rhythm_horizon_days": horizon_days},
     )
+
+
+def _train_cutoffs(frames: JourneyFrames, latest: pd.Timestamp, count: int) -> list[pd.Timestamp]:
+    """Up to ``count`` cutoffs ``CUTOFF_STEP`` apart ending at ``latest``, oldest first, each
+    with ``MIN_HISTORY`` of events before it."""
+    start = data_start(frames)
+    cutoffs = [latest - i * CUTOFF_STEP for i in range(count)]
+    return sorted(c for c in cutoffs if c - start >= MIN_HISTORY)
+
+
+def _days_needed(windows: int, horizon_days: int) -> int:
+    return MIN_HISTORY.days + windows * horizon_days
 
 
 def base_rates(**parts: pd.DataFrame) -> dict[str, float]:

@@ -191,6 +191,7 @@ def test_brand_switch_parts_follow_each_other_one_horizon_apart(frames):
     assert (dataset.validation["cutoff"] == validation_cutoff).all()
     assert (dataset.evaluation["cutoff"] == test_cutoff).all()
     assert pd.Timestamp(dataset.train_data_end) == validation_cutoff + HORIZON <= test_cutoff
+    assert dataset.params["split"] == "train/validation/test"
     for name, part in (
         ("train", dataset.train),
         ("validation", dataset.validation),
@@ -207,9 +208,19 @@ def test_brand_switch_parts_follow_each_other_one_horizon_apart(frames):
         assert set(columns) <= set(dataset.numeric)
 
 
-def test_brand_switch_says_how_many_days_it_needs(frames):
-    with pytest.raises(NotEnoughData, match="need at least 420 days of events for a 120-day"):
-        brand_switch_dataset(frames, horizon_days=120)
+def test_a_short_history_trains_without_validation_and_says_how_many_days_it_needs(frames):
+    # A year of data holds 60 days of history and two 120-day windows, not three.
+    two_parts = brand_switch_dataset(frames, horizon_days=120, max_train_rows=None)
+    assert two_parts.validation is None and two_parts.validation_cutoff is None
+    assert two_parts.params["split"] == "train/test"
+    test_cutoff = pd.Timestamp(two_parts.evaluation_cutoff)
+    assert (two_parts.train["cutoff"] + timedelta(days=120) <= test_cutoff).all()
+    assert pd.Timestamp(two_parts.train_data_end) <= test_cutoff
+    with pytest.raises(
+        NotEnoughData, match="need at least 380 days of events for a 160-day horizon"
+    ) as raised:
+        brand_switch_dataset(frames, horizon_days=160)
+    assert "540 days with a validation window" in str(raised.value)
 
 
 def test_brand_switch_earlier_parts_are_the_same_without_the_later_periods(frames):
