@@ -89,10 +89,16 @@ def model(dataset: Dataset):
     return calibrated(pipeline).fit(rows[dataset.features], rows["label"].to_numpy())
 
 
-def test_the_whole_model_with_its_rhythm_step_round_trips_through_skops(model, dataset):
+def test_the_whole_model_with_its_rhythm_step_round_trips_and_the_model_service_trusts_it(
+    model, dataset
+):
+    from model_service.registry import TRUSTED_MODULES
     from training.registry import _skops_trusted_types
 
-    loaded = skops.io.loads(skops.io.dumps(model), trusted=_skops_trusted_types(model))
+    trusted = _skops_trusted_types(model)
+    assert "training.rhythm.PurchaseRhythm" in trusted
+    assert all(name.startswith(TRUSTED_MODULES) for name in trusted)
+    loaded = skops.io.loads(skops.io.dumps(model), trusted=trusted)
     X = dataset.evaluation[CUSTOMER_FEATURES]
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
@@ -143,3 +149,25 @@ def test_repeat_buyers_overdue_against_their_own_rhythm_rank_higher(model, datas
     assert (np.diff(risk) > 0).all(), risk
     # ... and the ranking is earned: each group's mean risk is near its switch rate.
     assert np.abs(risk - by_overdue["switched"].mean().to_numpy()).max() < 0.1
+
+
+def test_the_model_service_loads_explains_and_serves_the_rhythm_model(model, dataset, tmp_path):
+    from model_service.columns import as_columns
+    from model_service.explain import top_reasons
+    from model_service.registry import load_version
+    from shared.tasks import task_by_name
+    from tests.model_service.conftest import register_model
+    from tests.training.conftest import mlflow_store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with mlflow_store(uri, (tmp_path / "artifacts").as_uri()):
+        version = register_model(uri, "brand_switch", model, dataset.features, dataset.train)
+        name = task_by_name("brand_switch").model_name
+        served = load_version(uri, "brand_switch", name, version, CUSTOMER_FEATURES)
+    rows = dataset.evaluation[CUSTOMER_FEATURES].head(20)
+    np.testing.assert_allclose(served.predict_proba(rows), model.predict_proba(rows)[:, 1])
+    # Reasons are over the input columns, through the whole pipeline and its rhythm step.
+    probabilities, reasons = top_reasons(served, as_columns(rows, CUSTOMER_FEATURES))
+    np.testing.assert_allclose(probabilities, model.predict_proba(rows)[:, 1])
+    named = {reason["feature"] for row in reasons for reason in row}
+    assert named and named <= set(CUSTOMER_FEATURES)
