@@ -89,10 +89,11 @@ def from_features(
     x is the number of repeat purchases, t_x the time from the first to the last purchase and T
     the time since the first purchase. Unlike ``rfm_summary`` two orders on one day count twice:
     the features count orders, and the model only needs the same rule in fit and in scoring.
-    Customers who never bought (NaN) are taken as first-time buyers of today.
+    Customers who never bought (NaN) are taken as first-time buyers of today; negative values
+    (which the feature builder never makes) as zero.
     """
     frequency, recency, first = (
-        np.nan_to_num(np.asarray(v, dtype=float), nan=0.0)
+        np.maximum(np.nan_to_num(np.asarray(v, dtype=float), nan=0.0), 0.0)
         for v in (frequency, recency_days, first_purchase_days)
     )
     first = np.maximum(first, recency)

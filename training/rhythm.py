@@ -10,6 +10,9 @@ only Python floats, so skops can save and load it once its type is trusted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -45,16 +48,24 @@ class PurchaseRhythm(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """The rows with ``RHYTHM_FEATURES`` appended."""
+        out = X.copy()
+        for name, values in self.rhythm_columns(X).items():
+            out[name] = values
+        return out
+
+    def rhythm_columns(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """``RHYTHM_FEATURES`` for rows given as a DataFrame or as numpy columns (the model
+        service's compiled path calls this with the same arithmetic as ``transform``)."""
         model = bgnbd.BGNBD(self.r_, self.alpha_, self.a_, self.b_)
-        x, t_x, T = self._summary(X)
+        x, t_x, T = self._summary(columns)
         horizon = self.horizon_days / bgnbd.TIME_UNIT_DAYS
         alive = model.p_alive(x, t_x, T)
         rate = (model.r + x) / (model.alpha + T)
-        out = X.copy()
-        out["p_alive"] = alive
-        out["expected_purchases"] = alive * rate * horizon
-        out["p_no_purchase_bgnbd"] = model.p_no_purchase(x, t_x, T, horizon)
-        return out
+        return {
+            "p_alive": alive,
+            "expected_purchases": alive * rate * horizon,
+            "p_no_purchase_bgnbd": model.p_no_purchase(x, t_x, T, horizon),
+        }
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """The input columns followed by ``RHYTHM_FEATURES``."""
@@ -62,5 +73,5 @@ class PurchaseRhythm(TransformerMixin, BaseEstimator):
         return np.asarray([*names, *RHYTHM_FEATURES], dtype=object)
 
     @staticmethod
-    def _summary(X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return bgnbd.from_features(*(X[c].to_numpy(dtype=float) for c in RHYTHM_INPUTS))
+    def _summary(columns: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return bgnbd.from_features(*(np.asarray(columns[c], dtype=float) for c in RHYTHM_INPUTS))

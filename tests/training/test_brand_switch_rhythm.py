@@ -151,7 +151,9 @@ def test_repeat_buyers_overdue_against_their_own_rhythm_rank_higher(model, datas
     assert np.abs(risk - by_overdue["switched"].mean().to_numpy()).max() < 0.1
 
 
-def test_the_model_service_loads_explains_and_serves_the_rhythm_model(model, dataset, tmp_path):
+def test_the_model_service_loads_compiles_explains_and_serves_the_rhythm_model(
+    model, dataset, tmp_path
+):
     from model_service.columns import as_columns
     from model_service.explain import top_reasons
     from model_service.registry import load_version
@@ -164,6 +166,8 @@ def test_the_model_service_loads_explains_and_serves_the_rhythm_model(model, dat
         version = register_model(uri, "brand_switch", model, dataset.features, dataset.train)
         name = task_by_name("brand_switch").model_name
         served = load_version(uri, "brand_switch", name, version, CUSTOMER_FEATURES)
+    # Served through the compiled path (no per-call pipeline overhead), with the same result.
+    assert served.compiled is not None and served.compiled.added is not None
     rows = dataset.evaluation[CUSTOMER_FEATURES].head(20)
     np.testing.assert_allclose(served.predict_proba(rows), model.predict_proba(rows)[:, 1])
     # Reasons are over the input columns, through the whole pipeline and its rhythm step.
