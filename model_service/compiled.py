@@ -59,10 +59,14 @@ class CompiledModel:
     numeric_positions: slice | np.ndarray
     estimator: Any  # the fitted classifier inside the pipeline
     calibrator: Any  # the fitted sigmoid of CalibratedClassifierCV
+    # A first step that adds columns (brand switch's training.rhythm.PurchaseRhythm), or None.
+    added: Any = None
 
     def encode(self, columns: Columns) -> np.ndarray | None:
         """The matrix the ColumnTransformer would make, or None when a categorical value is
         not a string."""
+        if self.added is not None:
+            columns = {**columns, **self.added.rhythm_columns(columns)}
         n = row_count(columns)
         matrix = np.empty((n, len(self.template)))
         matrix[:] = self.template
@@ -128,9 +132,12 @@ def _derive(model: Any) -> CompiledModel | None:
         return None
     calibrated = model.calibrated_classifiers_[0]
     pipeline = calibrated.estimator
-    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) not in (2, 3):
         return None
-    transformer, estimator = pipeline.steps[0][1], pipeline.steps[1][1]
+    added = pipeline.steps[0][1] if len(pipeline.steps) == 3 else None
+    if added is not None and not hasattr(added, "rhythm_columns"):
+        return None
+    transformer, estimator = pipeline.steps[-2][1], pipeline.steps[-1][1]
     if not isinstance(transformer, ColumnTransformer) or not hasattr(
         estimator, "decision_function"
     ):
@@ -163,6 +170,7 @@ def _derive(model: Any) -> CompiledModel | None:
         numeric_positions=_index(np.array(numeric_positions, dtype=int)),
         estimator=estimator,
         calibrator=calibrated.calibrators[0],
+        added=added,
     )
 
 

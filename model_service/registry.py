@@ -164,8 +164,9 @@ def _base_rate(metadata: Mapping[str, Any]) -> float | None:
 
 
 # Modules whose types a served model may contain. The allow-list in a model's own MLmodel file
-# is written by whoever logged it, so we trust our list, not theirs.
-TRUSTED_MODULES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.")
+# is written by whoever logged it, so we trust our list, not theirs. training.rhythm is ours:
+# the brand-switch pipeline's BG/NBD step, which holds four floats and a horizon.
+TRUSTED_MODULES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.", "training.rhythm.")
 
 
 def load_estimator(model_dir: str, flavor: Mapping[str, Any]) -> Any:

@@ -70,7 +70,11 @@ CUSTOMER_FEATURE_DOCS: dict[str, str] = {
     "tenure_days": "days since the first known event",
     "interval_mean_days": "mean days between consecutive purchases",
     "interval_std_days": "standard deviation of days between purchases",
-    "recency_ratio": "recency_days / interval_mean_days: how overdue the next purchase is",
+    "recency_ratio": "recency_days / interval_mean_days (at least a day): how overdue the next "
+    "purchase is against the customer's own rhythm",
+    "overdue_days": "recency_days - interval_mean_days: days past the usual next purchase",
+    "first_purchase_days": "days since the first purchase (the age T of buy-till-you-die models)",
+    "is_repeat_buyer": "1 when the customer has bought more than once, else 0",
     "days_since_last_event": "days since any event",
     "events_30d": "events in the last 30 days",
     "touchpoints_30d": "events with a marketing channel in the last 30 days",
@@ -468,9 +472,13 @@ def build_customer_features(frames: JourneyFrames, cutoff: datetime) -> pd.DataF
     gaps = (purchases["occurred_at"].groupby(buyer).diff() / DAY).groupby(buyer)
     out["interval_mean_days"] = by_buyer(gaps.mean())
     out["interval_std_days"] = by_buyer(gaps.std())
-    out["recency_ratio"] = out["recency_days"] / out["interval_mean_days"].where(
-        out["interval_mean_days"] > 0
-    )
+    # Orders placed the same day have a mean gap of 0: a day is the finest rhythm we trust, so
+    # such a customer is very overdue after weeks of silence instead of infinitely or not at all.
+    # One-time buyers have no rhythm: NaN, which the model tells apart from on-time.
+    out["recency_ratio"] = out["recency_days"] / out["interval_mean_days"].clip(lower=1.0)
+    out["overdue_days"] = out["recency_days"] - out["interval_mean_days"]
+    out["first_purchase_days"] = by_buyer(buy_age.groupby(buyer).max())
+    out["is_repeat_buyer"] = (out["frequency"] > 1).astype(float)
     out["days_since_last_event"] = per_customer(age_days, "min")
     out["events_30d"] = count(age_days <= 30)
     has_channel = ev["channel"].notna().to_numpy()

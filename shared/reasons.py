@@ -163,6 +163,30 @@ REASONS: dict[str, Reason] = {
         ("Buying on their usual rhythm.", "Handlar i sin vanliga takt."),
         _WIN_BACK,
     ),
+    "overdue_days": _r(
+        (
+            "{value} days past the usual time of the next purchase.",
+            "{value} dagar efter den vanliga tiden för nästa köp.",
+        ),
+        ("Buying close to their usual rhythm.", "Handlar nära sin vanliga takt."),
+        _WIN_BACK,
+    ),
+    "first_purchase_days": _r(
+        ("First bought {value} days ago.", "Köpte första gången för {value} dagar sedan."),
+        ("A recent first-time buyer ({value} days).", "Nyligen första köp ({value} dagar)."),
+        (
+            "Welcome new customers with a personal follow-up.",
+            "Välkomna nya kunder med en personlig uppföljning.",
+        ),
+    ),
+    "is_repeat_buyer": _r(
+        ("Has bought more than once.", "Har köpt mer än en gång."),
+        ("Has bought only once.", "Har bara köpt en gång."),
+        (
+            "Give a reason for a second purchase, e.g. a follow-up on the first.",
+            "Ge ett skäl till ett andra köp, t.ex. en uppföljning av det första.",
+        ),
+    ),
     "days_since_last_event": _r(
         ("No visit or contact for {value} days.", "Inget besök eller kontakt på {value} dagar."),
         ("Was active {value} days ago.", "Var aktiv för {value} dagar sedan."),
@@ -528,11 +552,17 @@ _MISSING: dict[str, tuple[str, str]] = {
         ("Has not answered our satisfaction surveys.", "Har inte svarat på våra nöjdhetsenkäter."),
     ),
     **dict.fromkeys(
-        ("recency_days", "days_since_last_purchase", "monetary_mean", "monetary_365d"),
+        (
+            "recency_days",
+            "days_since_last_purchase",
+            "monetary_mean",
+            "monetary_365d",
+            "first_purchase_days",
+        ),
         ("Has not bought anything yet.", "Har inte köpt något ännu."),
     ),
     **dict.fromkeys(
-        ("interval_mean_days", "interval_std_days", "recency_ratio"),
+        ("interval_mean_days", "interval_std_days", "recency_ratio", "overdue_days"),
         (
             "Has bought only once: no buying rhythm yet.",
             "Har bara köpt en gång: inget köpmönster ännu.",

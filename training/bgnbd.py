@@ -81,6 +81,26 @@ def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BGNBD:
     return BGNBD(*np.exp(result.x))
 
 
+def from_features(
+    frequency: np.ndarray, recency_days: np.ndarray, first_purchase_days: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BG/NBD's (x, t_x, T) in weeks from customer feature columns.
+
+    x is the number of repeat purchases, t_x the time from the first to the last purchase and T
+    the time since the first purchase. Unlike ``rfm_summary`` two orders on one day count twice:
+    the features count orders, and the model only needs the same rule in fit and in scoring.
+    Customers who never bought (NaN) are taken as first-time buyers of today; negative values
+    (which the feature builder never makes) as zero.
+    """
+    frequency, recency, first = (
+        np.maximum(np.nan_to_num(np.asarray(v, dtype=float), nan=0.0), 0.0)
+        for v in (frequency, recency_days, first_purchase_days)
+    )
+    first = np.maximum(first, recency)
+    x = np.maximum(frequency - 1.0, 0.0)
+    return x, (first - recency) / TIME_UNIT_DAYS, first / TIME_UNIT_DAYS
+
+
 def rfm_summary(frames: JourneyFrames, cutoff) -> pd.DataFrame:
     """Per customer who bought before ``cutoff``: x (repeat purchases), t_x and T in weeks."""
     cutoff_ts = as_utc(cutoff)

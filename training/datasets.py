@@ -1,8 +1,9 @@
 """Training and evaluation sets: features before a cutoff, labels only from after it.
 
-Both tasks are split in time. ``brand_switch`` rows come from several rolling cutoffs whose
-label windows all end before the evaluation cutoff; the evaluation rows are every customer who
-has bought before the evaluation cutoff, labelled over the horizon after it. ``cart_abandonment``
+Both tasks are split in time. ``brand_switch`` has three parts one horizon apart: training
+rows from rolling cutoffs whose label windows end by the validation cutoff, validation rows
+whose windows end at the test cutoff, and test (evaluation) rows: every customer who has bought
+before the test cutoff, labelled over the horizon after it. ``cart_abandonment``
 rows are (cart, moment) snapshots on a grid of moments at which the cart was open; the
 evaluation snapshots are the latest ones whose 24-hour label window the data covers, the
 training snapshots end 24 hours before they begin.
@@ -30,13 +31,29 @@ from shared.features import (
     build_customer_features,
     cart_spans,
 )
-from shared.tasks import TaskDefinition
+from shared.tasks import TaskDefinition, brand_switch_definition
 
 CART_HORIZON = pd.Timedelta(hours=24)
-# Rolling cutoffs for brand switch are this far apart.
-CUTOFF_STEP = pd.Timedelta(days=30)
+# Rolling cutoffs for brand switch are this far apart. Two weeks: the training cutoffs must
+# fit between MIN_HISTORY and two horizons before the test cutoff, which leaves a year of
+# data only a month for them; the same customer two weeks later is a useful other row.
+CUTOFF_STEP = pd.Timedelta(days=14)
 # A cutoff needs this much history before it to say anything about a customer.
 MIN_HISTORY = pd.Timedelta(days=60)
+# Simple models reported beside brand switch on the same rows: recency alone, and a logistic
+# regression on recency, frequency and monetary value with the customer's own rhythm.
+BRAND_SWITCH_BASELINES: dict[str, list[str]] = {
+    "recency": ["recency_days"],
+    "rfm_logistic": [
+        "recency_days",
+        "frequency",
+        "monetary_total",
+        "monetary_mean",
+        "interval_mean_days",
+        "recency_ratio",
+        "first_purchase_days",
+    ],
+}
 
 
 class NotEnoughData(ValueError):
@@ -145,46 +162,110 @@ def brand_switch_dataset(
     frames: JourneyFrames,
     horizon_days: int = 90,
     cutoff: datetime | None = None,
-    n_train_cutoffs: int = 4,
+    n_train_cutoffs: int = 8,
     max_train_rows: int | None = 120_000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> Dataset:
-    """Rolling training cutoffs before a later evaluation cutoff (default: the latest possible)."""
+    """Three parts that follow each other in time, each labelled over ``horizon_days``:
+
+    - test (``evaluation``): every buyer at ``cutoff`` (default: the latest midnight whose
+      horizon the data covers);
+    - validation: every buyer one horizon earlier, so its labels end at the test cutoff;
+    - train: rolling cutoffs ``CUTOFF_STEP`` apart from one more horizon back, as long as
+      ``MIN_HISTORY`` of events lies before them, so their labels end by the validation cutoff.
+
+    A shop with too little history for three parts (``MIN_HISTORY`` plus three horizons) gets
+    two: training labels end at the test cutoff and ``validation`` is None, which
+    ``params["split"]`` says. With too little for two, ``NotEnoughData`` says how many days
+    are needed.
+    """
     horizon = pd.Timedelta(days=horizon_days)
-    eval_cutoff = _brand_switch_cutoff(frames, horizon, cutoff)
-    start = data_start(frames)
-    # Training label windows end before the evaluation cutoff: nothing from the evaluation
-    # period leaks into training.
-    first_train = eval_cutoff - horizon
-    train_cutoffs = [first_train - i * CUTOFF_STEP for i in range(n_train_cutoffs)]
-    train_cutoffs = [c for c in train_cutoffs if c - start >= MIN_HISTORY]
+    test_cutoff = _brand_switch_cutoff(frames, horizon, cutoff)
+    validation_cutoff: pd.Timestamp | None = test_cutoff - horizon
+    train_cutoffs = _train_cutoffs(frames, validation_cutoff - horizon, n_train_cutoffs)
     if not train_cutoffs:
+        validation_cutoff = None
+        train_cutoffs = _train_cutoffs(frames, test_cutoff - horizon, n_train_cutoffs)
+        if progress:
+            progress(
+                f"too little history for a validation window ({_days_needed(3, horizon_days)} "
+                "days needed): training up to the test window"
+            )
+    if not train_cutoffs:
+        covered = (test_cutoff + horizon - data_start(frames)) / pd.Timedelta(days=1)
         raise NotEnoughData(
-            f"need at least {MIN_HISTORY.days + 2 * horizon_days} days of events for a "
-            f"{horizon_days}-day horizon"
+            f"need at least {_days_needed(2, horizon_days)} days of events for a "
+            f"{horizon_days}-day horizon ({MIN_HISTORY.days} days of history, then training and "
+            f"test windows of {horizon_days} days each; {_days_needed(3, horizon_days)} days "
+            f"with a validation window as well); up to the cutoff {test_cutoff:%Y-%m-%d} and "
+            f"its window the data covers {covered:.0f} days"
         )
     parts = []
     for train_cutoff in train_cutoffs:
         if progress:
             progress(f"features at {train_cutoff:%Y-%m-%d}")
         parts.append(brand_switch_rows(frames, train_cutoff, horizon))
-    evaluation, _ = brand_switch_evaluation(frames, horizon_days, eval_cutoff, progress)
     train = pd.concat(parts)
     train.index = _row_ids(train, "%Y-%m-%d")
     train = _sample(train, max_train_rows, seed)
     _require_both_classes(train, "training")
+    validation = None
+    if validation_cutoff is not None:
+        if progress:
+            progress(f"features at {validation_cutoff:%Y-%m-%d} (validation)")
+        validation = brand_switch_rows(frames, validation_cutoff, horizon)
+        _require_both_classes(validation, "validation")
+    evaluation, _ = brand_switch_evaluation(frames, horizon_days, test_cutoff, progress)
+    parts_by_name = {"train": train, "validation": validation, "test": evaluation}
+    parts_by_name = {name: rows for name, rows in parts_by_name.items() if rows is not None}
+    # The trainer refits on train + validation: their last labels end one horizon after the
+    # latest of their cutoffs.
+    latest_fit_cutoff = validation_cutoff if validation_cutoff is not None else train_cutoffs[-1]
     return Dataset(
         task="brand_switch",
         features=list(CUSTOMER_FEATURES),
         categorical=list(CUSTOMER_CATEGORICAL),
         train=train,
         evaluation=evaluation,
-        evaluation_cutoff=eval_cutoff.to_pydatetime(),
+        evaluation_cutoff=test_cutoff.to_pydatetime(),
         train_cutoffs=[c.to_pydatetime() for c in train_cutoffs],
         horizon=horizon.to_pytimedelta(),
-        params={"n_train_cutoffs": len(train_cutoffs), "cutoff_step_days": CUTOFF_STEP.days},
+        params={
+            "split": "/".join(parts_by_name),
+            "n_train_cutoffs": len(train_cutoffs),
+            "cutoff_step_days": CUTOFF_STEP.days,
+            "validation_cutoff": (
+                "none" if validation_cutoff is None else f"{validation_cutoff:%Y-%m-%d}"
+            ),
+            **base_rates(**parts_by_name),
+        },
+        validation=validation,
+        validation_cutoff=None if validation_cutoff is None else validation_cutoff.to_pydatetime(),
+        definition=brand_switch_definition(horizon_days),
+        baselines=dict(BRAND_SWITCH_BASELINES),
+        train_data_end=(latest_fit_cutoff + horizon).to_pydatetime(),
+        pipeline_options={"rhythm_horizon_days": horizon_days},
     )
+
+
+def _train_cutoffs(frames: JourneyFrames, latest: pd.Timestamp, count: int) -> list[pd.Timestamp]:
+    """Up to ``count`` cutoffs ``CUTOFF_STEP`` apart ending at ``latest``, oldest first, each
+    with ``MIN_HISTORY`` of events before it."""
+    start = data_start(frames)
+    cutoffs = [latest - i * CUTOFF_STEP for i in range(count)]
+    return sorted(c for c in cutoffs if c - start >= MIN_HISTORY)
+
+
+def _days_needed(windows: int, horizon_days: int) -> int:
+    return MIN_HISTORY.days + windows * horizon_days
+
+
+def base_rates(**parts: pd.DataFrame) -> dict[str, float]:
+    """``base_rate_<part>``: the share of positive labels in each part (4 decimals)."""
+    return {
+        f"base_rate_{name}": round(float(rows["label"].mean()), 4) for name, rows in parts.items()
+    }
 
 
 def brand_switch_evaluation(

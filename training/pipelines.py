@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from shared.features import CART_CATEGORICAL, CART_FEATURES, CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
+from training.rhythm import RHYTHM_FEATURES, PurchaseRhythm
 
 ESTIMATORS = ("hgb", "logistic")
 
@@ -48,8 +49,13 @@ def make_classifier_pipeline(
     estimator: str = "hgb",
     random_state: int = 0,
     max_iter: int = 150,
+    rhythm_horizon_days: int | None = None,
 ) -> Pipeline:
-    """An uncalibrated pipeline: preprocessing, then HistGradientBoosting or logistic regression."""
+    """An uncalibrated pipeline: preprocessing, then HistGradientBoosting or logistic regression.
+
+    With ``rhythm_horizon_days`` a ``PurchaseRhythm`` step comes first and its BG/NBD columns
+    join the numeric ones (the input columns stay the same).
+    """
     if estimator == "hgb":
         model = HistGradientBoostingClassifier(
             learning_rate=0.1,
@@ -68,9 +74,12 @@ def make_classifier_pipeline(
         scale = True
     else:
         raise ValueError(f"unknown estimator {estimator!r}; choose from {ESTIMATORS}")
-    return Pipeline(
-        [("features", make_preprocessor(numeric, categorical, scale)), ("model", model)]
-    )
+    steps = []
+    if rhythm_horizon_days is not None:
+        steps.append(("rhythm", PurchaseRhythm(rhythm_horizon_days)))
+        numeric = [*numeric, *RHYTHM_FEATURES]
+    steps += [("features", make_preprocessor(numeric, categorical, scale)), ("model", model)]
+    return Pipeline(steps)
 
 
 def calibrated(pipeline: Pipeline, folds: int = 2, random_state: int = 0) -> CalibratedClassifierCV:
@@ -85,12 +94,23 @@ def calibrated(pipeline: Pipeline, folds: int = 2, random_state: int = 0) -> Cal
 
 
 def make_brand_switch_pipeline(
-    estimator: str = "hgb", random_state: int = 0, max_iter: int = 150
+    estimator: str = "hgb",
+    random_state: int = 0,
+    max_iter: int = 150,
+    rhythm_horizon_days: int | None = None,
 ) -> CalibratedClassifierCV:
-    """The calibrated brand-switch model over ``CUSTOMER_FEATURES``."""
+    """The calibrated brand-switch model over ``CUSTOMER_FEATURES`` (with the purchase-rhythm
+    step when ``rhythm_horizon_days`` is given, as the trainer does)."""
     numeric = [c for c in CUSTOMER_FEATURES if c not in CUSTOMER_CATEGORICAL]
     return calibrated(
-        make_classifier_pipeline(numeric, CUSTOMER_CATEGORICAL, estimator, random_state, max_iter)
+        make_classifier_pipeline(
+            numeric,
+            CUSTOMER_CATEGORICAL,
+            estimator,
+            random_state,
+            max_iter,
+            rhythm_horizon_days=rhythm_horizon_days,
+        )
     )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 
 from shared.db.session import get_engine
 from shared.db.tables import Customer, Identity, JourneyEvent, Response
@@ -144,3 +144,52 @@ def test_loading_one_customer_reads_only_that_customer(sqlite_url):
 def test_features_exist_for_early_and_late_cutoffs(sqlite_url, cutoff):
     frames = load_journey_frames(_synthetic(sqlite_url), cutoff)
     assert not build_customer_features(frames, cutoff).empty
+
+
+def _purchases(database_url: str, days_before: dict[str, tuple[float, ...]]) -> None:
+    """Customers who bought the given numbers of days before ``CUTOFF``, nothing else."""
+    events = [
+        {
+            "event_id": f"{customer}-p{number}",
+            "customer_id": customer,
+            "visitor_id": f"{customer}-v0",
+            "type": "purchase",
+            "occurred_at": CUTOFF - timedelta(days=days),
+            "received_at": CUTOFF - timedelta(days=days),
+            "value": 50.0,
+        }
+        for customer, purchases in days_before.items()
+        for number, days in enumerate(purchases)
+    ]
+    customers = [
+        {"id": c, "segment": "regular", "locale": "sv", "consent": True} for c in days_before
+    ]
+    with get_engine(database_url).begin() as conn:
+        conn.execute(insert(Customer), customers)
+        conn.execute(insert(JourneyEvent), events)
+
+
+def test_rhythm_features_measure_overdue_against_the_customers_own_interval(sqlite_url):
+    _purchases(
+        sqlite_url,
+        {
+            "once": (40,),
+            "same-day": (40, 40),
+            "regular-overdue": (100, 80, 60),  # every 20 days, silent for 60
+            "regular-on-time": (45, 30, 15),  # every 15 days, last 15 days ago
+        },
+    )
+    features = build_customer_features(load_journey_frames(sqlite_url, CUTOFF), CUTOFF)
+    once, same_day, overdue, on_time = (
+        features.loc[c] for c in ("once", "same-day", "regular-overdue", "regular-on-time")
+    )
+    # One order says nothing about a rhythm.
+    assert once["is_repeat_buyer"] == 0.0 and once["first_purchase_days"] == 40.0
+    for column in ("recency_ratio", "overdue_days", "interval_mean_days"):
+        assert pd.isna(once[column])
+    # Two orders on one day: a rhythm of at most a day, so 40 days of silence is very overdue.
+    assert same_day["is_repeat_buyer"] == 1.0
+    assert same_day["recency_ratio"] == 40.0 and same_day["overdue_days"] == 40.0
+    assert overdue["recency_ratio"] == 3.0 and overdue["overdue_days"] == 40.0
+    assert overdue["first_purchase_days"] == 100.0
+    assert on_time["recency_ratio"] == 1.0 and on_time["overdue_days"] == 0.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.bgnbd import BGNBD, fit
+from training.bgnbd import BGNBD, fit, from_features
 
 
 def _simulate(model: BGNBD, customers: int, T: float, seed: int):
@@ -47,3 +47,12 @@ def test_a_customer_silent_for_long_is_less_likely_alive():
         np.array([5.0, 5.0]), np.array([39.0, 10.0]), np.array([40.0, 40.0]), 12.0
     )
     assert quiet[1] > quiet[0]
+
+
+def test_feature_columns_become_repeat_count_last_purchase_time_and_age_in_weeks():
+    x, t_x, T = from_features(
+        np.array([3.0, 1.0, np.nan]), np.array([14.0, 21.0, np.nan]), np.array([70.0, 21.0, np.nan])
+    )
+    np.testing.assert_allclose(x, [2.0, 0.0, 0.0])
+    np.testing.assert_allclose(t_x, [8.0, 0.0, 0.0])  # first to last purchase
+    np.testing.assert_allclose(T, [10.0, 3.0, 0.0])  # since the first purchase

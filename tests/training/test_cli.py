@@ -81,8 +81,9 @@ def test_train_with_a_cutoff_and_horizon_trains_before_them_and_leaves_the_champ
     params = _run_params(TRAINED.search(result.stdout).group(1))
     assert params["horizon_days"] == "60"
     assert params["evaluation_cutoff"] == "2026-05-01T00:00:00Z"
-    # Rolling cutoffs 30 days apart, the latest one a horizon before the evaluation cutoff.
-    assert params["train_cutoffs"] == "2026-03-02,2026-01-31,2026-01-01,2025-12-02"
+    # Rolling cutoffs 14 days apart, the latest two horizons before the evaluation cutoff (the
+    # validation window lies between), the earliest 60 days after the data starts.
+    assert params["train_cutoffs"] == "2025-12-04,2025-12-18,2026-01-01"
     assert _champion_version() == TRAINED.search(store.first.stdout).group(1)
 
 

@@ -14,10 +14,12 @@ from sqlalchemy import insert
 from shared.db.session import dispose_engines, get_engine
 from shared.db.tables import Customer, Identity, JourneyEvent
 from shared.features import JourneyFrames, frames_before, load_journey_frames
+from shared.tasks import brand_switch_definition
 from tests.conftest import make_sqlite_url
 from training.datasets import (
     CART_HORIZON,
     CUTOFF_STEP,
+    NotEnoughData,
     brand_switch_dataset,
     brand_switch_rows,
     cart_abandonment_dataset,
@@ -47,6 +49,7 @@ PURCHASE_DAYS: dict[str, tuple[float, ...]] = {
     "hand-comes-back": (-150, 5),
     "hand-other-device": (-100,),
     "hand-linked-late": (-100,),
+    "hand-early": (-190, -100),
 }
 # customer -> (days of an anonymous purchase on a second device, days its visitor is linked).
 SECOND_DEVICE_PURCHASE: dict[str, tuple[float, float]] = {
@@ -64,11 +67,16 @@ EXPECTED_BRAND_SWITCH: dict[tuple[str, int], int | None] = {
     ("hand-comes-back", 0): 0,
     ("hand-stays", -90): 0,
     ("hand-leaves", -90): 0,
-    ("hand-comes-back", -90): 1,  # the purchase 5 days after the evaluation cutoff is unseen
-    ("hand-comes-back", -120): 1,
-    ("hand-comes-back", -150): None,  # bought exactly at that cutoff: not "before"
+    ("hand-early", 0): 1,
+    # Validation, one horizon before the test cutoff.
+    ("hand-comes-back", -90): 1,  # the purchase 5 days after the test cutoff is unseen
     ("hand-other-device", -90): 0,
     ("hand-linked-late", -90): 1,  # the link that reveals the purchase is from a later period
+    ("hand-early", -90): 1,
+    # Training, one more horizon back (the only cutoff with 60 days of history before it).
+    ("hand-early", -180): 0,
+    ("hand-stays", -180): None,  # first bought at -100
+    ("hand-comes-back", -180): None,
 }
 
 
@@ -167,48 +175,88 @@ def _customer_of(rows: pd.DataFrame) -> pd.Series:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_brand_switch_trains_on_rolling_cutoffs_whose_labels_end_before_evaluation(frames):
+def test_brand_switch_parts_follow_each_other_one_horizon_apart(frames):
     dataset = brand_switch_dataset(frames, horizon_days=HORIZON_DAYS, max_train_rows=None)
-    evaluation_cutoff = pd.Timestamp(dataset.evaluation_cutoff)
-    assert evaluation_cutoff == (frames.events["occurred_at"].max() - HORIZON).floor("D")
+    test_cutoff = pd.Timestamp(dataset.evaluation_cutoff)
+    validation_cutoff = pd.Timestamp(dataset.validation_cutoff)
+    assert test_cutoff == (frames.events["occurred_at"].max() - HORIZON).floor("D")
+    assert validation_cutoff == test_cutoff - HORIZON
 
     cutoffs = sorted(dataset.train["cutoff"].unique())
     assert len(cutoffs) >= 3
-    assert cutoffs == sorted(pd.Timestamp(c) for c in dataset.train_cutoffs)
+    assert cutoffs == [pd.Timestamp(c) for c in dataset.train_cutoffs]
     assert {b - a for a, b in zip(cutoffs, cutoffs[1:], strict=False)} == {CUTOFF_STEP}
-    assert (dataset.train["cutoff"] + HORIZON <= evaluation_cutoff).all()
-    assert (dataset.evaluation["cutoff"] == evaluation_cutoff).all()
-    for part in (dataset.train, dataset.evaluation):
+    # No label window reaches into the next part.
+    assert (dataset.train["cutoff"] + HORIZON <= validation_cutoff).all()
+    assert (dataset.validation["cutoff"] == validation_cutoff).all()
+    assert (dataset.evaluation["cutoff"] == test_cutoff).all()
+    assert pd.Timestamp(dataset.train_data_end) == validation_cutoff + HORIZON <= test_cutoff
+    assert dataset.params["split"] == "train/validation/test"
+    for name, part in (
+        ("train", dataset.train),
+        ("validation", dataset.validation),
+        ("test", dataset.evaluation),
+    ):
         assert set(part["label"]) == {0, 1}
         assert (part["frequency"] > 0).all()  # only customers who have bought before
+        assert dataset.params[f"base_rate_{name}"] == round(part["label"].mean(), 4)
+
+    assert dataset.definition == brand_switch_definition(HORIZON_DAYS)
+    assert dataset.pipeline_options == {"rhythm_horizon_days": HORIZON_DAYS}
+    assert set(dataset.baselines) == {"recency", "rfm_logistic"}
+    for columns in dataset.baselines.values():
+        assert set(columns) <= set(dataset.numeric)
 
 
-def test_brand_switch_training_rows_are_the_same_without_the_evaluation_period(frames):
+def test_a_short_history_trains_without_validation_and_says_how_many_days_it_needs(frames):
+    # A year of data holds 60 days of history and two 120-day windows, not three.
+    two_parts = brand_switch_dataset(frames, horizon_days=120, max_train_rows=None)
+    assert two_parts.validation is None and two_parts.validation_cutoff is None
+    assert two_parts.params["split"] == "train/test"
+    test_cutoff = pd.Timestamp(two_parts.evaluation_cutoff)
+    assert (two_parts.train["cutoff"] + timedelta(days=120) <= test_cutoff).all()
+    assert pd.Timestamp(two_parts.train_data_end) <= test_cutoff
+    with pytest.raises(
+        NotEnoughData, match="need at least 380 days of events for a 160-day horizon"
+    ) as raised:
+        brand_switch_dataset(frames, horizon_days=160)
+    assert "540 days with a validation window" in str(raised.value)
+
+
+def test_brand_switch_earlier_parts_are_the_same_without_the_later_periods(frames):
     dataset = brand_switch_dataset(
         frames, horizon_days=HORIZON_DAYS, cutoff=BRAND_CUTOFF, max_train_rows=None
     )
-    known_at_evaluation = frames_before(frames, BRAND_CUTOFF)
+    known_at_test = frames_before(frames, BRAND_CUTOFF)
     for cutoff in dataset.train_cutoffs:
         built = dataset.train[dataset.train["cutoff"] == pd.Timestamp(cutoff)]
-        alone = brand_switch_rows(known_at_evaluation, cutoff, HORIZON)
+        alone = brand_switch_rows(known_at_test, cutoff, HORIZON)
         pd.testing.assert_frame_equal(
             built.set_axis(_customer_of(built).rename("customer_id")).sort_index(),
             alone.sort_index(),
         )
+    validation_cutoff = dataset.validation_cutoff
+    pd.testing.assert_frame_equal(
+        dataset.validation.sort_index(),
+        brand_switch_rows(known_at_test, validation_cutoff, HORIZON).sort_index(),
+    )
 
 
 def test_brand_switch_label_is_no_purchase_within_the_horizon_after_the_cutoff(frames):
     dataset = brand_switch_dataset(
         frames, horizon_days=HORIZON_DAYS, cutoff=BRAND_CUTOFF, max_train_rows=None
     )
+    assert pd.Timestamp(dataset.validation_cutoff) == pd.Timestamp(BRAND_CUTOFF - 90 * DAY)
     assert [pd.Timestamp(c) for c in dataset.train_cutoffs] == [
-        pd.Timestamp(BRAND_CUTOFF - days * DAY) for days in (90, 120, 150, 180)
+        pd.Timestamp(BRAND_CUTOFF - 180 * DAY)
     ]
     train_customers = _customer_of(dataset.train)
     found = {}
-    for (customer, days), _ in EXPECTED_BRAND_SWITCH.items():
+    for customer, days in EXPECTED_BRAND_SWITCH:
         if days == 0:
             rows = dataset.evaluation[dataset.evaluation.index == customer]
+        elif days == -90:
+            rows = dataset.validation[dataset.validation.index == customer]
         else:
             at_cutoff = dataset.train["cutoff"] == pd.Timestamp(BRAND_CUTOFF + days * DAY)
             rows = dataset.train[at_cutoff & (train_customers == customer)]
