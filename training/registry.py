@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
@@ -37,15 +39,21 @@ from shared.features import (
 from shared.settings import Settings
 from shared.tasks import (
     CHAMPION_ALIAS,
+    DEFINITION_TAG,
+    META_BASE_RATE,
+    META_DEFINITION,
     META_FEATURES,
     META_REFERENCE,
     META_RISK_BANDS,
     META_TASK,
+    TaskDefinition,
+    default_definition,
     task_by_name,
 )
 from training import bgnbd
 from training.datasets import (
     Dataset,
+    NotEnoughData,
     brand_switch_dataset,
     brand_switch_evaluation,
     cart_abandonment_dataset,
@@ -63,11 +71,13 @@ from training.evaluate import (
 from training.pipelines import calibrated, make_classifier_pipeline
 
 EVALUATION_ARTIFACT = "evaluation/rows.parquet"
-# Risk bands: the share of a stage's training customers above each threshold.
+# Risk bands: the share of the validation scores above each threshold.
 BAND_QUANTILES = {"medium": 0.70, "high": 0.90}
 MIN_ROWS_PER_STAGE_MODEL = 200
 # Below this many training rows the fit is quick anyway; above it, fewer boosting rounds.
 SMALL_DATA_ROWS = 20_000
+# Without a validation part from the dataset, the latest fifth of the training snapshots.
+VALIDATION_SHARE = 0.2
 
 
 @dataclass
@@ -87,6 +97,15 @@ class TrainResult:
     promoted: bool = False
     seconds: float = 0.0
     stage_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    definition: TaskDefinition | None = None
+    base_rates: dict[str, float] = field(default_factory=dict)  # train, validation, test
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)  # per family
+    validation_rows: int = 0
+    validation_start: datetime | None = None
+    train_data_end: datetime | None = None
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # test metrics
+    code_version: str = ""
+    note: str = ""  # why a first version did not become champion
 
 
 @dataclass
@@ -229,46 +248,72 @@ def _train(
         )
     else:
         dataset = cart_abandonment_dataset(frames, cutoff=cutoff, seed=seed, progress=steps)
+    definition = dataset.definition or default_definition(spec.name, horizon_days)
+    fit_rows, validation, validation_start = split_validation(dataset)
+    learn = pd.concat([fit_rows, validation])  # the refit: labels end before the test window
+    train_data_end = _train_data_end(dataset, learn)
+    test = dataset.evaluation
+    features = dataset.features
+    y_fit, y_val = fit_rows["label"].to_numpy(), validation["label"].to_numpy()
+    y_test = test["label"].to_numpy()
+    max_iter = 150 if len(learn) <= SMALL_DATA_ROWS else 100
+    options = dataset.pipeline_options
 
-    X_train, y_train = dataset.train[dataset.features], dataset.train["label"].to_numpy()
-    X_eval, y_eval = dataset.evaluation[dataset.features], dataset.evaluation["label"].to_numpy()
-    max_iter = 150 if len(X_train) <= SMALL_DATA_ROWS else 100
-
-    candidates: dict[str, object] = {}
-    scores: dict[str, np.ndarray] = {}
-    for estimator in ("hgb", "logistic"):
-        steps(f"fitting {estimator}")
-        model = calibrated(
-            make_classifier_pipeline(
-                _informative(X_train, dataset.numeric),
-                dataset.categorical,
-                estimator,
-                seed,
-                max_iter,
-            )  # fmt: skip
+    def fit(rows: pd.DataFrame, estimator: str, columns: list[str], categorical: list[str]):
+        numeric = _informative(rows, [c for c in columns if c not in categorical])
+        pipeline = make_classifier_pipeline(
+            numeric, categorical, estimator, seed, max_iter, **options
         )
-        model.fit(X_train, y_train)
-        candidates[estimator] = model
-        scores[estimator] = model.predict_proba(X_eval)[:, 1]
-    comparison = {name: classification_metrics(y_eval, s) for name, s in scores.items()}
-    chosen = "hgb" if is_better(comparison["hgb"], comparison["logistic"]) else "logistic"
-    model = candidates[chosen]
+        return calibrated(pipeline).fit(rows[columns], rows["label"].to_numpy())
 
-    steps("fitting one model per stage")
-    per_stage = _per_stage_scores(dataset, scores[chosen], chosen, seed, max_iter)
-    comparison["per_stage"] = classification_metrics(y_eval, per_stage)
+    # The family is chosen on the validation window; the test window is only reported on.
+    validation_metrics: dict[str, dict[str, float]] = {}
+    for estimator in ("hgb", "logistic"):
+        steps(f"fitting {estimator} on the training window")
+        model = fit(fit_rows, estimator, features, dataset.categorical)
+        validation_metrics[estimator] = classification_metrics(
+            y_val, model.predict_proba(validation[features])[:, 1]
+        )
+    hgb_wins = is_better(validation_metrics["hgb"], validation_metrics["logistic"])
+    chosen = "hgb" if hgb_wins else "logistic"
+    steps(f"refitting {chosen} on the training and validation windows")
+    model = fit(learn, chosen, features, dataset.categorical)
+    X_test = test[features]
+    scores = {"model": model.predict_proba(X_test)[:, 1]}
+
+    baselines: dict[str, dict[str, float]] = {}
+    for name, columns in dataset.baselines.items():
+        steps(f"fitting the baseline {name}")
+        categorical = [c for c in columns if c in dataset.categorical]
+        baseline = fit(learn, "logistic", list(columns), categorical)
+        scores[f"baseline_{name}"] = baseline.predict_proba(test[list(columns)])[:, 1]
     if spec.name == "brand_switch":
         steps("fitting the BG/NBD baseline")
-        baseline, fitted = bgnbd.churn_scores(
-            frames, dataset.evaluation_cutoff, X_eval.index, horizon_days
+        bgnbd_scores, fitted = bgnbd.churn_scores(
+            frames, dataset.evaluation_cutoff, X_test.index, horizon_days
         )
-        comparison["bgnbd"] = classification_metrics(y_eval, baseline.to_numpy())
-        scores["bgnbd"] = baseline.to_numpy()
+        scores["bgnbd"] = bgnbd_scores.to_numpy()
+    comparison = {name: classification_metrics(y_test, s) for name, s in scores.items()}
+    baselines = {name: m for name, m in comparison.items() if name != "model"}
+    if "stage" in features:
+        steps("fitting one model per stage")
+        per_stage = _per_stage_scores(learn, test, dataset, scores["model"], chosen, seed, max_iter)
+        comparison["per_stage"] = classification_metrics(y_test, per_stage)
 
-    overall = comparison[chosen]
-    by_stage = metrics_by_stage(y_eval, scores[chosen], X_eval["stage"])
+    overall = comparison["model"]
+    stages = test["stage"] if "stage" in test else pd.Series(["all"] * len(test))
+    by_stage = metrics_by_stage(y_test, scores["model"], stages)
     steps("feature importance")
-    importance = feature_importance(model, X_eval, y_eval, seed=seed)
+    importance = feature_importance(model, X_test, y_test, seed=seed)
+    beaten = [
+        name for name, m in baselines.items() if not overall["roc_auc"] > m.get("roc_auc", 0.0)
+    ]
+    base_rates = {
+        "train": float(y_fit.mean()),
+        "validation": float(y_val.mean()),
+        "test": float(y_test.mean()),
+    }
+    code = code_version()
 
     steps("logging to MLflow")
     experiment_id = _experiment(spec.name, uri)
@@ -277,68 +322,94 @@ def _train(
         params = {
             "task": spec.name,
             "estimator": chosen,
-            "horizon_days": horizon_days if spec.name == "brand_switch" else 1,
-            "evaluation_cutoff": f"{dataset.evaluation_cutoff:%Y-%m-%dT%H:%M:%SZ}",
+            "estimator_chosen_on": "validation",
+            "horizon_days": _days(definition),
+            "evaluation_cutoff": _stamp(dataset.evaluation_cutoff),
+            "validation_start": _stamp(validation_start),
+            "train_data_end": _stamp(train_data_end),
             "train_cutoffs": ",".join(f"{c:%Y-%m-%d}" for c in dataset.train_cutoffs),
-            "train_rows": len(X_train),
-            "evaluation_rows": len(X_eval),
+            "train_rows": len(fit_rows),
+            "validation_rows": len(validation),
+            "evaluation_rows": len(test),
             "dataset_fingerprint": dataset.fingerprint(),
             "max_iter": max_iter,
             "seed": seed,
+            "code.package_version": code["package_version"],
+            **{f"definition.{k}": v for k, v in definition.as_dict().items()},
+            **{f"pipeline.{k}": v for k, v in options.items()},
             **dataset.params,
         }
+        if code["git_commit"]:
+            params |= {"code.git_commit": code["git_commit"], "code.git_dirty": code["git_dirty"]}
         mlflow.log_params(params)
-        for context, part in (("training", dataset.train), ("evaluation", dataset.evaluation)):
+        mlflow.log_dict(definition.as_dict(), "task_definition.json")
+        for context, part in (
+            ("training", fit_rows),
+            ("validation", validation),
+            ("evaluation", test),
+        ):
             mlflow.log_input(
                 mlflow.data.from_pandas(
-                    part[dataset.features].assign(label=part["label"].astype(float)),
+                    part[features].assign(label=part["label"].astype(float)),
                     name=f"{spec.name}-{context}",
                     targets="label",
                 ),
                 context=context,
             )
         mlflow.log_metrics(flat_metrics(overall, by_stage))
+        mlflow.log_metrics({f"base_rate_{part}": rate for part, rate in base_rates.items()})
+        for name, values in validation_metrics.items():
+            mlflow.log_metrics(flat_metrics(values, {}, prefix=f"validation.{name}."))
         for name, values in comparison.items():
-            mlflow.log_metrics(flat_metrics(values, {}, prefix=f"compare.{name}."))
-        if "bgnbd" in comparison:
+            if name != "model":
+                mlflow.log_metrics(flat_metrics(values, {}, prefix=f"compare.{name}."))
+        if spec.name == "brand_switch":
             mlflow.log_params({f"bgnbd_{k}": round(v, 5) for k, v in vars(fitted).items()})
         design = "one_model_with_stage"
-        if is_better(comparison["per_stage"], overall):
+        if "per_stage" in comparison and is_better(comparison["per_stage"], overall):
             design = "one_model_per_stage"
-        mlflow.set_tags(
-            {
-                "kundresa.task": spec.name,
-                "kundresa.better_design": design,
-                "kundresa.beats_bgnbd": str(
-                    "bgnbd" not in comparison or is_better(overall, comparison["bgnbd"])
-                ).lower(),
-            }
-        )
+        tags = {
+            "kundresa.task": spec.name,
+            "kundresa.better_design": design,
+            "kundresa.beats_baselines": str(not beaten).lower(),
+            "kundresa.code_version": code["text"],
+        }
+        if "bgnbd" in comparison:
+            tags["kundresa.beats_bgnbd"] = str("bgnbd" not in beaten).lower()
+        if code["git_commit"]:
+            tags["mlflow.source.git.commit"] = code["git_commit"]
+        mlflow.set_tags(tags)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            plot_scores = {chosen: scores[chosen]}
+            plot_scores = {chosen: scores["model"]}
             if "bgnbd" in scores:
                 plot_scores["bgnbd"] = scores["bgnbd"]
-            for path in save_plots(y_eval, plot_scores, importance, folder / "plots", spec.name):
+            for path in save_plots(y_test, plot_scores, importance, folder / "plots", spec.name):
                 mlflow.log_artifact(str(path), artifact_path="plots")
             if not importance.empty:
                 mlflow.log_dict(importance.round(6).to_dict(), "feature_importance.json")
             mlflow.log_dict(by_stage, "metrics_by_stage.json")
-            rows = X_eval.assign(label=y_eval)
+            # With their snapshot times: promotion keeps only rows neither version trained on.
+            rows = X_test.assign(cutoff=test["cutoff"], label=y_test)
             rows.to_parquet(folder / "rows.parquet")
             mlflow.log_artifact(str(folder / "rows.parquet"), artifact_path="evaluation")
 
-        train_scores = model.predict_proba(X_train)[:, 1]
+        X_learn = learn[features]
+        validation_scores = model.predict_proba(validation[features])[:, 1]
         metadata = {
             META_TASK: spec.name,
-            META_FEATURES: list(dataset.features),
-            META_RISK_BANDS: risk_bands(train_scores, X_train["stage"]),
-            META_REFERENCE: reference_row(X_train, dataset.categorical),
+            META_DEFINITION: definition.as_dict(),
+            META_BASE_RATE: round(base_rates["test"], 6),
+            META_FEATURES: list(features),
+            META_RISK_BANDS: risk_bands(validation_scores),
+            META_REFERENCE: reference_row(X_learn, dataset.categorical),
             "horizon_days": params["horizon_days"],
             "evaluation_cutoff": params["evaluation_cutoff"],
+            "train_data_end": params["train_data_end"],
             "estimator": chosen,
+            "code_version": code["text"],
         }
-        example = X_train.head(5)
+        example = X_learn.head(5)
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -356,9 +427,15 @@ def _train(
             version = str(info.registered_model_version)
             client = MlflowClient()
             for key, value in {
+                DEFINITION_TAG: json.dumps(definition.as_dict(), sort_keys=True),
                 "estimator": chosen,
                 "evaluation_cutoff": params["evaluation_cutoff"],
+                "test_window_start": params["evaluation_cutoff"],
+                "train_data_end": params["train_data_end"],
                 f"evaluation_{PRIMARY_METRIC}": f"{overall[PRIMARY_METRIC]:.4f}",
+                "evaluation_brier": f"{overall['brier']:.4f}",
+                "base_rate": f"{base_rates['test']:.4f}",
+                "code_version": code["text"],
                 "run_id": run_id,
             }.items():
                 client.set_model_version_tag(spec.model_name, version, key, value)
@@ -371,36 +448,137 @@ def _train(
         estimator=chosen,
         metrics=overall,
         comparison=comparison,
-        train_rows=len(X_train),
-        evaluation_rows=len(X_eval),
+        train_rows=len(fit_rows),
+        evaluation_rows=len(test),
         evaluation_cutoff=dataset.evaluation_cutoff,
         stage_metrics=by_stage,
+        definition=definition,
+        base_rates=base_rates,
+        validation=validation_metrics,
+        validation_rows=len(validation),
+        validation_start=validation_start,
+        train_data_end=train_data_end,
+        baselines=baselines,
+        code_version=code["text"],
     )
     if register and _champion(MlflowClient(), spec.model_name) is None:
-        _move_champion(MlflowClient(), spec.model_name, version, "first model of this task")
-        result.promoted = True
+        if beaten:
+            result.note = "not the champion: it does not beat " + ", ".join(
+                f"{name} (ROC-AUC {baselines[name]['roc_auc']:.4f} vs {overall['roc_auc']:.4f})"
+                for name in beaten
+            )
+            MlflowClient().set_model_version_tag(spec.model_name, version, "promotion", result.note)
+        else:
+            _move_champion(
+                MlflowClient(),
+                spec.model_name,
+                version,
+                "first model of this task and better than every baseline on the test window",
+            )
+            result.promoted = True
     return result
 
 
+def split_validation(dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, datetime]:
+    """(fit rows, validation rows, first validation snapshot) of ``dataset``.
+
+    A dataset without a validation part gets one carved from the latest fifth of its training
+    snapshots (by ``cutoff``); only training rows whose label window ends before it are kept,
+    so the validation labels say nothing the fit has seen."""
+    if dataset.validation is not None and len(dataset.validation):
+        start = dataset.validation_cutoff or dataset.validation["cutoff"].min()
+        return dataset.train, dataset.validation, _as_datetime(start)
+    train = dataset.train
+    cutoffs = train["cutoff"].sort_values()
+    start = cutoffs.iloc[int(len(cutoffs) * (1 - VALIDATION_SHARE))]
+    validation = train[train["cutoff"] >= start]
+    fit_rows = train[train["cutoff"] + pd.Timedelta(dataset.horizon) <= start]
+    for part, what in ((fit_rows, "training"), (validation, "validation")):
+        if part["label"].nunique() < 2:
+            raise NotEnoughData(
+                f"the {what} window before {start:%Y-%m-%d} has one class only; "
+                "use more history or a later --cutoff"
+            )
+    return fit_rows, validation, _as_datetime(start)
+
+
+def _train_data_end(dataset: Dataset, learn: pd.DataFrame) -> datetime:
+    if dataset.train_data_end is not None:
+        return _as_datetime(dataset.train_data_end)
+    return _as_datetime(learn["cutoff"].max() + pd.Timedelta(dataset.horizon))
+
+
+def _as_datetime(moment) -> datetime:
+    return pd.Timestamp(moment).tz_convert(UTC).to_pydatetime()
+
+
+def _stamp(moment: datetime) -> str:
+    return f"{pd.Timestamp(moment):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _days(definition: TaskDefinition) -> int | float:
+    days = definition.horizon_days
+    return int(days) if float(days).is_integer() else round(days, 4)
+
+
+def code_version() -> dict[str, object]:
+    """The installed ``kundresa`` version, and the git commit of the source checkout (and
+    whether it has uncommitted changes) when the code runs from one."""
+    try:
+        package = installed_version("kundresa")
+    except PackageNotFoundError:
+        package = "unknown"
+    root = Path(__file__).resolve().parent.parent
+    commit, dirty = None, None
+    if (root / ".git").exists():
+        try:
+            commit = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"],
+                capture_output=True, text=True, check=True, timeout=10,
+            ).stdout.strip()  # fmt: skip
+            status = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True, text=True, check=True, timeout=10,
+            ).stdout.strip()  # fmt: skip
+            dirty = bool(status)
+        except (OSError, subprocess.SubprocessError):
+            commit = None
+    text = f"kundresa {package}"
+    if commit:
+        text += f" git {commit[:12]}" + (" (uncommitted changes)" if dirty else "")
+    return {"package_version": package, "git_commit": commit, "git_dirty": dirty, "text": text}
+
+
 def _per_stage_scores(
-    dataset: Dataset, fallback: np.ndarray, estimator: str, seed: int, max_iter: int
+    learn: pd.DataFrame,
+    test: pd.DataFrame,
+    dataset: Dataset,
+    fallback: np.ndarray,
+    estimator: str,
+    seed: int,
+    max_iter: int,
 ) -> np.ndarray:
-    """Evaluation scores from one model per stage; stages too small keep the one-model score."""
+    """Test scores from one model per stage; stages too small keep the one-model score."""
     scores = fallback.copy()
-    train_stage = dataset.train["stage"]
-    eval_stage = dataset.evaluation["stage"].to_numpy()
-    for stage in np.unique(eval_stage):
-        rows = dataset.train[train_stage == stage]
+    learn_stage = learn["stage"]
+    test_stage = test["stage"].to_numpy()
+    for stage in np.unique(test_stage):
+        rows = learn[learn_stage == stage]
         if len(rows) < MIN_ROWS_PER_STAGE_MODEL or rows["label"].nunique() < 2:
             continue
         # Uncalibrated: HistGradientBoosting's log-loss scores are close to calibrated, and
         # this comparison should not cost three more fits per stage.
         model = make_classifier_pipeline(
-            _informative(rows, dataset.numeric), dataset.categorical, estimator, seed, max_iter
+            _informative(rows, dataset.numeric),
+            dataset.categorical,
+            estimator,
+            seed,
+            max_iter,
+            **dataset.pipeline_options,
         )
         model.fit(rows[dataset.features], rows["label"].to_numpy())
-        mask = eval_stage == stage
-        scores[mask] = model.predict_proba(dataset.evaluation.loc[mask, dataset.features])[:, 1]
+        mask = test_stage == stage
+        scores[mask] = model.predict_proba(test.loc[mask, dataset.features])[:, 1]
     return scores
 
 
@@ -410,20 +588,14 @@ def _informative(rows: pd.DataFrame, numeric: list[str]) -> list[str]:
     return [c for c in numeric if rows[c].notna().any()]
 
 
-def risk_bands(scores: np.ndarray, stages: pd.Series) -> dict[str, dict[str, float]]:
-    """Thresholds per stage from training-score quantiles: the top 10 % of a stage are high
-    risk, the next 20 % medium. Stages with few rows use the "default" thresholds."""
-
-    def thresholds(values: np.ndarray) -> dict[str, float]:
-        return {band: round(float(np.quantile(values, q)), 4) for band, q in BAND_QUANTILES.items()}
-
-    bands = {"default": thresholds(scores)}
-    stage_values = np.asarray(stages)
-    for stage in pd.unique(stage_values):
-        mask = stage_values == stage
-        if mask.sum() >= 50:
-            bands[str(stage)] = thresholds(scores[mask])
-    return bands
+def risk_bands(scores: np.ndarray) -> dict[str, dict[str, float]]:
+    """One scale for the task from score quantiles: the top 10 % are high risk, the next 20 %
+    medium. The model service replaces it with the same quantiles of the scores it serves."""
+    return {
+        "default": {
+            band: round(float(np.quantile(scores, q)), 4) for band, q in BAND_QUANTILES.items()
+        }
+    }
 
 
 def reference_row(frame: pd.DataFrame, categorical: list[str]) -> dict[str, object]:
