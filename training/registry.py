@@ -1,11 +1,13 @@
 """Train, log, register and promote models in MLflow.
 
-One training run builds the time-split dataset, fits the calibrated HistGradientBoosting
-pipeline and the logistic baseline, measures one-model-with-stage against one-model-per-stage
-(and, for brand switch, the BG/NBD baseline) on the same later period, logs metrics per stage
-and plots, and registers the better of the two pipelines with the metadata the model service
-reads (``shared.tasks``). The evaluation rows are logged with the run, so ``promote`` can score
-the candidate and the champion on exactly the same period without touching the database.
+Every dataset is split in time into a training window (fit), a validation window (choose the
+model family and the risk-band fallback) and a test window (reported, and used by promotion).
+The chosen family is refitted on training + validation, whose labels end before the test
+window begins, and compared there with simple baselines on the same rows (and, for brand
+switch, BG/NBD). Each run logs the task definition, the base rates, the code version and the
+test rows with their snapshot times; each registered version carries its definition, so
+``promote`` refuses to swap a model for one that answers another question, and compares the
+two only on test rows neither was trained on, with a paired bootstrap.
 """
 
 from __future__ import annotations
@@ -61,11 +63,14 @@ from training.datasets import (
 )
 from training.evaluate import (
     PRIMARY_METRIC,
+    brier,
     classification_metrics,
     feature_importance,
     flat_metrics,
     is_better,
     metrics_by_stage,
+    paired_bootstrap,
+    roc_auc,
     save_plots,
 )
 from training.pipelines import calibrated, make_classifier_pipeline
@@ -76,6 +81,11 @@ BAND_QUANTILES = {"medium": 0.70, "high": 0.90}
 MIN_ROWS_PER_STAGE_MODEL = 200
 # Below this many training rows the fit is quick anyway; above it, fewer boosting rounds.
 SMALL_DATA_ROWS = 20_000
+# Promotion compares on at least this many rows neither version was trained on, with at
+# least MIN_PER_CLASS of each class, resampled this many times.
+MIN_COMPARISON_ROWS = 200
+MIN_PER_CLASS = 30
+BOOTSTRAP_RESAMPLES = 500
 # Without a validation part from the dataset, the latest fifth of the training snapshots.
 VALIDATION_SHARE = 0.2
 
@@ -120,6 +130,9 @@ class PromotionResult:
     previous_champion: str | None = None
     candidate_metrics: dict[str, float] = field(default_factory=dict)
     champion_metrics: dict[str, float] = field(default_factory=dict)
+    # roc_auc_difference (candidate - champion) with its 95 % interval (_low, _high), the
+    # same for brier_difference, and the number of rows compared on.
+    comparison: dict[str, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -669,18 +682,25 @@ def promote(
     tracking_uri: str | None = None,
     progress: bool = False,
     say: Callable[[str], None] | None = None,
+    reason: str | None = None,
 ) -> PromotionResult:
-    """Move ``champion`` to ``version`` (default: the latest) if it scores a higher ROC-AUC than
-    the current champion on the candidate's evaluation rows, or when ``force``. The reason is
-    recorded in the version's tags either way. ``progress``/``say`` as for ``train``."""
+    """Move ``champion`` to ``version`` (default: the latest) when it answers the same question
+    (task definition) as the current champion and is better on rows neither was trained on:
+    the lower end of the 95 % bootstrap interval of the ROC-AUC difference above 0, and a
+    Brier score not clearly worse. ``force`` (which needs a ``reason``) promotes anyway. The
+    decision and its figures are recorded in the version's ``promotion`` tag either way.
+    ``progress``/``say`` as for ``train``."""
+    if force and not (reason and reason.strip()):
+        raise ValueError("a forced promotion needs a reason")
     with _Steps(progress, say) as steps:
-        return _promote(task, version, force, tracking_uri, steps)
+        return _promote(task, version, force, reason, tracking_uri, steps)
 
 
 def _promote(
     task: str,
     version: str | int | None,
     force: bool,
+    force_reason: str | None,
     tracking_uri: str | None,
     steps: _Steps,
 ) -> PromotionResult:
@@ -698,45 +718,115 @@ def _promote(
         reason = "no champion yet"
         _move_champion(client, name, version, reason)
         return PromotionResult(spec.name, name, version, True, reason)
+    champion_version = str(champion.version)
+
+    def decide(better: bool, summary: str, **figures) -> PromotionResult:
+        if better:
+            reason = f"better: {summary}"
+        elif force:
+            reason = f"forced ({force_reason.strip()}): {summary}"
+        else:
+            reason = f"refused: {summary}"
+        if better or force:
+            _move_champion(client, name, version, reason)
+        else:
+            client.set_model_version_tag(name, version, "promotion", reason)
+        return PromotionResult(
+            spec.name, name, version, better or force, reason, champion_version, **figures
+        )
+
+    # Two definitions answer two questions: their metrics are not comparable.
+    mine, theirs = _definition(client, name, version), _definition(client, name, champion_version)
+    if mine is None or theirs is None or mine != theirs:
+        return decide(
+            False,
+            f"the candidate predicts {_describe(mine)}, the champion v{champion_version} "
+            f"{_describe(theirs)}; scores of different definitions are not comparable",
+        )
 
     steps(f"downloading the evaluation rows of version {version}")
     rows = _evaluation_rows(client, candidate.run_id)
-    y = rows["label"].to_numpy()
-    steps(f"scoring the candidate, version {version}, on {len(rows):,} rows")
-    candidate_metrics = _score(name, version, rows, y)
-    steps(f"scoring the champion, version {champion.version}, on the same rows")
-    champion_metrics = _score(name, str(champion.version), rows, y)
-    steps("recording the decision")
-    period = client.get_run(candidate.run_id).data.params.get("evaluation_cutoff", "?")
-    summary = _comparison_text(candidate_metrics, champion_metrics, champion.version, period)
-    better = bool(champion_metrics) and is_better(candidate_metrics, champion_metrics)
-    if not champion_metrics:
-        summary = f"champion v{champion.version} cannot score these rows (other features)"
-    if better or force:
-        reason = ("forced: " if force and not better else "better: ") + summary
-        _move_champion(client, name, version, reason)
-        return PromotionResult(
-            spec.name,
-            name,
-            version,
-            True,
-            reason,
-            str(champion.version),
-            candidate_metrics,
-            champion_metrics,
+    ends = [_train_end(client, name, v) for v in (version, champion_version)]
+    if "cutoff" not in rows or None in ends:
+        return decide(
+            False,
+            "the candidate's test rows or either version's end of training data are not "
+            "recorded (registered before they were); train the candidate again",
         )
-    reason = f"refused: {summary}"
-    client.set_model_version_tag(name, version, "promotion", reason)
-    return PromotionResult(
-        spec.name,
-        name,
-        version,
-        False,
-        reason,
-        str(champion.version),
-        candidate_metrics,
-        champion_metrics,
+    unseen_from = max(ends)
+    rows = rows[pd.to_datetime(rows["cutoff"], utc=True) >= pd.Timestamp(unseen_from)]
+    y = rows["label"].to_numpy().astype(int)
+    positives = int(y.sum())
+    if len(rows) < MIN_COMPARISON_ROWS or min(positives, len(y) - positives) < MIN_PER_CLASS:
+        return decide(
+            False,
+            f"only {len(rows):,} test rows ({positives:,} positive) are after both versions' "
+            f"training data (from {unseen_from:%Y-%m-%d}); a fair comparison needs "
+            f"{MIN_COMPARISON_ROWS} rows with {MIN_PER_CLASS} of each class: run "
+            f"`kundresa evaluate --task {spec.name}` on newer data, or train the candidate "
+            "with a later --cutoff",
+        )
+    steps(f"scoring the candidate, version {version}, on {len(rows):,} rows")
+    candidate_scores = _scores(name, version, rows)
+    steps(f"scoring the champion, version {champion_version}, on the same rows")
+    champion_scores = _scores(name, champion_version, rows)
+    if candidate_scores is None or champion_scores is None:
+        return decide(False, "the rows lack columns one of the versions needs")
+    steps("bootstrapping the difference")
+    auc = paired_bootstrap(y, candidate_scores, champion_scores, roc_auc, BOOTSTRAP_RESAMPLES)
+    brier_diff = paired_bootstrap(y, candidate_scores, champion_scores, brier, BOOTSTRAP_RESAMPLES)
+    comparison = {
+        "rows": float(len(rows)),
+        "roc_auc_difference": auc[0],
+        "roc_auc_difference_low": auc[1],
+        "roc_auc_difference_high": auc[2],
+        "brier_difference": brier_diff[0],
+        "brier_difference_low": brier_diff[1],
+        "brier_difference_high": brier_diff[2],
+    }
+    candidate_metrics = classification_metrics(y, candidate_scores)
+    champion_metrics = classification_metrics(y, champion_scores)
+    # Better ranking beyond resampling noise, and calibration not clearly worse.
+    better = auc[1] > 0 and not brier_diff[1] > 0
+    summary = _comparison_text(
+        candidate_metrics, champion_metrics, champion_version, comparison, unseen_from
     )
+    client.set_model_version_tag(
+        name, version, "promotion.comparison", json.dumps(comparison | {"from": str(unseen_from)})
+    )
+    return decide(
+        better,
+        summary,
+        candidate_metrics=candidate_metrics,
+        champion_metrics=champion_metrics,
+        comparison=comparison,
+    )
+
+
+def version_definition(model_name: str, version: str) -> TaskDefinition | None:
+    """The task definition a registered version was trained for; None when not recorded."""
+    return _definition(MlflowClient(), model_name, str(version))
+
+
+def _definition(client: MlflowClient, model_name: str, version: str) -> TaskDefinition | None:
+    tag = client.get_model_version(model_name, version).tags.get(DEFINITION_TAG)
+    if tag:
+        return TaskDefinition.from_dict(json.loads(tag))
+    metadata = mlflow.models.get_model_info(f"models:/{model_name}/{version}").metadata or {}
+    if META_DEFINITION in metadata:
+        return TaskDefinition.from_dict(metadata[META_DEFINITION])
+    return None
+
+
+def _describe(definition: TaskDefinition | None) -> str:
+    if definition is None:
+        return "an unknown definition (none recorded)"
+    return f'"{definition.summary()}" (definition revision {definition.revision})'
+
+
+def _train_end(client: MlflowClient, model_name: str, version: str) -> datetime | None:
+    tag = client.get_model_version(model_name, version).tags.get("train_data_end")
+    return _as_datetime(tag) if tag else None
 
 
 def _evaluation_rows(client: MlflowClient, run_id: str) -> pd.DataFrame:
@@ -747,26 +837,36 @@ def _evaluation_rows(client: MlflowClient, run_id: str) -> pd.DataFrame:
         return pd.read_parquet(path)
 
 
-def _score(model_name: str, version: str, rows: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-    """Metrics of a registered version on ``rows``; empty when it needs columns they lack."""
+def _scores(model_name: str, version: str, rows: pd.DataFrame) -> np.ndarray | None:
+    """A registered version's scores of ``rows``; None when it needs columns they lack."""
     info = mlflow.models.get_model_info(f"models:/{model_name}/{version}")
     features = (info.metadata or {}).get(META_FEATURES) or []
     if not features or not set(features) <= set(rows.columns):
-        return {}
+        return None
     model = load_registered_model(model_name, version)
-    return classification_metrics(y, model.predict_proba(rows[features])[:, 1])
+    return model.predict_proba(rows[features])[:, 1]
 
 
 def _comparison_text(
-    candidate: dict[str, float], champion: dict[str, float], champion_version, period: str
+    candidate: dict[str, float],
+    champion: dict[str, float],
+    champion_version: str,
+    comparison: dict[str, float],
+    unseen_from: datetime,
 ) -> str:
     def fmt(metrics: dict[str, float]) -> str:
-        auc, brier = metrics.get("roc_auc", math.nan), metrics.get("brier", math.nan)
-        return f"ROC-AUC {auc:.4f}, Brier {brier:.4f}"
+        auc, brier_score = metrics.get("roc_auc", math.nan), metrics.get("brier", math.nan)
+        return f"ROC-AUC {auc:.4f}, Brier {brier_score:.4f}"
 
     return (
-        f"candidate {fmt(candidate)} vs champion v{champion_version} {fmt(champion)} "
-        f"on the evaluation period from {period}"
+        f"candidate {fmt(candidate)} vs champion v{champion_version} {fmt(champion)}; "
+        f"ROC-AUC difference {comparison['roc_auc_difference']:+.4f} "
+        f"(95 % interval {comparison['roc_auc_difference_low']:+.4f} to "
+        f"{comparison['roc_auc_difference_high']:+.4f}), Brier difference "
+        f"{comparison['brier_difference']:+.4f} (95 % interval "
+        f"{comparison['brier_difference_low']:+.4f} to "
+        f"{comparison['brier_difference_high']:+.4f}); on {int(comparison['rows']):,} test "
+        f"rows from {unseen_from:%Y-%m-%d}, after both versions' training data"
     )
 
 
@@ -816,7 +916,13 @@ def _evaluate_version(
     version = str(version)
     info = mlflow.models.get_model_info(f"models:/{spec.model_name}/{version}")
     metadata = info.metadata or {}
+    definition = (
+        TaskDefinition.from_dict(metadata[META_DEFINITION]) if META_DEFINITION in metadata else None
+    )
     horizon_days = horizon_days or int(metadata.get("horizon_days", 90))
+    if definition is not None and definition.task == "brand_switch":
+        # A horizon other than the model's own asks another question of the same model.
+        definition = default_definition("brand_switch", horizon_days)
     steps("reading journey events")
     frames = load_journey_frames(database_url, datetime.now(UTC))
     if spec.name == "brand_switch":
@@ -844,6 +950,11 @@ def _evaluate_version(
                 "horizon_days": horizon_days if spec.name == "brand_switch" else 1,
                 "evaluation_cutoff": f"{evaluation_cutoff:%Y-%m-%dT%H:%M:%SZ}",
                 "evaluation_rows": len(rows),
+                **(
+                    {f"definition.{k}": v for k, v in definition.as_dict().items()}
+                    if definition
+                    else {}
+                ),
             }
         )
         mlflow.log_metrics(flat_metrics(overall, by_stage))
@@ -854,6 +965,8 @@ def _evaluate_version(
         "evaluation_cutoff": evaluation_cutoff.to_pydatetime(),
         "horizon_days": horizon_days if spec.name == "brand_switch" else None,
         "rows": len(rows),
+        "definition": definition,
+        "base_rate": float(y.mean()) if len(y) else math.nan,
         "overall": overall,
         "by_stage": by_stage,
     }
