@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from training.datasets import Dataset, NotEnoughData
 from training.evaluate import brier, metrics_by_stage, paired_bootstrap, roc_auc
@@ -37,6 +37,14 @@ def test_paired_bootstrap_interval_contains_the_true_difference():
     assert low < diff < high
     assert low > 0  # a real lead is seen as one
     assert paired_bootstrap(y, sharp, blunt, roc_auc, n=500, seed=0) == (diff, low, high)
+
+
+def test_fast_roc_auc_and_brier_agree_with_scikit_learn_ties_included():
+    y, sharp, _ = _two_scorers(500, seed=6)
+    coarse = np.round(1 / (1 + np.exp(-sharp)), 1)  # many ties
+    assert roc_auc(y, coarse) == pytest.approx(roc_auc_score(y, coarse))
+    assert brier(y, coarse) == pytest.approx(brier_score_loss(y, coarse))
+    assert np.isnan(roc_auc(np.ones(5), coarse[:5]))
 
 
 def test_paired_bootstrap_of_a_scorer_against_itself_is_exactly_zero():
