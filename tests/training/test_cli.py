@@ -170,7 +170,17 @@ def test_mistakes_a_user_can_fix_are_messages_not_tracebacks(store):
     assert "Traceback" not in too_late.output
 
 
-def test_promote_refuses_a_candidate_with_another_horizon_even_when_its_metric_is_better(store):
+def _scored_by(shop: Shop, version: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    query = "SELECT count(*) FROM risk_scores WHERE task = 'brand_switch' AND model_version = :v"
+    with create_engine(shop.database_url).connect() as connection:
+        return connection.execute(text(query), {"v": version}).scalar_one()
+
+
+def test_promote_refuses_a_candidate_with_another_horizon_even_when_its_metric_is_better(
+    store, tmp_path
+):
     client = MlflowClient()
     champion = _champion_version()
     trained = kundresa(store.shop, "train", "--task", "brand_switch", "--horizon-days", "30")
@@ -196,12 +206,22 @@ def test_promote_refuses_a_candidate_with_another_horizon_even_when_its_metric_i
         assert "--force needs --reason TEXT" in no_reason.output
         assert _champion_version() == champion
 
-        forced = kundresa(
-            store.shop, "promote", "--task", "brand_switch", "--force",
-            "--reason", "support asked for a 30-day horizon", "--quiet",
+        forced = CliRunner().invoke(
+            main,
+            [
+                "promote", "--task", "brand_switch", "--force",
+                "--reason", "support asked for a 30-day horizon", "--rescore", "--quiet",
+            ],
+            env={"DATABASE_URL": store.shop.database_url, "KUNDRESA_VAR_DIR": str(tmp_path)},
         )  # fmt: skip
         assert forced.exit_code == 0, forced.output
         assert f"{MODEL} version {candidate}: promoted to champion." in forced.stdout
+        # --rescore: everyone is scored again, by the new champion, right away.
+        assert "Re-scoring with the new champion (`kundresa score --task brand_switch`)" in (
+            forced.stdout
+        )
+        assert re.search(r"^Scored [\d,]+ rows for brand_switch", forced.stdout, re.M)
+        assert _scored_by(store.shop, candidate) > 0
         assert _champion_version() == candidate
         recorded = client.get_model_version(MODEL, candidate).tags["promotion"]
         assert recorded.startswith("forced (support asked for a 30-day horizon): the candidate")
