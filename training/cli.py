@@ -385,9 +385,9 @@ def train(
         _metrics_table(f"stage {stage}", metrics)
     click.echo(f"  Code: {result.code_version}.")
     if result.promoted:
+        beats = "beats every baseline" if result.baselines else "has no baselines to beat"
         click.echo(
-            f"Version {result.version} is the first model and beats every baseline: "
-            "it is now the champion."
+            f"Version {result.version} is the first model and {beats}: it is now the champion."
         )
     elif result.note:
         click.echo(f"Version {result.version} is registered but {result.note}.")

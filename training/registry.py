@@ -482,12 +482,10 @@ def _train(
             )
             MlflowClient().set_model_version_tag(spec.model_name, version, "promotion", result.note)
         else:
-            _move_champion(
-                MlflowClient(),
-                spec.model_name,
-                version,
-                "first model of this task and better than every baseline on the test window",
+            reason = "first model of this task" + (
+                " and better than every baseline on the test window" if baselines else ""
             )
+            _move_champion(MlflowClient(), spec.model_name, version, reason)
             result.promoted = True
     return result
 
@@ -786,6 +784,10 @@ def _promote(
     }
     candidate_metrics = classification_metrics(y, candidate_scores)
     champion_metrics = classification_metrics(y, champion_scores)
+    comparison |= {
+        "brier_candidate": candidate_metrics["brier"],
+        "brier_champion": champion_metrics["brier"],
+    }
     # Better ranking beyond resampling noise, and calibration not clearly worse.
     better = auc[1] > 0 and not brier_diff[1] > 0
     summary = _comparison_text(

@@ -156,7 +156,9 @@ def test_promotion_refuses_a_worse_model_and_records_why(brand_switch_run, shop_
         assert better.comparison["roc_auc_difference_low"] > 0
         tags = client.get_model_version(MODEL, brand_switch_run.version).tags
         assert "ROC-AUC" in tags["promotion"] and tags["promoted_at"]
-        assert json.loads(tags["promotion.comparison"])["roc_auc_difference_low"] > 0
+        recorded = json.loads(tags["promotion.comparison"])
+        assert recorded["roc_auc_difference_low"] > 0
+        assert recorded["brier_candidate"] < recorded["brier_champion"]
     finally:
         client.set_registered_model_alias(MODEL, CHAMPION_ALIAS, brand_switch_run.version)
         client.delete_model_version(MODEL, worse)
