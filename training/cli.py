@@ -372,7 +372,7 @@ def train(
         f"(training {rates['train']:.1%}, validation {rates['validation']:.1%})."
     )
     click.echo(
-        f"  Family chosen on {result.validation_rows:,} validation rows from "
+        f"  Family chosen on {result.validation_rows:,} {result.chosen_on} rows from "
         f"{result.validation_start:%Y-%m-%d}, then refitted on training + validation "
         f"(data up to {result.train_data_end:%Y-%m-%d}):"
     )

@@ -112,6 +112,7 @@ class TrainResult:
     validation: dict[str, dict[str, float]] = field(default_factory=dict)  # per family
     validation_rows: int = 0
     validation_start: datetime | None = None
+    chosen_on: str = "validation"  # ValidationSplit.description
     train_data_end: datetime | None = None
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # test metrics
     code_version: str = ""
@@ -262,7 +263,8 @@ def _train(
     else:
         dataset = cart_abandonment_dataset(frames, cutoff=cutoff, seed=seed, progress=steps)
     definition = dataset.definition or default_definition(spec.name, horizon_days)
-    fit_rows, validation, validation_start = split_validation(dataset)
+    split = split_validation(dataset)
+    fit_rows, validation, validation_start = split.fit, split.validation, split.start
     learn = pd.concat([fit_rows, validation])  # the refit: labels end before the test window
     train_data_end = _train_data_end(dataset, learn)
     test = dataset.evaluation
@@ -335,7 +337,7 @@ def _train(
         params = {
             "task": spec.name,
             "estimator": chosen,
-            "estimator_chosen_on": "validation",
+            "estimator_chosen_on": split.description,
             "horizon_days": _days(definition),
             "evaluation_cutoff": _stamp(dataset.evaluation_cutoff),
             "validation_start": _stamp(validation_start),
@@ -470,6 +472,7 @@ def _train(
         validation=validation_metrics,
         validation_rows=len(validation),
         validation_start=validation_start,
+        chosen_on=split.description,
         train_data_end=train_data_end,
         baselines=baselines,
         code_version=code["text"],
@@ -490,27 +493,53 @@ def _train(
     return result
 
 
-def split_validation(dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, datetime]:
-    """(fit rows, validation rows, first validation snapshot) of ``dataset``.
+@dataclass(frozen=True)
+class ValidationSplit:
+    """The rows a trainer fits on, the later rows it chooses on, and how they were split."""
+
+    fit: pd.DataFrame
+    validation: pd.DataFrame
+    start: datetime  # the first validation snapshot
+    # False when the history was too short for a horizon between the two parts, so some
+    # training labels overlap the validation snapshots in time (the test window never does).
+    horizon_gap: bool = True
+
+    @property
+    def description(self) -> str:
+        if self.horizon_gap:
+            return "validation"
+        return "validation (overlapping labels: too little history for a gap of one horizon)"
+
+
+def split_validation(dataset: Dataset) -> ValidationSplit:
+    """The fit and validation rows of ``dataset``.
 
     A dataset without a validation part gets one carved from the latest fifth of its training
     snapshots (by ``cutoff``); only training rows whose label window ends before it are kept,
-    so the validation labels say nothing the fit has seen."""
+    so the validation labels say nothing the fit has seen. When the history is too short for
+    that gap, the earlier snapshots are kept all the same and the split says so."""
     if dataset.validation is not None and len(dataset.validation):
         start = dataset.validation_cutoff or dataset.validation["cutoff"].min()
-        return dataset.train, dataset.validation, _as_datetime(start)
+        return ValidationSplit(dataset.train, dataset.validation, _as_datetime(start))
     train = dataset.train
     cutoffs = train["cutoff"].sort_values()
     start = cutoffs.iloc[int(len(cutoffs) * (1 - VALIDATION_SHARE))]
     validation = train[train["cutoff"] >= start]
     fit_rows = train[train["cutoff"] + pd.Timedelta(dataset.horizon) <= start]
+    gap = _both_classes(fit_rows)
+    if not gap:
+        fit_rows = train[train["cutoff"] < start]
     for part, what in ((fit_rows, "training"), (validation, "validation")):
-        if part["label"].nunique() < 2:
+        if not _both_classes(part):
             raise NotEnoughData(
                 f"the {what} window before {start:%Y-%m-%d} has one class only; "
                 "use more history or a later --cutoff"
             )
-    return fit_rows, validation, _as_datetime(start)
+    return ValidationSplit(fit_rows, validation, _as_datetime(start), gap)
+
+
+def _both_classes(rows: pd.DataFrame) -> bool:
+    return rows["label"].nunique() == 2
 
 
 def _train_data_end(dataset: Dataset, learn: pd.DataFrame) -> datetime:

@@ -101,13 +101,26 @@ def _rows_at(cutoffs: list[str], per_cutoff: int = 10) -> pd.DataFrame:
 def test_validation_carved_from_training_is_its_latest_snapshots_after_a_horizon_gap():
     train = _rows_at(["2026-01-01", "2026-01-31", "2026-03-02", "2026-04-01"])
 
-    fit, validation, start = split_validation(_dataset(train, timedelta(days=60)))
+    split = split_validation(_dataset(train, timedelta(days=60)))
 
-    assert start == datetime(2026, 4, 1, tzinfo=UTC)
-    assert (validation["cutoff"] == pd.Timestamp(start)).all() and len(validation) == 10
+    assert split.start == datetime(2026, 4, 1, tzinfo=UTC)
+    assert (split.validation["cutoff"] == pd.Timestamp(split.start)).all()
+    assert len(split.validation) == 10
     # Label windows [cutoff, cutoff + 60 days) of the fit rows end by the validation start:
     # 2026-03-02 + 60 days is past it, so those rows are in neither part.
-    assert sorted(fit["cutoff"].dt.strftime("%Y-%m-%d").unique()) == ["2026-01-01", "2026-01-31"]
+    fit_days = sorted(split.fit["cutoff"].dt.strftime("%Y-%m-%d").unique())
+    assert fit_days == ["2026-01-01", "2026-01-31"]
+    assert split.horizon_gap and split.description == "validation"
+
+
+def test_too_short_a_history_for_the_gap_keeps_earlier_snapshots_and_says_so():
+    train = _rows_at(["2026-03-02", "2026-04-01"])
+
+    split = split_validation(_dataset(train, timedelta(days=90)))
+
+    assert (split.fit["cutoff"] == pd.Timestamp("2026-03-02", tz="UTC")).all()
+    assert not split.horizon_gap
+    assert "overlapping labels" in split.description
 
 
 def test_a_dataset_s_own_validation_part_is_used_as_it_is():
@@ -117,10 +130,10 @@ def test_a_dataset_s_own_validation_part_is_used_as_it_is():
     dataset.validation = validation
     dataset.validation_cutoff = datetime(2026, 4, 1, tzinfo=UTC)
 
-    fit, chosen_on, start = split_validation(dataset)
+    split = split_validation(dataset)
 
-    assert fit is train and chosen_on is validation
-    assert start == datetime(2026, 4, 1, tzinfo=UTC)
+    assert split.fit is train and split.validation is validation
+    assert split.start == datetime(2026, 4, 1, tzinfo=UTC) and split.horizon_gap
 
 
 def test_no_validation_window_without_both_classes_before_it():
