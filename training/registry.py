@@ -500,15 +500,19 @@ class ValidationSplit:
     fit: pd.DataFrame
     validation: pd.DataFrame
     start: datetime  # the first validation snapshot
-    # False when the history was too short for a horizon between the two parts, so some
-    # training labels overlap the validation snapshots in time (the test window never does).
-    horizon_gap: bool = True
+    # "horizon gap": every fit label window ends before the validation starts. With too
+    # little history, "overlapping": some fit labels overlap the validation snapshots in time;
+    # "random": one snapshot time only, a random quarter of its rows. The test window is
+    # after all of them in every case.
+    how: str = "horizon gap"
 
     @property
     def description(self) -> str:
-        if self.horizon_gap:
+        if self.how == "horizon gap":
             return "validation"
-        return "validation (overlapping labels: too little history for a gap of one horizon)"
+        if self.how == "overlapping":
+            return "validation (overlapping labels: too little history for a gap of one horizon)"
+        return "validation (a random quarter of the only training snapshot)"
 
 
 def split_validation(dataset: Dataset) -> ValidationSplit:
@@ -526,16 +530,20 @@ def split_validation(dataset: Dataset) -> ValidationSplit:
     start = cutoffs.iloc[int(len(cutoffs) * (1 - VALIDATION_SHARE))]
     validation = train[train["cutoff"] >= start]
     fit_rows = train[train["cutoff"] + pd.Timedelta(dataset.horizon) <= start]
-    gap = _both_classes(fit_rows)
-    if not gap:
-        fit_rows = train[train["cutoff"] < start]
+    how = "horizon gap"
+    if not _both_classes(fit_rows):
+        fit_rows, how = train[train["cutoff"] < start], "overlapping"
+    if not _both_classes(fit_rows):
+        chosen = np.random.default_rng(0).random(len(train)) < VALIDATION_SHARE
+        fit_rows, validation, how = train[~chosen], train[chosen], "random"
+        start = train["cutoff"].min()
     for part, what in ((fit_rows, "training"), (validation, "validation")):
         if not _both_classes(part):
             raise NotEnoughData(
-                f"the {what} window before {start:%Y-%m-%d} has one class only; "
-                "use more history or a later --cutoff"
+                f"the {what} rows before {dataset.evaluation_cutoff:%Y-%m-%d} have one class "
+                "only; use more history or a later --cutoff"
             )
-    return ValidationSplit(fit_rows, validation, _as_datetime(start), gap)
+    return ValidationSplit(fit_rows, validation, _as_datetime(start), how)
 
 
 def _both_classes(rows: pd.DataFrame) -> bool:

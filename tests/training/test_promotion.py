@@ -110,7 +110,7 @@ def test_validation_carved_from_training_is_its_latest_snapshots_after_a_horizon
     # 2026-03-02 + 60 days is past it, so those rows are in neither part.
     fit_days = sorted(split.fit["cutoff"].dt.strftime("%Y-%m-%d").unique())
     assert fit_days == ["2026-01-01", "2026-01-31"]
-    assert split.horizon_gap and split.description == "validation"
+    assert split.how == "horizon gap" and split.description == "validation"
 
 
 def test_too_short_a_history_for_the_gap_keeps_earlier_snapshots_and_says_so():
@@ -119,7 +119,7 @@ def test_too_short_a_history_for_the_gap_keeps_earlier_snapshots_and_says_so():
     split = split_validation(_dataset(train, timedelta(days=90)))
 
     assert (split.fit["cutoff"] == pd.Timestamp("2026-03-02", tz="UTC")).all()
-    assert not split.horizon_gap
+    assert split.how == "overlapping"
     assert "overlapping labels" in split.description
 
 
@@ -133,11 +133,21 @@ def test_a_dataset_s_own_validation_part_is_used_as_it_is():
     split = split_validation(dataset)
 
     assert split.fit is train and split.validation is validation
-    assert split.start == datetime(2026, 4, 1, tzinfo=UTC) and split.horizon_gap
+    assert split.start == datetime(2026, 4, 1, tzinfo=UTC) and split.how == "horizon gap"
 
 
-def test_no_validation_window_without_both_classes_before_it():
-    train = _rows_at(["2026-03-01", "2026-04-01"])
-    train.loc[train["cutoff"] < pd.Timestamp("2026-04-01", tz="UTC"), "label"] = 0
+def test_one_training_snapshot_is_split_at_random_and_says_so():
+    train = _rows_at(["2026-04-01"], per_cutoff=200)
+
+    split = split_validation(_dataset(train, timedelta(days=90)))
+
+    assert split.how == "random" and "random quarter" in split.description
+    assert len(split.fit) + len(split.validation) == 200
+    assert not set(split.fit.index) & set(split.validation.index)
+    assert 20 < len(split.validation) < 80
+
+
+def test_no_validation_without_both_classes():
+    train = _rows_at(["2026-04-01"], per_cutoff=40).assign(label=0)
     with pytest.raises(NotEnoughData, match="one class only"):
         split_validation(_dataset(train, timedelta(days=7)))
