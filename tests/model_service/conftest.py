@@ -55,7 +55,7 @@ def register_model(
     meta = {
         META_TASK: task,
         META_FEATURES: list(features),
-        META_RISK_BANDS: risk_bands(model.predict_proba(sample)[:, 1], train["stage"]),
+        META_RISK_BANDS: risk_bands(model.predict_proba(sample)[:, 1]),
         META_REFERENCE: reference_row(
             sample, CUSTOMER_CATEGORICAL if task == "brand_switch" else CART_CATEGORICAL
         ),
