@@ -100,7 +100,7 @@ def prepare(workdir: Path, customers: int) -> dict[str, str]:
 
         print("training the brand-switch model on the sample ...", flush=True)
         _name, version = train_task(sample_url, TASK)
-        promote(TASK, version=version, force=True)
+        promote(TASK, version=version, force=True, reason="benchmark")
     return env
 
 

@@ -228,7 +228,7 @@ def prepare(
                 settings.database_url, task, tracking_uri=uri, progress=progress
             )
             if not has_champion(settings, task):  # an older version may have been refused
-                promote(task, version=version, force=True, tracking_uri=uri)
+                promote(task, version=version, force=True, tracking_uri=uri, reason="demo")
     with step(
         5,
         total,

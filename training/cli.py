@@ -339,12 +339,13 @@ def train(
     tracking_uri: str | None,
     quiet: bool,
 ) -> None:
-    """Train, evaluate on a later period, log to MLflow and register a model.
+    """Train, choose on a validation window, report on a later test window, register.
 
-    Fits a calibrated HistGradientBoosting pipeline and a logistic baseline (and, for
-    brand_switch, the BG/NBD baseline), compares one model with the stage as a feature against
-    one model per stage, and registers the better pipeline. The first version of a model
-    becomes champion; later versions need `kundresa promote`.
+    Fits a calibrated HistGradientBoosting pipeline and a logistic regression on the training
+    window, keeps the one with the better ROC-AUC on the validation window, refits it on both
+    and reports it on the test window beside the task's baselines (and, for brand_switch,
+    BG/NBD). The first version of a model becomes champion if it beats every baseline; later
+    versions need `kundresa promote`.
     """
     from training.registry import train as run_training
 
@@ -364,12 +365,32 @@ def train(
         f"{result.seconds:.1f} s on {result.train_rows:,} rows; evaluated on "
         f"{result.evaluation_rows:,} rows from {result.evaluation_cutoff:%Y-%m-%d}."
     )
+    click.echo(f"  Predicts: {result.definition.summary()} ({result.definition.population}).")
+    rates = result.base_rates
+    click.echo(
+        f"  Base rate: {rates['test']:.1%} on the test rows "
+        f"(training {rates['train']:.1%}, validation {rates['validation']:.1%})."
+    )
+    click.echo(
+        f"  Family chosen on {result.validation_rows:,} {result.chosen_on} rows from "
+        f"{result.validation_start:%Y-%m-%d}, then refitted on training + validation "
+        f"(data up to {result.train_data_end:%Y-%m-%d}):"
+    )
+    for name, metrics in result.validation.items():
+        _metrics_table(f"validation {name}", metrics)
+    click.echo("  On the test window:")
     for name, metrics in result.comparison.items():
-        _metrics_table(name, metrics)
+        _metrics_table(result.estimator if name == "model" else name, metrics)
     for stage, metrics in result.stage_metrics.items():
         _metrics_table(f"stage {stage}", metrics)
+    click.echo(f"  Code: {result.code_version}.")
     if result.promoted:
-        click.echo(f"Version {result.version} is the first model: it is now the champion.")
+        beats = "beats every baseline" if result.baselines else "has no baselines to beat"
+        click.echo(
+            f"Version {result.version} is the first model and {beats}: it is now the champion."
+        )
+    elif result.note:
+        click.echo(f"Version {result.version} is registered but {result.note}.")
     else:
         click.echo(
             f"Run `kundresa promote --task {result.task}` to make it the champion "
@@ -420,6 +441,13 @@ def evaluate(
         f"{result['model_name']} version {result['version']} on {result['rows']:,} rows "
         f"from {result['evaluation_cutoff']:%Y-%m-%d}{horizon}:"
     )
+    definition = result["definition"]
+    click.echo(
+        f"  Predicts: {definition.summary()}."
+        if definition
+        else "  Predicts: unknown (the version records no task definition)."
+    )
+    click.echo(f"  Base rate: {result['base_rate']:.1%}.")
     _metrics_table("overall", result["overall"])
     for stage, metrics in result["by_stage"].items():
         _metrics_table(f"stage {stage}", metrics)
@@ -428,32 +456,82 @@ def evaluate(
 @click.command()
 @click.option("--task", type=TASK_CHOICE, required=True, help="Which model to promote.")
 @click.option("--version", default=None, help="Version to promote (default: the latest).")
-@click.option("--force", is_flag=True, help="Promote even if it does not beat the champion.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Promote even if it does not beat the champion or predicts something else "
+    "(needs --reason).",
+)
+@click.option("--reason", default=None, help="Why a forced promotion is right (recorded).")
+@click.option(
+    "--rescore",
+    is_flag=True,
+    help="After a promotion, re-score everyone with the new champion (`kundresa score`).",
+)
 @tracking_option
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.pass_context
 def promote(
-    task: str, version: str | None, force: bool, tracking_uri: str | None, quiet: bool
+    ctx: click.Context,
+    task: str,
+    version: str | None,
+    force: bool,
+    reason: str | None,
+    rescore: bool,
+    tracking_uri: str | None,
+    quiet: bool,
 ) -> None:
     """Move the `champion` alias to a version if it beats the current champion.
 
-    Both are scored on the candidate's evaluation period (its logged evaluation rows); the
-    higher ROC-AUC wins (Brier score on a tie). The reason is recorded in the version's tags.
-    Exits with 3 when the version is refused, so a retraining script can tell.
+    The candidate must predict the same thing (task definition: label, horizon, population,
+    snapshots) as the champion. Both are scored on the candidate's test rows that come after
+    both versions' training data; the candidate wins when the lower end of the 95 % bootstrap
+    interval of its ROC-AUC lead is above 0 and its Brier score is not clearly worse. The
+    decision is recorded in the version's tags. Exits with 3 when the version is refused, so a
+    retraining script can tell.
     """
     from training.registry import promote as run_promotion
 
+    if force and not (reason and reason.strip()):
+        raise click.UsageError("--force needs --reason TEXT: say why the candidate should win")
+    if reason and not force:
+        raise click.UsageError("--reason is recorded with --force only")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with _user_errors():
         result = run_promotion(
-            task, version, force=force, tracking_uri=tracking_uri, progress=not quiet
+            task,
+            version,
+            force=force,
+            tracking_uri=tracking_uri,
+            progress=not quiet,
+            reason=reason,
         )
     verdict = "promoted to champion" if result.promoted else "not promoted"
     click.echo(f"{result.model_name} version {result.version}: {verdict}.")
     click.echo(f"  {result.reason}")
     if not result.promoted and result.previous_champion not in (None, result.version):
         click.echo(
-            f"  The champion stays version {result.previous_champion}; use --force to "
-            "promote anyway."
+            f"  The champion stays version {result.previous_champion}; use --force --reason "
+            "TEXT to promote anyway."
         )
+    if result.promoted:
+        _rescore(ctx, result.task, rescore, quiet)
     if not result.promoted and result.previous_champion != result.version:
         raise SystemExit(NOT_PROMOTED_EXIT_CODE)
+
+
+def _rescore(ctx: click.Context, task: str, now: bool, quiet: bool) -> None:
+    """Scores in the history come from the old champion: re-score now, or say how.
+
+    The `score` command is looked up on the top-level `kundresa` group rather than imported,
+    so training code never depends on the model service."""
+    command = f"kundresa score --task {task}"
+    root = ctx.find_root().command
+    score = root.get_command(ctx, "score") if isinstance(root, click.Group) else None
+    if not now or score is None:
+        click.echo(
+            f"  Stored scores come from the previous champion; refresh them with `{command}`."
+        )
+        return
+    click.echo(f"  Re-scoring with the new champion (`{command}`):")
+    ctx.invoke(score, task=task, as_of=None, output=None, progress=not quiet)

@@ -7,6 +7,7 @@ metrics we need are computed here with scikit-learn and logged by ``training.reg
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +17,7 @@ matplotlib.use("Agg")  # no display on servers and in tests
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy.stats import rankdata  # noqa: E402
 from sklearn.calibration import CalibrationDisplay  # noqa: E402
 from sklearn.inspection import permutation_importance  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
@@ -37,7 +39,9 @@ HIGHER_IS_BETTER = {
     "lift_top_decile": True,
 }
 PRIMARY_METRIC = "roc_auc"
-MIN_ROWS_PER_STAGE = 30
+# A stage's ROC-AUC from a handful of positives is noise: metrics per stage need at least this
+# many rows of EACH class.
+MIN_PER_CLASS_PER_STAGE = 30
 
 
 def lift_top_decile(y: np.ndarray, scores: np.ndarray) -> float:
@@ -69,15 +73,62 @@ def classification_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float
 def metrics_by_stage(
     y: np.ndarray, scores: np.ndarray, stages: pd.Series
 ) -> dict[str, dict[str, float]]:
-    """The same metrics within each journey stage with enough rows."""
+    """The same metrics within each journey stage that has at least
+    ``MIN_PER_CLASS_PER_STAGE`` rows of each class; other stages are left out."""
     out = {}
+    y = np.asarray(y).astype(int)
     stages = pd.Series(np.asarray(stages))
     for stage, index in stages.groupby(stages).groups.items():
-        if len(index) < MIN_ROWS_PER_STAGE:
-            continue
         rows = np.asarray(index)
-        out[str(stage)] = classification_metrics(np.asarray(y)[rows], np.asarray(scores)[rows])
+        positives = int(y[rows].sum())
+        if min(positives, len(rows) - positives) < MIN_PER_CLASS_PER_STAGE:
+            continue
+        out[str(stage)] = classification_metrics(y[rows], np.asarray(scores)[rows])
     return out
+
+
+def brier(y: np.ndarray, scores: np.ndarray) -> float:
+    """Mean squared difference between the probability and the outcome (lower is better)."""
+    return float(np.mean((np.asarray(scores, dtype=float) - np.asarray(y, dtype=float)) ** 2))
+
+
+def roc_auc(y: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC as the Mann-Whitney statistic (ties count half), the same value as
+    scikit-learn's without its input checks, which dominate a bootstrap's time; NaN when ``y``
+    holds one class only."""
+    positive = np.asarray(y).astype(bool)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = rankdata(np.asarray(scores, dtype=float))
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def paired_bootstrap(
+    y: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    n: int = 500,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``metric(y, a) - metric(y, b)`` on the rows given, and the 95 % percentile interval of
+    that difference over ``n`` resamples of the rows (the same resample for both scorers, so
+    what the two share cancels out). Resamples where the metric is undefined are skipped."""
+    y, a, b = np.asarray(y), np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = metric(y, a) - metric(y, b)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n):
+        rows = rng.integers(0, len(y), size=len(y))
+        value = metric(y[rows], a[rows]) - metric(y[rows], b[rows])
+        if not math.isnan(value):
+            diffs.append(value)
+    if not diffs:
+        return float(diff), math.nan, math.nan
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(diff), float(low), float(high)
 
 
 def flat_metrics(
@@ -111,7 +162,8 @@ def save_plots(
     folder: Path,
     title: str,
 ) -> list[Path]:
-    """ROC, precision-recall and calibration curves for each named scorer, and importances."""
+    """ROC, precision-recall and calibration curves and the score histogram (with the base
+    rate) for each named scorer, and importances."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     y = np.asarray(y).astype(int)
@@ -132,6 +184,16 @@ def save_plots(
         )
     ax.set_title(f"{title}: calibration")
     paths.append(_save(fig, folder / "calibration.png"))
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for label, values in scores.items():
+        ax.hist(values, bins=40, range=(0, 1), alpha=0.5, label=label)
+    if len(y):
+        ax.axvline(y.mean(), color="black", linestyle="--", label=f"base rate {y.mean():.1%}")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("rows")
+    ax.legend()
+    ax.set_title(f"{title}: scores")
+    paths.append(_save(fig, folder / "score_histogram.png"))
     if importance is not None and not importance.empty:
         top = importance.sort_values().tail(20)
         fig, ax = plt.subplots(figsize=(6, 0.3 * len(top) + 1.2))

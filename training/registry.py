@@ -1,11 +1,13 @@
 """Train, log, register and promote models in MLflow.
 
-One training run builds the time-split dataset, fits the calibrated HistGradientBoosting
-pipeline and the logistic baseline, measures one-model-with-stage against one-model-per-stage
-(and, for brand switch, the BG/NBD baseline) on the same later period, logs metrics per stage
-and plots, and registers the better of the two pipelines with the metadata the model service
-reads (``shared.tasks``). The evaluation rows are logged with the run, so ``promote`` can score
-the candidate and the champion on exactly the same period without touching the database.
+Every dataset is split in time into a training window (fit), a validation window (choose the
+model family and the risk-band fallback) and a test window (reported, and used by promotion).
+The chosen family is refitted on training + validation, whose labels end before the test
+window begins, and compared there with simple baselines on the same rows (and, for brand
+switch, BG/NBD). Each run logs the task definition, the base rates, the code version and the
+test rows with their snapshot times; each registered version carries its definition, so
+``promote`` refuses to swap a model for one that answers another question, and compares the
+two only on test rows neither was trained on, with a paired bootstrap.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
@@ -34,18 +38,25 @@ from shared.features import (
     JourneyFrames,
     load_journey_frames,
 )
+from shared.risk_scale import cut_points
 from shared.settings import Settings
 from shared.tasks import (
     CHAMPION_ALIAS,
+    DEFINITION_TAG,
+    META_BASE_RATE,
+    META_DEFINITION,
     META_FEATURES,
     META_REFERENCE,
     META_RISK_BANDS,
     META_TASK,
+    TaskDefinition,
+    default_definition,
     task_by_name,
 )
 from training import bgnbd
 from training.datasets import (
     Dataset,
+    NotEnoughData,
     brand_switch_dataset,
     brand_switch_evaluation,
     cart_abandonment_dataset,
@@ -53,21 +64,30 @@ from training.datasets import (
 )
 from training.evaluate import (
     PRIMARY_METRIC,
+    brier,
     classification_metrics,
     feature_importance,
     flat_metrics,
     is_better,
     metrics_by_stage,
+    paired_bootstrap,
+    roc_auc,
     save_plots,
 )
 from training.pipelines import calibrated, make_classifier_pipeline
 
 EVALUATION_ARTIFACT = "evaluation/rows.parquet"
-# Risk bands: the share of a stage's training customers above each threshold.
-BAND_QUANTILES = {"medium": 0.70, "high": 0.90}
+# Risk bands: the share of the validation scores above each threshold.
 MIN_ROWS_PER_STAGE_MODEL = 200
 # Below this many training rows the fit is quick anyway; above it, fewer boosting rounds.
 SMALL_DATA_ROWS = 20_000
+# Promotion compares on at least this many rows neither version was trained on, with at
+# least MIN_PER_CLASS of each class, resampled this many times.
+MIN_COMPARISON_ROWS = 200
+MIN_PER_CLASS = 30
+BOOTSTRAP_RESAMPLES = 500
+# Without a validation part from the dataset, the latest fifth of the training snapshots.
+VALIDATION_SHARE = 0.2
 
 
 @dataclass
@@ -87,6 +107,16 @@ class TrainResult:
     promoted: bool = False
     seconds: float = 0.0
     stage_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    definition: TaskDefinition | None = None
+    base_rates: dict[str, float] = field(default_factory=dict)  # train, validation, test
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)  # per family
+    validation_rows: int = 0
+    validation_start: datetime | None = None
+    chosen_on: str = "validation"  # ValidationSplit.description
+    train_data_end: datetime | None = None
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)  # test metrics
+    code_version: str = ""
+    note: str = ""  # why a first version did not become champion
 
 
 @dataclass
@@ -101,6 +131,9 @@ class PromotionResult:
     previous_champion: str | None = None
     candidate_metrics: dict[str, float] = field(default_factory=dict)
     champion_metrics: dict[str, float] = field(default_factory=dict)
+    # roc_auc_difference (candidate - champion) with its 95 % interval (_low, _high), the
+    # same for brier_difference, and the number of rows compared on.
+    comparison: dict[str, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,46 +262,73 @@ def _train(
         )
     else:
         dataset = cart_abandonment_dataset(frames, cutoff=cutoff, seed=seed, progress=steps)
+    definition = dataset.definition or default_definition(spec.name, horizon_days)
+    split = split_validation(dataset)
+    fit_rows, validation, validation_start = split.fit, split.validation, split.start
+    learn = pd.concat([fit_rows, validation])  # the refit: labels end before the test window
+    train_data_end = _train_data_end(dataset, learn)
+    test = dataset.evaluation
+    features = dataset.features
+    y_fit, y_val = fit_rows["label"].to_numpy(), validation["label"].to_numpy()
+    y_test = test["label"].to_numpy()
+    max_iter = 150 if len(learn) <= SMALL_DATA_ROWS else 100
+    options = dataset.pipeline_options
 
-    X_train, y_train = dataset.train[dataset.features], dataset.train["label"].to_numpy()
-    X_eval, y_eval = dataset.evaluation[dataset.features], dataset.evaluation["label"].to_numpy()
-    max_iter = 150 if len(X_train) <= SMALL_DATA_ROWS else 100
-
-    candidates: dict[str, object] = {}
-    scores: dict[str, np.ndarray] = {}
-    for estimator in ("hgb", "logistic"):
-        steps(f"fitting {estimator}")
-        model = calibrated(
-            make_classifier_pipeline(
-                _informative(X_train, dataset.numeric),
-                dataset.categorical,
-                estimator,
-                seed,
-                max_iter,
-            )  # fmt: skip
+    def fit(rows: pd.DataFrame, estimator: str, columns: list[str], categorical: list[str]):
+        numeric = _informative(rows, [c for c in columns if c not in categorical])
+        pipeline = make_classifier_pipeline(
+            numeric, categorical, estimator, seed, max_iter, **options
         )
-        model.fit(X_train, y_train)
-        candidates[estimator] = model
-        scores[estimator] = model.predict_proba(X_eval)[:, 1]
-    comparison = {name: classification_metrics(y_eval, s) for name, s in scores.items()}
-    chosen = "hgb" if is_better(comparison["hgb"], comparison["logistic"]) else "logistic"
-    model = candidates[chosen]
+        return calibrated(pipeline).fit(rows[columns], rows["label"].to_numpy())
 
-    steps("fitting one model per stage")
-    per_stage = _per_stage_scores(dataset, scores[chosen], chosen, seed, max_iter)
-    comparison["per_stage"] = classification_metrics(y_eval, per_stage)
+    # The family is chosen on the validation window; the test window is only reported on.
+    validation_metrics: dict[str, dict[str, float]] = {}
+    for estimator in ("hgb", "logistic"):
+        steps(f"fitting {estimator} on the training window")
+        model = fit(fit_rows, estimator, features, dataset.categorical)
+        validation_metrics[estimator] = classification_metrics(
+            y_val, model.predict_proba(validation[features])[:, 1]
+        )
+    hgb_wins = is_better(validation_metrics["hgb"], validation_metrics["logistic"])
+    chosen = "hgb" if hgb_wins else "logistic"
+    steps(f"refitting {chosen} on the training and validation windows")
+    model = fit(learn, chosen, features, dataset.categorical)
+    X_test = test[features]
+    scores = {"model": model.predict_proba(X_test)[:, 1]}
+
+    baselines: dict[str, dict[str, float]] = {}
+    for name, columns in dataset.baselines.items():
+        steps(f"fitting the baseline {name}")
+        categorical = [c for c in columns if c in dataset.categorical]
+        baseline = fit(learn, "logistic", list(columns), categorical)
+        scores[f"baseline_{name}"] = baseline.predict_proba(test[list(columns)])[:, 1]
     if spec.name == "brand_switch":
         steps("fitting the BG/NBD baseline")
-        baseline, fitted = bgnbd.churn_scores(
-            frames, dataset.evaluation_cutoff, X_eval.index, horizon_days
+        bgnbd_scores, fitted = bgnbd.churn_scores(
+            frames, dataset.evaluation_cutoff, X_test.index, horizon_days
         )
-        comparison["bgnbd"] = classification_metrics(y_eval, baseline.to_numpy())
-        scores["bgnbd"] = baseline.to_numpy()
+        scores["bgnbd"] = bgnbd_scores.to_numpy()
+    comparison = {name: classification_metrics(y_test, s) for name, s in scores.items()}
+    baselines = {name: m for name, m in comparison.items() if name != "model"}
+    if "stage" in features:
+        steps("fitting one model per stage")
+        per_stage = _per_stage_scores(learn, test, dataset, scores["model"], chosen, seed, max_iter)
+        comparison["per_stage"] = classification_metrics(y_test, per_stage)
 
-    overall = comparison[chosen]
-    by_stage = metrics_by_stage(y_eval, scores[chosen], X_eval["stage"])
+    overall = comparison["model"]
+    stages = test["stage"] if "stage" in test else pd.Series(["all"] * len(test))
+    by_stage = metrics_by_stage(y_test, scores["model"], stages)
     steps("feature importance")
-    importance = feature_importance(model, X_eval, y_eval, seed=seed)
+    importance = feature_importance(model, X_test, y_test, seed=seed)
+    beaten = [
+        name for name, m in baselines.items() if not overall["roc_auc"] > m.get("roc_auc", 0.0)
+    ]
+    base_rates = {
+        "train": float(y_fit.mean()),
+        "validation": float(y_val.mean()),
+        "test": float(y_test.mean()),
+    }
+    code = code_version()
 
     steps("logging to MLflow")
     experiment_id = _experiment(spec.name, uri)
@@ -277,68 +337,94 @@ def _train(
         params = {
             "task": spec.name,
             "estimator": chosen,
-            "horizon_days": horizon_days if spec.name == "brand_switch" else 1,
-            "evaluation_cutoff": f"{dataset.evaluation_cutoff:%Y-%m-%dT%H:%M:%SZ}",
+            "estimator_chosen_on": split.description,
+            "horizon_days": _days(definition),
+            "evaluation_cutoff": _stamp(dataset.evaluation_cutoff),
+            "validation_start": _stamp(validation_start),
+            "train_data_end": _stamp(train_data_end),
             "train_cutoffs": ",".join(f"{c:%Y-%m-%d}" for c in dataset.train_cutoffs),
-            "train_rows": len(X_train),
-            "evaluation_rows": len(X_eval),
+            "train_rows": len(fit_rows),
+            "validation_rows": len(validation),
+            "evaluation_rows": len(test),
             "dataset_fingerprint": dataset.fingerprint(),
             "max_iter": max_iter,
             "seed": seed,
+            "code.package_version": code["package_version"],
+            **{f"definition.{k}": v for k, v in definition.as_dict().items()},
+            **{f"pipeline.{k}": v for k, v in options.items()},
             **dataset.params,
         }
+        if code["git_commit"]:
+            params |= {"code.git_commit": code["git_commit"], "code.git_dirty": code["git_dirty"]}
         mlflow.log_params(params)
-        for context, part in (("training", dataset.train), ("evaluation", dataset.evaluation)):
+        mlflow.log_dict(definition.as_dict(), "task_definition.json")
+        for context, part in (
+            ("training", fit_rows),
+            ("validation", validation),
+            ("evaluation", test),
+        ):
             mlflow.log_input(
                 mlflow.data.from_pandas(
-                    part[dataset.features].assign(label=part["label"].astype(float)),
+                    part[features].assign(label=part["label"].astype(float)),
                     name=f"{spec.name}-{context}",
                     targets="label",
                 ),
                 context=context,
             )
         mlflow.log_metrics(flat_metrics(overall, by_stage))
+        mlflow.log_metrics({f"base_rate_{part}": rate for part, rate in base_rates.items()})
+        for name, values in validation_metrics.items():
+            mlflow.log_metrics(flat_metrics(values, {}, prefix=f"validation.{name}."))
         for name, values in comparison.items():
-            mlflow.log_metrics(flat_metrics(values, {}, prefix=f"compare.{name}."))
-        if "bgnbd" in comparison:
+            if name != "model":
+                mlflow.log_metrics(flat_metrics(values, {}, prefix=f"compare.{name}."))
+        if spec.name == "brand_switch":
             mlflow.log_params({f"bgnbd_{k}": round(v, 5) for k, v in vars(fitted).items()})
         design = "one_model_with_stage"
-        if is_better(comparison["per_stage"], overall):
+        if "per_stage" in comparison and is_better(comparison["per_stage"], overall):
             design = "one_model_per_stage"
-        mlflow.set_tags(
-            {
-                "kundresa.task": spec.name,
-                "kundresa.better_design": design,
-                "kundresa.beats_bgnbd": str(
-                    "bgnbd" not in comparison or is_better(overall, comparison["bgnbd"])
-                ).lower(),
-            }
-        )
+        tags = {
+            "kundresa.task": spec.name,
+            "kundresa.better_design": design,
+            "kundresa.beats_baselines": str(not beaten).lower(),
+            "kundresa.code_version": code["text"],
+        }
+        if "bgnbd" in comparison:
+            tags["kundresa.beats_bgnbd"] = str("bgnbd" not in beaten).lower()
+        if code["git_commit"]:
+            tags["mlflow.source.git.commit"] = code["git_commit"]
+        mlflow.set_tags(tags)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            plot_scores = {chosen: scores[chosen]}
+            plot_scores = {chosen: scores["model"]}
             if "bgnbd" in scores:
                 plot_scores["bgnbd"] = scores["bgnbd"]
-            for path in save_plots(y_eval, plot_scores, importance, folder / "plots", spec.name):
+            for path in save_plots(y_test, plot_scores, importance, folder / "plots", spec.name):
                 mlflow.log_artifact(str(path), artifact_path="plots")
             if not importance.empty:
                 mlflow.log_dict(importance.round(6).to_dict(), "feature_importance.json")
             mlflow.log_dict(by_stage, "metrics_by_stage.json")
-            rows = X_eval.assign(label=y_eval)
+            # With their snapshot times: promotion keeps only rows neither version trained on.
+            rows = X_test.assign(cutoff=test["cutoff"], label=y_test)
             rows.to_parquet(folder / "rows.parquet")
             mlflow.log_artifact(str(folder / "rows.parquet"), artifact_path="evaluation")
 
-        train_scores = model.predict_proba(X_train)[:, 1]
+        X_learn = learn[features]
+        validation_scores = model.predict_proba(validation[features])[:, 1]
         metadata = {
             META_TASK: spec.name,
-            META_FEATURES: list(dataset.features),
-            META_RISK_BANDS: risk_bands(train_scores, X_train["stage"]),
-            META_REFERENCE: reference_row(X_train, dataset.categorical),
+            META_DEFINITION: definition.as_dict(),
+            META_BASE_RATE: round(base_rates["test"], 6),
+            META_FEATURES: list(features),
+            META_RISK_BANDS: risk_bands(validation_scores),
+            META_REFERENCE: reference_row(X_learn, dataset.categorical),
             "horizon_days": params["horizon_days"],
             "evaluation_cutoff": params["evaluation_cutoff"],
+            "train_data_end": params["train_data_end"],
             "estimator": chosen,
+            "code_version": code["text"],
         }
-        example = X_train.head(5)
+        example = X_learn.head(5)
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -356,9 +442,15 @@ def _train(
             version = str(info.registered_model_version)
             client = MlflowClient()
             for key, value in {
+                DEFINITION_TAG: json.dumps(definition.as_dict(), sort_keys=True),
                 "estimator": chosen,
                 "evaluation_cutoff": params["evaluation_cutoff"],
+                "test_window_start": params["evaluation_cutoff"],
+                "train_data_end": params["train_data_end"],
                 f"evaluation_{PRIMARY_METRIC}": f"{overall[PRIMARY_METRIC]:.4f}",
+                "evaluation_brier": f"{overall['brier']:.4f}",
+                "base_rate": f"{base_rates['test']:.4f}",
+                "code_version": code["text"],
                 "run_id": run_id,
             }.items():
                 client.set_model_version_tag(spec.model_name, version, key, value)
@@ -371,36 +463,170 @@ def _train(
         estimator=chosen,
         metrics=overall,
         comparison=comparison,
-        train_rows=len(X_train),
-        evaluation_rows=len(X_eval),
+        train_rows=len(fit_rows),
+        evaluation_rows=len(test),
         evaluation_cutoff=dataset.evaluation_cutoff,
         stage_metrics=by_stage,
+        definition=definition,
+        base_rates=base_rates,
+        validation=validation_metrics,
+        validation_rows=len(validation),
+        validation_start=validation_start,
+        chosen_on=split.description,
+        train_data_end=train_data_end,
+        baselines=baselines,
+        code_version=code["text"],
     )
     if register and _champion(MlflowClient(), spec.model_name) is None:
-        _move_champion(MlflowClient(), spec.model_name, version, "first model of this task")
-        result.promoted = True
+        if beaten:
+            result.note = "not the champion: it does not beat " + ", ".join(
+                f"{name} (ROC-AUC {baselines[name]['roc_auc']:.4f} vs {overall['roc_auc']:.4f})"
+                for name in beaten
+            )
+            MlflowClient().set_model_version_tag(spec.model_name, version, "promotion", result.note)
+        else:
+            reason = "first model of this task" + (
+                " and better than every baseline on the test window" if baselines else ""
+            )
+            _move_champion(MlflowClient(), spec.model_name, version, reason)
+            result.promoted = True
     return result
 
 
+@dataclass(frozen=True)
+class ValidationSplit:
+    """The rows a trainer fits on, the later rows it chooses on, and how they were split."""
+
+    fit: pd.DataFrame
+    validation: pd.DataFrame
+    start: datetime  # the first validation snapshot
+    # "horizon gap": every fit label window ends before the validation starts. With too
+    # little history, "overlapping": some fit labels overlap the validation snapshots in time;
+    # "random": one snapshot time only, a random quarter of its rows. The test window is
+    # after all of them in every case.
+    how: str = "horizon gap"
+
+    @property
+    def description(self) -> str:
+        if self.how == "horizon gap":
+            return "validation"
+        if self.how == "overlapping":
+            return "validation (overlapping labels: too little history for a gap of one horizon)"
+        return "validation (a random quarter of the only training snapshot)"
+
+
+def split_validation(dataset: Dataset) -> ValidationSplit:
+    """The fit and validation rows of ``dataset``.
+
+    A dataset without a validation part gets one carved from the latest fifth of its training
+    snapshots (by ``cutoff``); only training rows whose label window ends before it are kept,
+    so the validation labels say nothing the fit has seen. When the history is too short for
+    that gap, the earlier snapshots are kept all the same and the split says so."""
+    if dataset.validation is not None and len(dataset.validation):
+        start = dataset.validation_cutoff or dataset.validation["cutoff"].min()
+        return ValidationSplit(dataset.train, dataset.validation, _as_datetime(start))
+    train = dataset.train
+    cutoffs = train["cutoff"].sort_values()
+    start = cutoffs.iloc[int(len(cutoffs) * (1 - VALIDATION_SHARE))]
+    validation = train[train["cutoff"] >= start]
+    fit_rows = train[train["cutoff"] + pd.Timedelta(dataset.horizon) <= start]
+    how = "horizon gap"
+    if not _both_classes(fit_rows):
+        fit_rows, how = train[train["cutoff"] < start], "overlapping"
+    if not _both_classes(fit_rows):
+        chosen = np.random.default_rng(0).random(len(train)) < VALIDATION_SHARE
+        fit_rows, validation, how = train[~chosen], train[chosen], "random"
+        start = train["cutoff"].min()
+    for part, what in ((fit_rows, "training"), (validation, "validation")):
+        if not _both_classes(part):
+            raise NotEnoughData(
+                f"the {what} rows before {dataset.evaluation_cutoff:%Y-%m-%d} have one class "
+                "only; use more history or a later --cutoff"
+            )
+    return ValidationSplit(fit_rows, validation, _as_datetime(start), how)
+
+
+def _both_classes(rows: pd.DataFrame) -> bool:
+    return rows["label"].nunique() == 2
+
+
+def _train_data_end(dataset: Dataset, learn: pd.DataFrame) -> datetime:
+    if dataset.train_data_end is not None:
+        return _as_datetime(dataset.train_data_end)
+    return _as_datetime(learn["cutoff"].max() + pd.Timedelta(dataset.horizon))
+
+
+def _as_datetime(moment) -> datetime:
+    return pd.Timestamp(moment).tz_convert(UTC).to_pydatetime()
+
+
+def _stamp(moment: datetime) -> str:
+    return f"{pd.Timestamp(moment):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _days(definition: TaskDefinition) -> int | float:
+    days = definition.horizon_days
+    return int(days) if float(days).is_integer() else round(days, 4)
+
+
+def code_version() -> dict[str, object]:
+    """The installed ``kundresa`` version, and the git commit of the source checkout (and
+    whether it has uncommitted changes) when the code runs from one."""
+    try:
+        package = installed_version("kundresa")
+    except PackageNotFoundError:
+        package = "unknown"
+    root = Path(__file__).resolve().parent.parent
+    commit, dirty = None, None
+    if (root / ".git").exists():
+        try:
+            commit = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"],
+                capture_output=True, text=True, check=True, timeout=10,
+            ).stdout.strip()  # fmt: skip
+            status = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True, text=True, check=True, timeout=10,
+            ).stdout.strip()  # fmt: skip
+            dirty = bool(status)
+        except (OSError, subprocess.SubprocessError):
+            commit = None
+    text = f"kundresa {package}"
+    if commit:
+        text += f" git {commit[:12]}" + (" (uncommitted changes)" if dirty else "")
+    return {"package_version": package, "git_commit": commit, "git_dirty": dirty, "text": text}
+
+
 def _per_stage_scores(
-    dataset: Dataset, fallback: np.ndarray, estimator: str, seed: int, max_iter: int
+    learn: pd.DataFrame,
+    test: pd.DataFrame,
+    dataset: Dataset,
+    fallback: np.ndarray,
+    estimator: str,
+    seed: int,
+    max_iter: int,
 ) -> np.ndarray:
-    """Evaluation scores from one model per stage; stages too small keep the one-model score."""
+    """Test scores from one model per stage; stages too small keep the one-model score."""
     scores = fallback.copy()
-    train_stage = dataset.train["stage"]
-    eval_stage = dataset.evaluation["stage"].to_numpy()
-    for stage in np.unique(eval_stage):
-        rows = dataset.train[train_stage == stage]
+    learn_stage = learn["stage"]
+    test_stage = test["stage"].to_numpy()
+    for stage in np.unique(test_stage):
+        rows = learn[learn_stage == stage]
         if len(rows) < MIN_ROWS_PER_STAGE_MODEL or rows["label"].nunique() < 2:
             continue
         # Uncalibrated: HistGradientBoosting's log-loss scores are close to calibrated, and
         # this comparison should not cost three more fits per stage.
         model = make_classifier_pipeline(
-            _informative(rows, dataset.numeric), dataset.categorical, estimator, seed, max_iter
+            _informative(rows, dataset.numeric),
+            dataset.categorical,
+            estimator,
+            seed,
+            max_iter,
+            **dataset.pipeline_options,
         )
         model.fit(rows[dataset.features], rows["label"].to_numpy())
-        mask = eval_stage == stage
-        scores[mask] = model.predict_proba(dataset.evaluation.loc[mask, dataset.features])[:, 1]
+        mask = test_stage == stage
+        scores[mask] = model.predict_proba(test.loc[mask, dataset.features])[:, 1]
     return scores
 
 
@@ -410,20 +636,10 @@ def _informative(rows: pd.DataFrame, numeric: list[str]) -> list[str]:
     return [c for c in numeric if rows[c].notna().any()]
 
 
-def risk_bands(scores: np.ndarray, stages: pd.Series) -> dict[str, dict[str, float]]:
-    """Thresholds per stage from training-score quantiles: the top 10 % of a stage are high
-    risk, the next 20 % medium. Stages with few rows use the "default" thresholds."""
-
-    def thresholds(values: np.ndarray) -> dict[str, float]:
-        return {band: round(float(np.quantile(values, q)), 4) for band, q in BAND_QUANTILES.items()}
-
-    bands = {"default": thresholds(scores)}
-    stage_values = np.asarray(stages)
-    for stage in pd.unique(stage_values):
-        mask = stage_values == stage
-        if mask.sum() >= 50:
-            bands[str(stage)] = thresholds(scores[mask])
-    return bands
+def risk_bands(scores: np.ndarray) -> dict[str, dict[str, float]]:
+    """The task's one scale (``shared.risk_scale``) cut on ``scores``; the model service
+    replaces it with the same scale cut on the scores it serves."""
+    return {"default": cut_points(scores).as_dict()}
 
 
 def reference_row(frame: pd.DataFrame, categorical: list[str]) -> dict[str, object]:
@@ -497,18 +713,25 @@ def promote(
     tracking_uri: str | None = None,
     progress: bool = False,
     say: Callable[[str], None] | None = None,
+    reason: str | None = None,
 ) -> PromotionResult:
-    """Move ``champion`` to ``version`` (default: the latest) if it scores a higher ROC-AUC than
-    the current champion on the candidate's evaluation rows, or when ``force``. The reason is
-    recorded in the version's tags either way. ``progress``/``say`` as for ``train``."""
+    """Move ``champion`` to ``version`` (default: the latest) when it answers the same question
+    (task definition) as the current champion and is better on rows neither was trained on:
+    the lower end of the 95 % bootstrap interval of the ROC-AUC difference above 0, and a
+    Brier score not clearly worse. ``force`` (which needs a ``reason``) promotes anyway. The
+    decision and its figures are recorded in the version's ``promotion`` tag either way.
+    ``progress``/``say`` as for ``train``."""
+    if force and not (reason and reason.strip()):
+        raise ValueError("a forced promotion needs a reason")
     with _Steps(progress, say) as steps:
-        return _promote(task, version, force, tracking_uri, steps)
+        return _promote(task, version, force, reason, tracking_uri, steps)
 
 
 def _promote(
     task: str,
     version: str | int | None,
     force: bool,
+    force_reason: str | None,
     tracking_uri: str | None,
     steps: _Steps,
 ) -> PromotionResult:
@@ -526,45 +749,119 @@ def _promote(
         reason = "no champion yet"
         _move_champion(client, name, version, reason)
         return PromotionResult(spec.name, name, version, True, reason)
+    champion_version = str(champion.version)
+
+    def decide(better: bool, summary: str, **figures) -> PromotionResult:
+        if better:
+            reason = f"better: {summary}"
+        elif force:
+            reason = f"forced ({force_reason.strip()}): {summary}"
+        else:
+            reason = f"refused: {summary}"
+        if better or force:
+            _move_champion(client, name, version, reason)
+        else:
+            client.set_model_version_tag(name, version, "promotion", reason)
+        return PromotionResult(
+            spec.name, name, version, better or force, reason, champion_version, **figures
+        )
+
+    # Two definitions answer two questions: their metrics are not comparable.
+    mine, theirs = _definition(client, name, version), _definition(client, name, champion_version)
+    if mine is None or theirs is None or mine != theirs:
+        return decide(
+            False,
+            f"the candidate predicts {_describe(mine)}, the champion v{champion_version} "
+            f"{_describe(theirs)}; scores of different definitions are not comparable",
+        )
 
     steps(f"downloading the evaluation rows of version {version}")
     rows = _evaluation_rows(client, candidate.run_id)
-    y = rows["label"].to_numpy()
-    steps(f"scoring the candidate, version {version}, on {len(rows):,} rows")
-    candidate_metrics = _score(name, version, rows, y)
-    steps(f"scoring the champion, version {champion.version}, on the same rows")
-    champion_metrics = _score(name, str(champion.version), rows, y)
-    steps("recording the decision")
-    period = client.get_run(candidate.run_id).data.params.get("evaluation_cutoff", "?")
-    summary = _comparison_text(candidate_metrics, champion_metrics, champion.version, period)
-    better = bool(champion_metrics) and is_better(candidate_metrics, champion_metrics)
-    if not champion_metrics:
-        summary = f"champion v{champion.version} cannot score these rows (other features)"
-    if better or force:
-        reason = ("forced: " if force and not better else "better: ") + summary
-        _move_champion(client, name, version, reason)
-        return PromotionResult(
-            spec.name,
-            name,
-            version,
-            True,
-            reason,
-            str(champion.version),
-            candidate_metrics,
-            champion_metrics,
+    ends = [_train_end(client, name, v) for v in (version, champion_version)]
+    if "cutoff" not in rows or None in ends:
+        return decide(
+            False,
+            "the candidate's test rows or either version's end of training data are not "
+            "recorded (registered before they were); train the candidate again",
         )
-    reason = f"refused: {summary}"
-    client.set_model_version_tag(name, version, "promotion", reason)
-    return PromotionResult(
-        spec.name,
-        name,
-        version,
-        False,
-        reason,
-        str(champion.version),
-        candidate_metrics,
-        champion_metrics,
+    unseen_from = max(ends)
+    rows = rows[pd.to_datetime(rows["cutoff"], utc=True) >= pd.Timestamp(unseen_from)]
+    y = rows["label"].to_numpy().astype(int)
+    positives = int(y.sum())
+    if len(rows) < MIN_COMPARISON_ROWS or min(positives, len(y) - positives) < MIN_PER_CLASS:
+        return decide(
+            False,
+            f"only {len(rows):,} test rows ({positives:,} positive) are after both versions' "
+            f"training data (from {unseen_from:%Y-%m-%d}); a fair comparison needs "
+            f"{MIN_COMPARISON_ROWS} rows with {MIN_PER_CLASS} of each class: run "
+            f"`kundresa evaluate --task {spec.name}` on newer data, or train the candidate "
+            "with a later --cutoff",
+        )
+    steps(f"scoring the candidate, version {version}, on {len(rows):,} rows")
+    candidate_scores = _scores(name, version, rows)
+    steps(f"scoring the champion, version {champion_version}, on the same rows")
+    champion_scores = _scores(name, champion_version, rows)
+    if candidate_scores is None or champion_scores is None:
+        return decide(False, "the rows lack columns one of the versions needs")
+    steps("bootstrapping the difference")
+    auc = paired_bootstrap(y, candidate_scores, champion_scores, roc_auc, BOOTSTRAP_RESAMPLES)
+    brier_diff = paired_bootstrap(y, candidate_scores, champion_scores, brier, BOOTSTRAP_RESAMPLES)
+    comparison = {
+        "rows": float(len(rows)),
+        "roc_auc_difference": auc[0],
+        "roc_auc_difference_low": auc[1],
+        "roc_auc_difference_high": auc[2],
+        "brier_difference": brier_diff[0],
+        "brier_difference_low": brier_diff[1],
+        "brier_difference_high": brier_diff[2],
+    }
+    candidate_metrics = classification_metrics(y, candidate_scores)
+    champion_metrics = classification_metrics(y, champion_scores)
+    comparison |= {
+        "brier_candidate": candidate_metrics["brier"],
+        "brier_champion": champion_metrics["brier"],
+    }
+    # Better ranking beyond resampling noise, and calibration not clearly worse.
+    better = auc[1] > 0 and not brier_diff[1] > 0
+    summary = _comparison_text(
+        candidate_metrics, champion_metrics, champion_version, comparison, unseen_from
     )
+    client.set_model_version_tag(
+        name, version, "promotion.comparison", json.dumps(comparison | {"from": str(unseen_from)})
+    )
+    return decide(
+        better,
+        summary,
+        candidate_metrics=candidate_metrics,
+        champion_metrics=champion_metrics,
+        comparison=comparison,
+    )
+
+
+def version_definition(model_name: str, version: str) -> TaskDefinition | None:
+    """The task definition a registered version was trained for; None when not recorded."""
+    return _definition(MlflowClient(), model_name, str(version))
+
+
+def _definition(client: MlflowClient, model_name: str, version: str) -> TaskDefinition | None:
+    tag = client.get_model_version(model_name, version).tags.get(DEFINITION_TAG)
+    if tag:
+        return TaskDefinition.from_dict(json.loads(tag))
+    metadata = mlflow.models.get_model_info(f"models:/{model_name}/{version}").metadata or {}
+    if META_DEFINITION in metadata:
+        return TaskDefinition.from_dict(metadata[META_DEFINITION])
+    return None
+
+
+def _describe(definition: TaskDefinition | None) -> str:
+    if definition is None:
+        return "an unknown definition (none recorded)"
+    return f'"{definition.summary()}" (definition revision {definition.revision})'
+
+
+def _train_end(client: MlflowClient, model_name: str, version: str) -> datetime | None:
+    tag = client.get_model_version(model_name, version).tags.get("train_data_end")
+    return _as_datetime(tag) if tag else None
 
 
 def _evaluation_rows(client: MlflowClient, run_id: str) -> pd.DataFrame:
@@ -575,26 +872,36 @@ def _evaluation_rows(client: MlflowClient, run_id: str) -> pd.DataFrame:
         return pd.read_parquet(path)
 
 
-def _score(model_name: str, version: str, rows: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
-    """Metrics of a registered version on ``rows``; empty when it needs columns they lack."""
+def _scores(model_name: str, version: str, rows: pd.DataFrame) -> np.ndarray | None:
+    """A registered version's scores of ``rows``; None when it needs columns they lack."""
     info = mlflow.models.get_model_info(f"models:/{model_name}/{version}")
     features = (info.metadata or {}).get(META_FEATURES) or []
     if not features or not set(features) <= set(rows.columns):
-        return {}
+        return None
     model = load_registered_model(model_name, version)
-    return classification_metrics(y, model.predict_proba(rows[features])[:, 1])
+    return model.predict_proba(rows[features])[:, 1]
 
 
 def _comparison_text(
-    candidate: dict[str, float], champion: dict[str, float], champion_version, period: str
+    candidate: dict[str, float],
+    champion: dict[str, float],
+    champion_version: str,
+    comparison: dict[str, float],
+    unseen_from: datetime,
 ) -> str:
     def fmt(metrics: dict[str, float]) -> str:
-        auc, brier = metrics.get("roc_auc", math.nan), metrics.get("brier", math.nan)
-        return f"ROC-AUC {auc:.4f}, Brier {brier:.4f}"
+        auc, brier_score = metrics.get("roc_auc", math.nan), metrics.get("brier", math.nan)
+        return f"ROC-AUC {auc:.4f}, Brier {brier_score:.4f}"
 
     return (
-        f"candidate {fmt(candidate)} vs champion v{champion_version} {fmt(champion)} "
-        f"on the evaluation period from {period}"
+        f"candidate {fmt(candidate)} vs champion v{champion_version} {fmt(champion)}; "
+        f"ROC-AUC difference {comparison['roc_auc_difference']:+.4f} "
+        f"(95 % interval {comparison['roc_auc_difference_low']:+.4f} to "
+        f"{comparison['roc_auc_difference_high']:+.4f}), Brier difference "
+        f"{comparison['brier_difference']:+.4f} (95 % interval "
+        f"{comparison['brier_difference_low']:+.4f} to "
+        f"{comparison['brier_difference_high']:+.4f}); on {int(comparison['rows']):,} test "
+        f"rows from {unseen_from:%Y-%m-%d}, after both versions' training data"
     )
 
 
@@ -644,7 +951,13 @@ def _evaluate_version(
     version = str(version)
     info = mlflow.models.get_model_info(f"models:/{spec.model_name}/{version}")
     metadata = info.metadata or {}
+    definition = (
+        TaskDefinition.from_dict(metadata[META_DEFINITION]) if META_DEFINITION in metadata else None
+    )
     horizon_days = horizon_days or int(metadata.get("horizon_days", 90))
+    if definition is not None and definition.task == "brand_switch":
+        # A horizon other than the model's own asks another question of the same model.
+        definition = default_definition("brand_switch", horizon_days)
     steps("reading journey events")
     frames = load_journey_frames(database_url, datetime.now(UTC))
     if spec.name == "brand_switch":
@@ -672,6 +985,11 @@ def _evaluate_version(
                 "horizon_days": horizon_days if spec.name == "brand_switch" else 1,
                 "evaluation_cutoff": f"{evaluation_cutoff:%Y-%m-%dT%H:%M:%SZ}",
                 "evaluation_rows": len(rows),
+                **(
+                    {f"definition.{k}": v for k, v in definition.as_dict().items()}
+                    if definition
+                    else {}
+                ),
             }
         )
         mlflow.log_metrics(flat_metrics(overall, by_stage))
@@ -682,6 +1000,8 @@ def _evaluate_version(
         "evaluation_cutoff": evaluation_cutoff.to_pydatetime(),
         "horizon_days": horizon_days if spec.name == "brand_switch" else None,
         "rows": len(rows),
+        "definition": definition,
+        "base_rate": float(y.mean()) if len(y) else math.nan,
         "overall": overall,
         "by_stage": by_stage,
     }

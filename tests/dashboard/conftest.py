@@ -288,7 +288,7 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
         generate(database_url, customers=200, days=270, seed=23, end=NOW, progress=False)
         for task in ("brand_switch", "cart_abandonment"):
             _name, version = train_task(database_url, task, progress=False)
-            promote(task, version=version, force=True)
+            promote(task, version=version, force=True, reason="the dashboard tests need one")
         settings = make_settings(
             folder,
             database_url,

@@ -111,13 +111,14 @@ def cart_run(shop: Shop) -> Iterator:
 
 def register_constant_model(model_name: str, run_id: str, features: list[str], folder: Path) -> str:
     """Register a model that predicts the base rate for everyone (worse than any trained one),
-    logged like the trainer's and with the same evaluation rows as ``run_id``, in the current
-    default store. Returns its version."""
+    logged like the trainer's, with the same evaluation rows, task definition and end of
+    training data as the version trained in ``run_id``, in the current default store. Returns
+    its version."""
     import mlflow
     from mlflow import MlflowClient
     from sklearn.dummy import DummyClassifier
 
-    from shared.tasks import META_FEATURES, META_TASK
+    from shared.tasks import DEFINITION_TAG, META_FEATURES, META_TASK
     from training.registry import EVALUATION_ARTIFACT
 
     rows = pd.read_parquet(
@@ -140,4 +141,9 @@ def register_constant_model(model_name: str, run_id: str, features: list[str], f
             serialization_format="skops",
             pip_requirements=["scikit-learn"],
         )
-    return str(info.registered_model_version)
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    [source] = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+    for key in (DEFINITION_TAG, "train_data_end"):
+        client.set_model_version_tag(model_name, version, key, source.tags[key])
+    return version

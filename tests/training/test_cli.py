@@ -58,9 +58,14 @@ def test_train_picks_the_latest_cutoff_shows_its_steps_and_prints_a_summary(stor
     latest = latest_cutoff(frames, timedelta(days=90))
     assert TRAINED.search(result.stdout), result.stdout
     assert "evaluated on" in result.stdout and f"rows from {latest:%Y-%m-%d}." in result.stdout
-    for name in ("hgb", "logistic", "per_stage", "bgnbd", "stage loyalty"):
+    chosen = TRAINED.search(result.stdout).group(2)
+    for name in ("validation hgb", "validation logistic", chosen, "per_stage", "bgnbd"):
         assert re.search(rf"^  {name} +roc_auc=0\.\d{{3}} .*brier=", result.stdout, re.M), name
-    assert "is now the champion" in result.stdout
+    assert "  Predicts: no purchase within 90 days (customers with" in result.stdout
+    assert re.search(r"^  Base rate: \d+\.\d% on the test rows \(training", result.stdout, re.M)
+    assert re.search(r"^  Family chosen on [\d,]+ validation rows from ", result.stdout, re.M)
+    assert re.search(r"^  Code: kundresa \S+ git [0-9a-f]{12}", result.stdout, re.M)
+    assert "beats every baseline: it is now the champion" in result.stdout
     for step in ("reading journey events", "fitting hgb", "logging to MLflow"):
         assert step in result.stderr
     params = _run_params(TRAINED.search(result.stdout).group(1))
@@ -98,7 +103,7 @@ def test_evaluate_scores_the_champion_on_the_latest_period_or_the_one_asked_for(
         re.M,
     ), result.stdout
     assert re.search(r"^  overall +roc_auc=0\.\d{3} ", result.stdout, re.M)
-    assert "  stage loyalty" in result.stdout
+    assert "  Predicts: no purchase within 90 days." in result.stdout
     for step in ("reading journey events", "features at", "scoring", "logging to MLflow"):
         assert step in result.stderr, step
 
@@ -110,6 +115,7 @@ def test_evaluate_scores_the_champion_on_the_latest_period_or_the_one_asked_for(
     assert asked.exit_code == 0, asked.output
     assert f"version {champion} on " in asked.stdout
     assert "rows from 2026-06-01, 30-day horizon:" in asked.stdout
+    assert "  Predicts: no purchase within 30 days." in asked.stdout
     assert "scoring" not in asked.stderr
 
 
@@ -132,16 +138,21 @@ def test_promote_refuses_a_worse_model_and_force_overrides(store, tmp_path):
         assert refused.exit_code == NOT_PROMOTED_EXIT_CODE, refused.output
         assert f"{MODEL} version {worse}: not promoted." in refused.stdout
         assert "refused: candidate ROC-AUC 0.5000" in refused.stdout
-        assert f"The champion stays version {champion}; use --force" in refused.stdout
+        assert re.search(
+            r"ROC-AUC difference -0\.\d{4} \(95 % interval -0\.\d{4} to -0\.\d{4}\)", refused.stdout
+        )
+        assert f"The champion stays version {champion}; use --force --reason" in refused.stdout
         assert "scoring the champion" in refused.stderr
         assert _champion_version() == champion
 
         forced = kundresa(
-            store.shop, "promote", "--task", "brand_switch", "--version", worse, "--force"
-        )
+            store.shop, "promote", "--task", "brand_switch", "--version", worse,
+            "--force", "--reason", "a baseline for a week",
+        )  # fmt: skip
         assert forced.exit_code == 0, forced.output
         assert f"{MODEL} version {worse}: promoted to champion." in forced.stdout
-        assert "forced: candidate ROC-AUC 0.5000" in forced.stdout
+        assert "forced (a baseline for a week): candidate ROC-AUC 0.5000" in forced.stdout
+        assert "refresh them with `kundresa score --task brand_switch`" in forced.stdout
         assert _champion_version() == worse
     finally:
         client.set_registered_model_alias(MODEL, CHAMPION_ALIAS, champion)
@@ -158,3 +169,63 @@ def test_mistakes_a_user_can_fix_are_messages_not_tracebacks(store):
     # On a line of its own: the progress line was closed first.
     assert "\nError: cutoff 2026-09-01 + 90 days is past the latest event" in too_late.stderr
     assert "Traceback" not in too_late.output
+
+
+def _scored_by(shop: Shop, version: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    query = "SELECT count(*) FROM risk_scores WHERE task = 'brand_switch' AND model_version = :v"
+    with create_engine(shop.database_url).connect() as connection:
+        return connection.execute(text(query), {"v": version}).scalar_one()
+
+
+def test_promote_refuses_a_candidate_with_another_horizon_even_when_its_metric_is_better(
+    store, tmp_path
+):
+    client = MlflowClient()
+    champion = _champion_version()
+    trained = kundresa(store.shop, "train", "--task", "brand_switch", "--horizon-days", "30")
+    assert trained.exit_code == 0, trained.output
+    assert "Predicts: no purchase within 30 days" in trained.stdout
+    candidate = TRAINED.search(trained.stdout).group(1)
+    tags = client.get_model_version(MODEL, candidate).tags
+    assert float(tags["evaluation_roc_auc"]) > float(
+        client.get_model_version(MODEL, champion).tags["evaluation_roc_auc"]
+    )
+    try:
+        refused = kundresa(store.shop, "promote", "--task", "brand_switch", "--quiet")
+        assert refused.exit_code == NOT_PROMOTED_EXIT_CODE, refused.output
+        assert (
+            'refused: the candidate predicts "no purchase within 30 days" (definition revision 2), '
+            f'the champion v{champion} "no purchase within 90 days"'
+        ) in refused.stdout
+        assert _champion_version() == champion
+        assert client.get_model_version(MODEL, candidate).tags["promotion"].startswith("refused")
+
+        no_reason = kundresa(store.shop, "promote", "--task", "brand_switch", "--force")
+        assert no_reason.exit_code == 2
+        assert "--force needs --reason TEXT" in no_reason.output
+        assert _champion_version() == champion
+
+        forced = CliRunner().invoke(
+            main,
+            [
+                "promote", "--task", "brand_switch", "--force",
+                "--reason", "support asked for a 30-day horizon", "--rescore", "--quiet",
+            ],
+            env={"DATABASE_URL": store.shop.database_url, "KUNDRESA_VAR_DIR": str(tmp_path)},
+        )  # fmt: skip
+        assert forced.exit_code == 0, forced.output
+        assert f"{MODEL} version {candidate}: promoted to champion." in forced.stdout
+        # --rescore: everyone is scored again, by the new champion, right away.
+        assert "Re-scoring with the new champion (`kundresa score --task brand_switch`)" in (
+            forced.stdout
+        )
+        assert re.search(r"^Scored [\d,]+ rows for brand_switch", forced.stdout, re.M)
+        assert _scored_by(store.shop, candidate) > 0
+        assert _champion_version() == candidate
+        recorded = client.get_model_version(MODEL, candidate).tags["promotion"]
+        assert recorded.startswith("forced (support asked for a 30-day horizon): the candidate")
+    finally:
+        client.set_registered_model_alias(MODEL, CHAMPION_ALIAS, champion)
+        client.delete_model_version(MODEL, candidate)
