@@ -77,7 +77,6 @@ from training.evaluate import (
 from training.pipelines import calibrated, make_classifier_pipeline
 
 EVALUATION_ARTIFACT = "evaluation/rows.parquet"
-# Risk bands: the share of the validation scores above each threshold.
 MIN_ROWS_PER_STAGE_MODEL = 200
 # Below this many training rows the fit is quick anyway; above it, fewer boosting rounds.
 SMALL_DATA_ROWS = 20_000
@@ -272,9 +271,14 @@ def _train(
     y_fit, y_val = fit_rows["label"].to_numpy(), validation["label"].to_numpy()
     y_test = test["label"].to_numpy()
     max_iter = 150 if len(learn) <= SMALL_DATA_ROWS else 100
-    options = dataset.pipeline_options
 
-    def fit(rows: pd.DataFrame, estimator: str, columns: list[str], categorical: list[str]):
+    def fit(
+        rows: pd.DataFrame,
+        estimator: str,
+        columns: list[str],
+        categorical: list[str],
+        options: dict[str, object],
+    ):
         numeric = _informative(rows, [c for c in columns if c not in categorical])
         pipeline = make_classifier_pipeline(
             numeric, categorical, estimator, seed, max_iter, **options
@@ -285,14 +289,14 @@ def _train(
     validation_metrics: dict[str, dict[str, float]] = {}
     for estimator in ("hgb", "logistic"):
         steps(f"fitting {estimator} on the training window")
-        model = fit(fit_rows, estimator, features, dataset.categorical)
+        model = fit(fit_rows, estimator, features, dataset.categorical, dataset.pipeline_options)
         validation_metrics[estimator] = classification_metrics(
             y_val, model.predict_proba(validation[features])[:, 1]
         )
     hgb_wins = is_better(validation_metrics["hgb"], validation_metrics["logistic"])
     chosen = "hgb" if hgb_wins else "logistic"
     steps(f"refitting {chosen} on the training and validation windows")
-    model = fit(learn, chosen, features, dataset.categorical)
+    model = fit(learn, chosen, features, dataset.categorical, dataset.pipeline_options)
     X_test = test[features]
     scores = {"model": model.predict_proba(X_test)[:, 1]}
 
@@ -300,7 +304,8 @@ def _train(
     for name, columns in dataset.baselines.items():
         steps(f"fitting the baseline {name}")
         categorical = [c for c in columns if c in dataset.categorical]
-        baseline = fit(learn, "logistic", list(columns), categorical)
+        # Those columns alone: no task-specific steps (the rhythm step needs other columns).
+        baseline = fit(learn, "logistic", list(columns), categorical, {})
         scores[f"baseline_{name}"] = baseline.predict_proba(test[list(columns)])[:, 1]
     if spec.name == "brand_switch":
         steps("fitting the BG/NBD baseline")
@@ -351,7 +356,7 @@ def _train(
             "seed": seed,
             "code.package_version": code["package_version"],
             **{f"definition.{k}": v for k, v in definition.as_dict().items()},
-            **{f"pipeline.{k}": v for k, v in options.items()},
+            **{f"pipeline.{k}": v for k, v in dataset.pipeline_options.items()},
             **dataset.params,
         }
         if code["git_commit"]:
