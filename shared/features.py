@@ -967,12 +967,12 @@ def _session_features(
         if how == "sum":
             out[column] = window(running(np.nan_to_num(values)))
         else:
-            running_extreme = (
-                pd.Series(values).groupby(session_no).cummax()
-                if how == "max"
-                else pd.Series(values).groupby(session_no).cummin()
-            ).to_numpy()
-            out[column] = np.where(found, running_extreme[safe_last] if n else np.nan, np.nan)
+            # Events without the property must not hide an earlier value in the session.
+            fill = -np.inf if how == "max" else np.inf
+            grouped = pd.Series(np.where(np.isnan(values), fill, values)).groupby(session_no)
+            extreme = (grouped.cummax() if how == "max" else grouped.cummin()).to_numpy()
+            extreme = np.where(np.isinf(extreme), np.nan, extreme)
+            out[column] = np.where(found, extreme[safe_last] if n else np.nan, np.nan)
     first_channel = wanted["channel"].astype(object).to_numpy()[np.flatnonzero(new_session)]
     out["channel"] = pd.Series(
         np.where(found, first_channel[session] if n else None, None), index=index
