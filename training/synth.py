@@ -123,6 +123,7 @@ CART_EFFECTS: dict[str, float] = {
     "discount_price_focus": 0.35,  # extra chance in a converting visit, times price focus
     "second_item_converting": 0.40,  # chance of a second item (abandoning visits: 0.25)
     "exit_intent_abandoning": 0.45,  # desktop exit intent (converting visits: 0.15)
+    "abandoned_return": 0.45,  # an abandoning visitor comes back later without buying
 }
 # A device's visitor id (a cookie) lasts this long; a new one is anonymous until the customer
 # identifies on it again, so most carts are anonymous when they are filled.
@@ -528,6 +529,17 @@ class _CustomerStory:
         if rng.random() < 0.3:
             last = last + timedelta(minutes=rng.uniform(1, 20))
             self._event("checkout_started", last, cart_id=cart_id, device_no=device)
+        if rng.random() < CART_EFFECTS["abandoned_return"]:
+            # Back in a later visit that ends without buying: coming back is no verdict either.
+            back = last + timedelta(minutes=rng.uniform(30, 30 * 60))
+            self._event(
+                "touchpoint", back, channel=rng.choice(("email", "direct", "retargeting")),
+                device_no=device,
+            )  # fmt: skip
+            for _ in range(rng.randint(0, 2)):
+                self._event(
+                    "page_view", back + timedelta(minutes=rng.uniform(0.5, 8)), device_no=device
+                )
         reason = self._abandon_reason()
         marked = last + timedelta(hours=rng.uniform(1, 30))
         # Most shops never mark a cart abandoned: it just goes quiet.
