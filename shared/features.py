@@ -393,7 +393,7 @@ def frames_before(frames: JourneyFrames, cutoff: datetime) -> JourneyFrames:
     if cutoff_ts > as_utc(frames.cutoff):
         raise ValueError("cannot cut frames at a later cutoff than they were read at")
     return JourneyFrames(
-        known_events(frames, cutoff_ts),
+        known_events(frames, cutoff_ts, anonymous=True),
         known_responses(frames, cutoff_ts),
         frames.customers,
         cutoff_ts.to_pydatetime(),
