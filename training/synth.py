@@ -464,11 +464,13 @@ class _CustomerStory:
         views = rng.randint(1, 6) if converts else rng.randint(1, 4)
         minutes = [rng.expovariate(1 / 1.5) + 0.2 for _ in range(views + 1)]
         t = added - timedelta(minutes=sum(minutes))
-        self._event(
-            "touchpoint", t, channel=rng.choice(MIDDLE_CHANNELS), device_no=device,
-            properties={"page_value": round(rng.uniform(0, 5), 2)},
-        )  # fmt: skip
         price = value / rng.uniform(1.0, 1.6)
+        # Search and retargeting clicks land on a product page.
+        self._event(
+            "product_view", t, channel=rng.choice(MIDDLE_CHANNELS), device_no=device,
+            product_category=self.category,
+            properties={"price": round(price, 2), "page_value": round(rng.uniform(0, 5), 2)},
+        )  # fmt: skip
         for gap in minutes[:-1]:
             t += timedelta(minutes=gap)
             self._event(
