@@ -542,6 +542,11 @@ class _CustomerStory:
                 self._event(
                     "page_view", back + timedelta(minutes=rng.uniform(0.5, 8)), device_no=device
                 )
+            if rng.random() < 0.5:  # and even starts checking out, then leaves again
+                self._event(
+                    "checkout_started", back + timedelta(minutes=rng.uniform(1, 10)),
+                    cart_id=cart_id, device_no=device,
+                )  # fmt: skip
         reason = self._abandon_reason()
         marked = last + timedelta(hours=rng.uniform(1, 30))
         # Most shops never mark a cart abandoned: it just goes quiet.
