@@ -124,6 +124,7 @@ CART_EFFECTS: dict[str, float] = {
     "second_item_converting": 0.40,  # chance of a second item (abandoning visits: 0.25)
     "exit_intent_abandoning": 0.45,  # desktop exit intent (converting visits: 0.15)
     "abandoned_return": 0.45,  # an abandoning visitor comes back later without buying
+    "slow_checkout": 0.35,  # a converting visitor pauses after starting checkout
 }
 # A device's visitor id (a cookie) lasts this long; a new one is anonymous until the customer
 # identifies on it again, so most carts are anonymous when they are filled.
@@ -461,7 +462,7 @@ class _CustomerStory:
         last cart activity. The outcome shifts each signal a little, never decisively."""
         rng = self.rng
         effects = CART_EFFECTS
-        views = rng.randint(1, 6) if converts else rng.randint(1, 4)
+        views = rng.randint(1, 5) if converts else rng.randint(1, 4)
         minutes = [rng.expovariate(1 / 1.5) + 0.2 for _ in range(views + 1)]
         t = added - timedelta(minutes=sum(minutes))
         price = value / rng.uniform(1.0, 1.6)
@@ -516,6 +517,18 @@ class _CustomerStory:
             )  # fmt: skip
         return last
 
+    def _return_visit(self, at: datetime, device: int) -> datetime:
+        """A later visit to an open cart: an arrival and a few pages; returns when it ends."""
+        rng = self.rng
+        self._event(
+            "touchpoint", at, channel=rng.choice(("email", "direct", "retargeting")),
+            device_no=device,
+        )  # fmt: skip
+        end = at + timedelta(minutes=rng.uniform(2, 10))
+        for _ in range(rng.randint(0, 2)):
+            self._event("page_view", self._between(at, end), device_no=device)
+        return end
+
     def _abandoned_cart(self, at: datetime, summary: SynthSummary) -> None:
         rng = self.rng
         self.carts += 1
@@ -532,21 +545,11 @@ class _CustomerStory:
             last = last + timedelta(minutes=rng.uniform(1, 20))
             self._event("checkout_started", last, cart_id=cart_id, device_no=device)
         if rng.random() < CART_EFFECTS["abandoned_return"]:
-            # Back in a later visit that ends without buying: coming back is no verdict either.
-            back = last + timedelta(minutes=rng.uniform(30, 30 * 60))
-            self._event(
-                "touchpoint", back, channel=rng.choice(("email", "direct", "retargeting")),
-                device_no=device,
-            )  # fmt: skip
-            for _ in range(rng.randint(0, 2)):
-                self._event(
-                    "page_view", back + timedelta(minutes=rng.uniform(0.5, 8)), device_no=device
-                )
-            if rng.random() < 0.5:  # and even starts checking out, then leaves again
-                self._event(
-                    "checkout_started", back + timedelta(minutes=rng.uniform(1, 10)),
-                    cart_id=cart_id, device_no=device,
-                )  # fmt: skip
+            # Back in a later visit that ends without buying: coming back is no verdict either,
+            # and half of these visitors even start checking out before leaving again.
+            back = self._return_visit(last + timedelta(minutes=rng.uniform(30, 30 * 60)), device)
+            if rng.random() < 0.5:
+                self._event("checkout_started", back, cart_id=cart_id, device_no=device)
         reason = self._abandon_reason()
         marked = last + timedelta(hours=rng.uniform(1, 30))
         # Most shops never mark a cart abandoned: it just goes quiet.
@@ -594,13 +597,17 @@ class _CustomerStory:
         else:
             filled = at - timedelta(minutes=rng.uniform(5, 180))
         last = self._shopping_session(filled, cart_id, device, value, converts=True)
-        checkout = max(at - timedelta(minutes=rng.uniform(2, 20)), last + timedelta(seconds=30))
+        if rng.random() < CART_EFFECTS["slow_checkout"]:
+            # Checkout started, then a pause (a card to fetch, a question to ask) before paying.
+            checkout = self._between(last, at)
+        else:
+            checkout = at - timedelta(minutes=rng.uniform(2, 20))
+        checkout = max(checkout, last + timedelta(seconds=30))
         if checkout - last > timedelta(minutes=30):
-            # Back in a new visit (a reminder, a bookmark) shortly before checking out.
-            self._event(
-                "touchpoint", checkout - timedelta(minutes=rng.uniform(0.5, 3)),
-                channel=rng.choice(("email", "direct", "retargeting")), device_no=device,
-            )  # fmt: skip
+            # Back in a new visit (a reminder, a bookmark), the same kind of visit as an
+            # abandoning visitor's return.
+            start = checkout - timedelta(minutes=rng.uniform(2, 10))
+            checkout = self._return_visit(max(start, last + timedelta(minutes=30)), device)
         self._event("checkout_started", checkout, cart_id=cart_id, device_no=device)
         delivery = self.delivery_base + rng.gammavariate(2.0, 0.75)
         bought = self._event(
