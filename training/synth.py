@@ -18,11 +18,21 @@ The generative story (every number below is a constant in this module):
    its first half; the middle channels, product views and abandoned carts in its second. We
    store touchpoints and views, not all ~117 interactions of seed 000, to keep volumes sane.
 3. **Carts.** Before each purchase a customer abandons 0–3 carts (more for bargain hunters
-   and on mobile), so about 60–70 % of carts are abandoned (seed 003). An abandoned cart is
-   marked ``cart_abandoned`` 1–30 hours after its last activity, and in 30 % of cases the
-   cart-abandonment survey is answered with a reason (price for bargain hunters, delivery time
-   where deliveries are slow, ...). Converting carts are bought minutes to hours after they
-   were filled; 15 % come back a day or two later.
+   and on mobile), so about 60–70 % of carts are abandoned (seed 003). Every cart is filled in
+   a visit: a click on a search or retargeting channel lands on a product page, more product
+   views follow (with ``price`` and ``page_value`` properties), sometimes a discount is shown,
+   the item goes in (sometimes a second one), the visitor browses on, and a desktop visitor
+   about to leave may trigger ``exit_intent``. Then silence — for both outcomes: converting
+   carts are bought minutes to hours later (15 % a day or two later, some after a pause in
+   checkout), often in a new visit; abandoning visitors come back too (45 %), half of them
+   even start checkout, and leave. Only 20 % of abandoned carts are ever marked
+   ``cart_abandoned`` (1–30 hours after the last activity), as in real shops where carts just
+   go quiet; in 30 % of cases the cart-abandonment survey is answered with a reason (price for
+   bargain hunters, delivery time where deliveries are slow, ...). The outcome shifts each
+   signal only a little (``CART_EFFECTS``): more product views, a second item and a discount
+   shown (above all to price-focused customers) go with buying; a phone, a cart dearer than
+   the customer usually buys and an exit intent with abandoning. So idle time alone says
+   little at the moments a shop can act, and a model lands near real shops, not near 1.
 4. **Experience after a purchase.** Each order has a delivery time (category base plus
    noise) and an effort (checkout friction, a customer trait plus chance). Satisfaction
    follows: CSAT falls with slow delivery and high effort, CES is low when buying was hard,
@@ -43,8 +53,11 @@ The generative story (every number below is a constant in this module):
    they are the most valuable, so that cell has the most revenue at risk.
 7. **Devices and identity.** Events on a device are anonymous (visitor id only) until the
    customer identifies on it (a purchase, a newsletter sign-up, a support contact); an
-   ``identities`` row then links the visitor id to the customer. Events on a second device
-   before that are the tracking point seed 004 says gets lost.
+   ``identities`` row then links the visitor id to the customer. A visitor id (a cookie)
+   lasts ``VISITOR_LIFETIME``; the next one is anonymous again until the customer identifies
+   on it, so most carts are anonymous when they are filled. A click in an e-mail names the
+   customer. Events on a second device before identification are the tracking point seed 004
+   says gets lost.
 
 Output is deterministic for a seed and an end date: each customer has its own random stream
 seeded by (seed, customer number), so chunking and the number of customers do not change a
