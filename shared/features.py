@@ -878,7 +878,11 @@ def build_cart_features_at(frames: JourneyFrames, snapshots: pd.DataFrame) -> pd
     out.loc[anonymous, "stage"] = "desire"
     out = out.set_index("cart_id")
     typed = _typed(out[columns], text_columns)
-    typed["customer_id"] = out["customer_id"].where(out["customer_id"].notna(), None).to_numpy()
+    # None, not the text "none", for an anonymous visitor; object dtype whatever the rows hold.
+    owners = out["customer_id"].astype(object)
+    typed["customer_id"] = pd.Series(
+        owners.where(owners.notna(), None).to_numpy(), index=typed.index, dtype=object
+    )
     return typed
 
 
