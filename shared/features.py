@@ -176,9 +176,11 @@ def property_column(key: str) -> str:
 class JourneyFrames:
     """What is known strictly before ``cutoff``.
 
-    ``events``: customer_id (resolved through identities), visitor_id, type, stage, channel,
-    product_category, value, cart_id, device, occurred_at, properties (only for support
-    contacts and abandoned carts). ``responses``: customer_id, survey_key, nps, csat, ces,
+    ``events``: customer_id (resolved through identities; NaN for a visitor not linked yet),
+    visitor_id, type, stage, channel, product_category, value, cart_id, device, occurred_at,
+    linked_at (when an identity named the customer; NaT when the event did itself), properties
+    (only for support contacts and abandoned carts) and one float column per key of
+    ``EVENT_PROPERTIES`` (``property_column``). ``responses``: customer_id, survey_key, nps, csat, ces,
     reason, cart_id, submitted_at. ``customers``: customer_id, segment, locale.
     """
 
