@@ -224,9 +224,7 @@ def load_journey_frames(
         raise ValueError(f"at most {MAX_IN_LIST} visitor ids at a time")
     engine = get_engine(database_url)
     with engine.connect() as conn:
-        events = _read(
-            conn, _events_query(cutoff_py, ids, visitors), ("occurred_at", "linked_at")
-        )
+        events = _read(conn, _events_query(cutoff_py, ids, visitors), ("occurred_at", "linked_at"))
         responses = _read(conn, _responses_query(cutoff_py, ids), ("submitted_at", "linked_at"))
         customers = _read(conn, _customers_query(ids), ())
     if ids is not None and len(ids) > MAX_IN_LIST:
@@ -402,9 +400,7 @@ def frames_before(frames: JourneyFrames, cutoff: datetime) -> JourneyFrames:
     )
 
 
-def known_events(
-    frames: JourneyFrames, cutoff: datetime, anonymous: bool = False
-) -> pd.DataFrame:
+def known_events(frames: JourneyFrames, cutoff: datetime, anonymous: bool = False) -> pd.DataFrame:
     """Events before ``cutoff`` that could be attributed to their customer at that moment: an
     anonymous visitor's event counts only once the visitor was linked before the cutoff (a
     link made later reveals that the customer came back — the future).
@@ -710,8 +706,14 @@ def cart_spans(events: pd.DataFrame) -> pd.DataFrame:
     spans["abandoned_at"] = carts[etype == "cart_abandoned"].groupby("cart_id")["occurred_at"].min()
     spans.index.name = "cart_id"
     return spans[
-        ["visitor_id", "customer_id", "opened_at", "last_activity_at", "purchased_at",
-         "abandoned_at"]
+        [
+            "visitor_id",
+            "customer_id",
+            "opened_at",
+            "last_activity_at",
+            "purchased_at",
+            "abandoned_at",
+        ]
     ]
 
 
@@ -769,9 +771,7 @@ def cart_decision_moments(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def _moments(cart_ids: pd.Series, at: pd.Series, name: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {"cart_id": cart_ids.to_numpy(), "as_of": at.to_numpy(), "moment": name}
-    )
+    return pd.DataFrame({"cart_id": cart_ids.to_numpy(), "as_of": at.to_numpy(), "moment": name})
 
 
 def _exit_moments(
@@ -781,9 +781,12 @@ def _exit_moments(
     the one the visitor touched last (an exit event need not name it)."""
     exits = events[(events["type"].astype(str) == "exit_intent") & events["visitor_id"].notna()]
     if exits.empty or activity.empty:
-        return _moments(pd.Series([], dtype=object), pd.Series([], dtype="datetime64[ns, UTC]"),
-                        "exit_intent")
-    touched = activity.assign(visitor_id=spans["visitor_id"].reindex(activity["cart_id"]).to_numpy())
+        return _moments(
+            pd.Series([], dtype=object), pd.Series([], dtype="datetime64[ns, UTC]"), "exit_intent"
+        )
+    touched = activity.assign(
+        visitor_id=spans["visitor_id"].reindex(activity["cart_id"]).to_numpy()
+    )
     touched = touched.dropna(subset=["visitor_id"]).sort_values("occurred_at")
     left = exits[["visitor_id", "occurred_at"]].sort_values("occurred_at")
     matched = pd.merge_asof(
@@ -964,9 +967,15 @@ def _session_features(
     tail = np.where(found, reading[safe_last] if n else 0.0, 0.0)
     out["minutes_on_product_pages"] = window(reads) - tail + open_reading
     out["discount_shown"] = (np.nan_to_num(window(discounts)) > 0).astype(float)
-    out["returning_visitor"] = (found & (first_of_session > 0)
-                                & (codes[np.clip(first_of_session - 1, 0, max(n - 1, 0))]
-                                   == visitor_codes)).astype(float) if n else 0.0
+    out["returning_visitor"] = (
+        (
+            found
+            & (first_of_session > 0)
+            & (codes[np.clip(first_of_session - 1, 0, max(n - 1, 0))] == visitor_codes)
+        ).astype(float)
+        if n
+        else 0.0
+    )
     for key, how in SESSION_PROPERTIES.items():
         values = wanted[property_column(key)].to_numpy(dtype=float)
         column = f"session_{key}_{how}"
