@@ -903,11 +903,13 @@ def _session_features(
     index = visitors.index
     wanted = events[events["visitor_id"].isin(set(visitors.dropna()))]
     wanted = wanted.sort_values(["visitor_id", "occurred_at"], kind="stable")
+    n = len(wanted)
+    if n == 0:
+        return _no_session(index)
     codes, uniques = pd.factorize(wanted["visitor_id"])
     codes = codes.astype(np.int64)
     times = wanted["occurred_at"]
     keys = _CustomerHistory._key(codes, times)
-    n = len(wanted)
     new_visitor = np.ones(n, dtype=bool)
     new_visitor[1:] = codes[1:] != codes[:-1]
     gap = times.diff().to_numpy()
@@ -942,40 +944,34 @@ def _session_features(
     upper = np.searchsorted(keys, _CustomerHistory._key(visitor_codes, as_of), side="left")
     last = upper - 1
     found = has_visitor & (last >= 0)
-    safe_last = np.clip(last, 0, max(n - 1, 0))
-    found &= (codes[safe_last] == visitor_codes) if n else found
-    session = session_no[safe_last] if n else np.zeros(len(index), dtype=np.int64)
-    first_of_session = np.searchsorted(session_no, session, side="left") if n else session
-    start_time = pd.Series(starts[session] if n else pd.NaT, index=index)
+    safe_last = np.clip(last, 0, n - 1)
+    found &= codes[safe_last] == visitor_codes
+    session = session_no[safe_last]
+    first_of_session = np.searchsorted(session_no, session, side="left")
+    start_time = pd.Series(starts[session], index=index)
 
     def window(totals: np.ndarray) -> np.ndarray:
         return np.where(found, totals[safe_last + 1] - totals[first_of_session], np.nan)
 
     out = pd.DataFrame(index=index)
     out["session_start"] = start_time.where(found)
-    last_time = pd.Series(times.to_numpy()[safe_last] if n else pd.NaT, index=index)
+    last_time = pd.Series(times.to_numpy()[safe_last], index=index)
     out["session_minutes"] = ((last_time - out["session_start"]) / MINUTE).where(found)
     out["session_pages"] = window(pages)
     out["session_product_views"] = window(products)
     # The last product view before as_of is read until as_of (never past it: no later event).
     open_reading = np.where(
-        found & (is_product[safe_last] if n else False),
+        found & is_product[safe_last],
         np.minimum((as_of - last_time) / MINUTE, cap_minutes),
         0.0,
     )
     # reading[safe_last] may look at the event after as_of: take it out.
-    tail = np.where(found, reading[safe_last] if n else 0.0, 0.0)
+    tail = np.where(found, reading[safe_last], 0.0)
     out["minutes_on_product_pages"] = window(reads) - tail + open_reading
     out["discount_shown"] = (np.nan_to_num(window(discounts)) > 0).astype(float)
-    out["returning_visitor"] = (
-        (
-            found
-            & (first_of_session > 0)
-            & (codes[np.clip(first_of_session - 1, 0, max(n - 1, 0))] == visitor_codes)
-        ).astype(float)
-        if n
-        else 0.0
-    )
+    # The visitor's own events before the session (the customer's are added by the caller).
+    before_session = codes[np.clip(first_of_session - 1, 0, n - 1)] == visitor_codes
+    out["returning_visitor"] = (found & (first_of_session > 0) & before_session).astype(float)
     for key, how in SESSION_PROPERTIES.items():
         values = wanted[property_column(key)].to_numpy(dtype=float)
         column = f"session_{key}_{how}"
@@ -987,14 +983,28 @@ def _session_features(
             grouped = pd.Series(np.where(np.isnan(values), fill, values)).groupby(session_no)
             extreme = (grouped.cummax() if how == "max" else grouped.cummin()).to_numpy()
             extreme = np.where(np.isinf(extreme), np.nan, extreme)
-            out[column] = np.where(found, extreme[safe_last] if n else np.nan, np.nan)
+            out[column] = np.where(found, extreme[safe_last], np.nan)
     first_channel = wanted["channel"].astype(object).to_numpy()[np.flatnonzero(new_session)]
-    out["channel"] = pd.Series(
-        np.where(found, first_channel[session] if n else None, None), index=index
-    )
+    out["channel"] = pd.Series(np.where(found, first_channel[session], None), index=index)
     out["session_depth"] = _count_between(
         keys, visitor_codes, opened - SESSION_WINDOW, opened, index
     )
+    return out
+
+
+def _no_session(index: pd.Index) -> pd.DataFrame:
+    """What ``_session_features`` gives rows whose visitor has no event (none is known)."""
+    out = pd.DataFrame(index=index)
+    out["session_start"] = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+    for column in ("session_minutes", "session_pages", "session_product_views"):
+        out[column] = np.nan
+    out["minutes_on_product_pages"] = np.nan
+    out["discount_shown"] = 0.0
+    out["returning_visitor"] = 0.0
+    for key, how in SESSION_PROPERTIES.items():
+        out[f"session_{key}_{how}"] = np.nan
+    out["channel"] = None
+    out["session_depth"] = 0.0
     return out
 
 
