@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from flask import current_app, request
 from flask_smorest import abort
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from model_service.batching import PredictionBatcher
 from model_service.columns import Columns, as_columns
@@ -52,7 +52,7 @@ blp = StrictBlueprint(
     description="Online risk predictions with reasons, from the champion models.",
 )
 BEARER = [{"bearer": []}]
-CONTEXT = ("id", "customer_id", "cart_id", "stage")
+CONTEXT = ("id", "customer_id", "visitor_id", "cart_id", "stage")
 EXTENSION = "kundresa_models"
 # One per process: concurrent requests share model calls (see batching.py).
 BATCHER = PredictionBatcher()
@@ -116,6 +116,8 @@ def predict_cart_abandonment(body: dict[str, Any]):
         features, context = _from_records(body["records"], CART_FEATURES, CART_CATEGORICAL)
     elif body.get("cart_ids") is not None:
         features, context = _carts_from_database(body["as_of"], cart_ids=body["cart_ids"])
+    elif body.get("visitor_ids") is not None:
+        features, context = _carts_from_database(body["as_of"], visitor_ids=body["visitor_ids"])
     else:
         features, context = _carts_from_database(body["as_of"], customer_ids=body["customer_ids"])
     return _answer(served, features, context)
@@ -135,7 +137,13 @@ def _from_records(
                 [np.nan if value is None else value for value in values], dtype=float
             )
     context = [
-        {"id": record.get("id"), "customer_id": None, "cart_id": None, "stage": record["stage"]}
+        {
+            "id": record.get("id"),
+            "customer_id": None,
+            "visitor_id": None,
+            "cart_id": None,
+            "stage": record["stage"],
+        }
         for record in records
     ]
     return features, context
@@ -172,7 +180,7 @@ def _customers_from_database(
             missing[customer_id] = f"Customer {customer_id!r} has no journey events yet."
     _not_found("customer_ids", ids, missing)
     features, context = features.loc[unique], context.loc[unique]
-    context = context.assign(id=context["customer_id"])
+    context = context.assign(id=context["customer_id"], visitor_id=None)
     return _rows(features, context, CUSTOMER_FEATURES)
 
 
@@ -180,48 +188,88 @@ def _carts_from_database(
     as_of: datetime | None,
     cart_ids: list[str] | None = None,
     customer_ids: list[str] | None = None,
+    visitor_ids: list[str] | None = None,
 ) -> tuple[Columns, list[dict[str, Any]]]:
+    """Open carts by cart, customer or visitor id. A cart belongs to its visitor: its events
+    are read by visitor id, so an anonymous visitor's cart is scored before the visitor
+    identifies, with the features it will still have afterwards."""
     now = as_of or datetime.now(UTC)
     database_url = _settings().database_url
-    who = func.coalesce(JourneyEvent.customer_id, Identity.customer_id)
     with session_scope(database_url) as session:
         if cart_ids is not None:
             unique = list(dict.fromkeys(cart_ids))
-            owners = dict(
+            cart_visitors = dict(
                 session.execute(
-                    select(JourneyEvent.cart_id, who)
-                    .outerjoin(Identity, Identity.visitor_id == JourneyEvent.visitor_id)
-                    .where(JourneyEvent.cart_id.in_(unique), who.is_not(None))
+                    select(JourneyEvent.cart_id, JourneyEvent.visitor_id)
+                    .where(JourneyEvent.cart_id.in_(unique), JourneyEvent.visitor_id.is_not(None))
                     .distinct()
                 ).all()
             )
-            customers = sorted(set(owners.values()))
+            visitors = sorted(set(cart_visitors.values()))
+            customers = _linked_customers(session, visitors, now)
+        elif visitor_ids is not None:
+            unique = list(dict.fromkeys(visitor_ids))
+            visitors = unique
+            customers = _linked_customers(session, visitors, now)
+            seen = set(
+                session.scalars(
+                    select(JourneyEvent.visitor_id)
+                    .where(JourneyEvent.visitor_id.in_(unique))
+                    .distinct()
+                )
+            )
         else:
             unique = list(dict.fromkeys(customer_ids or []))
+            visitors = None
             customers = list(session.scalars(select(Customer.id).where(Customer.id.in_(unique))))
-    frames = load_journey_frames(database_url, now, customer_ids=customers)
+    frames = load_journey_frames(database_url, now, customer_ids=customers, visitor_ids=visitors)
     features, context = task_features("cart_abandonment", frames, now)
     if cart_ids is not None:
-        field, wanted = "cart_ids", cart_ids
         missing = {
-            c: f"Unknown cart {c!r}." if c not in owners else f"Cart {c!r} is not open."
+            c: f"Unknown cart {c!r}." if c not in cart_visitors else f"Cart {c!r} is not open."
             for c in unique
             if c not in features.index
         }
-        _not_found(field, wanted, missing)
+        _not_found("cart_ids", cart_ids, missing)
         features, context = features.loc[unique], context.loc[unique]
+    elif visitor_ids is not None:
+        wanted = context["visitor_id"].isin(set(unique)).to_numpy()
+        features, context = features[wanted], context[wanted]
+        has_cart = set(context["visitor_id"])
+        missing = {
+            v: f"Unknown visitor {v!r}." if v not in seen else f"Visitor {v!r} has no open cart."
+            for v in unique
+            if v not in has_cart
+        }
+        _not_found("visitor_ids", visitor_ids, missing)
     else:
-        field, wanted = "customer_ids", customer_ids or []
-        has_cart = set(context["customer_id"])
+        has_cart = set(context["customer_id"].dropna())
         known = set(customers)
         missing = {
             c: f"Unknown customer {c!r}." if c not in known else f"Customer {c!r} has no open cart."
             for c in unique
             if c not in has_cart
         }
-        _not_found(field, wanted, missing)
+        _not_found("customer_ids", customer_ids or [], missing)
+        wanted = context["customer_id"].isin(known).to_numpy()
+        features, context = features[wanted], context[wanted]
     context = context.assign(id=context["cart_id"])
     return _rows(features, context, CART_FEATURES)
+
+
+def _linked_customers(session: Any, visitors: list[str], now: datetime) -> list[str]:
+    """The customers these visitors were linked to before ``now`` (their history counts)."""
+    if not visitors:
+        return []
+    linked = select(Identity.customer_id).where(
+        Identity.visitor_id.in_(visitors), Identity.linked_at < now
+    )
+    named = select(JourneyEvent.customer_id).where(
+        JourneyEvent.visitor_id.in_(visitors),
+        JourneyEvent.customer_id.is_not(None),
+        JourneyEvent.occurred_at < now,
+    )
+    return sorted(set(session.scalars(linked.union(named))))
 
 
 def _answer(
@@ -238,6 +286,7 @@ def _answer(
         {
             "id": _text(row["id"]),
             "customer_id": _text(row["customer_id"]),
+            "visitor_id": _text(row.get("visitor_id")),
             "cart_id": _text(row["cart_id"]),
             "probability": float(probability),
             "probability_text": probability_text(probability, locale),

@@ -105,9 +105,12 @@ class BrandSwitchRequestSchema(_OneSource):
 
 
 class CartAbandonmentRequestSchema(_OneSource):
-    SOURCES = ("cart_ids", "customer_ids", "records")
+    SOURCES = ("cart_ids", "customer_ids", "visitor_ids", "records")
     cart_ids = _ids("Open carts to score from their journey data.")
     customer_ids = _ids("Score the open carts of these customers.")
+    visitor_ids = _ids(
+        "Score the open carts of these visitors (anonymous ones too, before they identify)."
+    )
     records = _records(CartRecordSchema)
 
 
@@ -125,6 +128,9 @@ class ReasonSchema(Schema):
 class PredictionSchema(Schema):
     id = fields.String(allow_none=True, metadata={"description": "The record's id, if sent."})
     customer_id = fields.String(allow_none=True)
+    visitor_id = fields.String(
+        allow_none=True, metadata={"description": "The cart's visitor (carts only)."}
+    )
     cart_id = fields.String(allow_none=True)
     probability = fields.Float()
     probability_text = fields.String(metadata={"description": PROBABILITY_TEXT})

@@ -45,7 +45,15 @@ CHUNK_ROWS = 10_000
 # Reasons cost one prediction per feature; in batch they are worked out for the customers a
 # support agent may act on. Online predictions always carry them.
 EXPLAINED_BANDS: frozenset[str] = frozenset({"medium", "high"})
-CONTEXT_COLUMNS = ["customer_id", "cart_id", "stage", "segment", "product_category", "value"]
+CONTEXT_COLUMNS = [
+    "customer_id",
+    "visitor_id",
+    "cart_id",
+    "stage",
+    "segment",
+    "product_category",
+    "value",
+]
 CSV_COLUMNS = [
     "task",
     *CONTEXT_COLUMNS,
@@ -73,7 +81,8 @@ def task_features(
     """(feature rows, context rows) of ``task`` at ``cutoff``, both indexed alike.
 
     Brand switch: customers who have bought before (``active_only``; the task's population).
-    Cart abandonment: every cart open at the cutoff.
+    Cart abandonment: every cart open at the cutoff, anonymous visitors' carts too (their
+    customer_id is None; the visitor_id names them).
     """
     if task == "brand_switch":
         features = build_customer_features(frames, cutoff)
@@ -86,7 +95,8 @@ def task_features(
     features = build_cart_features(frames, cutoff)
     context = pd.DataFrame(
         {
-            "customer_id": features["customer_id"].astype(str),
+            "customer_id": features["customer_id"].astype(object),
+            "visitor_id": features["visitor_id"].astype(object),
             "cart_id": features.index.astype(str),
             "stage": features["stage"],
             "segment": features["segment"],
@@ -224,7 +234,8 @@ def _records(
     as_of: datetime,
     scored_at: datetime,
 ) -> list[dict[str, Any]]:
-    frame = context[CONTEXT_COLUMNS].assign(
+    # Brand-switch rows have no visitor: the column is added empty.
+    frame = context.reindex(columns=CONTEXT_COLUMNS).assign(
         probability=scores.probabilities,
         band=scores.bands,
         reasons=pd.Series(scores.reasons, index=context.index, dtype=object),

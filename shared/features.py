@@ -107,34 +107,84 @@ CUSTOMER_CATEGORICAL: list[str] = ["segment", "main_category", "stage", "abandon
 # What a risk-score row and a critical-journey cell need besides the probability.
 CUSTOMER_CONTEXT: list[str] = ["stage", "segment", "product_category", "value"]
 
+# Numeric event properties aggregated over the visitor's session: key -> how (sum, max, min).
+# Each gives the cart feature session_<key>_<how>; an imported event may carry any of them.
+SESSION_PROPERTIES: dict[str, str] = {"page_value": "sum", "price": "max"}
+# A positive "discount" property on an event means a discount was shown to the visitor.
+DISCOUNT_PROPERTY = "discount"
+EVENT_PROPERTIES: tuple[str, ...] = (*SESSION_PROPERTIES, DISCOUNT_PROPERTY)
+# A visitor's events with gaps shorter than this are one session.
+SESSION_GAP = pd.Timedelta(minutes=30)
+# Time on a product page counts at most this long (a tab left open is not reading).
+PRODUCT_PAGE_CAP = pd.Timedelta(minutes=10)
+
 CART_FEATURE_DOCS: dict[str, str] = {
-    "segment": "customer segment (categorical)",
+    "segment": "customer segment, when the visitor was identified (categorical)",
     "stage": "customer's journey stage at the cutoff (categorical)",
     "product_category": "category of the first product put in the cart (categorical)",
     "device": "device the cart was opened on (categorical)",
-    "channel": "channel of the cart's first event (categorical)",
+    "channel": "channel of the first event of the visitor's current session (categorical)",
     "cart_value": "value added minus value removed",
     "cart_items": "items added minus items removed",
     "minutes_open": "minutes since the cart was opened",
     "minutes_idle": "minutes since the last cart activity",
     "checkout_started": "1 when checkout was started, else 0",
     "minutes_in_checkout": "minutes since checkout was started",
-    "session_depth": "events in the hour before the cart was opened",
-    "past_purchases": "customer's purchases before the cutoff",
-    "past_abandonments": "customer's carts marked abandoned before the cutoff",
-    "days_since_last_purchase": "days since the customer's previous purchase",
+    "session_depth": "visitor's events in the hour before the cart was opened",
+    "session_minutes": "minutes from the first to the last event of the visitor's session",
+    "session_pages": "pages viewed in the session (page views, touchpoints, product views)",
+    "session_product_views": "product pages viewed in the session",
+    "minutes_on_product_pages": "minutes spent on product pages in the session (capped each)",
+    "returning_visitor": "1 when the visitor or its known customer was seen before the session",
+    "discount_shown": "1 when a discount was shown in the session, else 0",
+    **{
+        f"session_{key}_{how}": f"{how} of the events' {key} property in the session"
+        for key, how in SESSION_PROPERTIES.items()
+    },
+    "past_purchases": "known customer's purchases before the cutoff (none when anonymous)",
+    "past_abandonments": "known customer's carts marked abandoned before the cutoff",
+    "days_since_last_purchase": "days since the known customer's previous purchase",
 }
 CART_FEATURES: list[str] = list(CART_FEATURE_DOCS)
 CART_CATEGORICAL: list[str] = ["segment", "stage", "product_category", "device", "channel"]
+# The session columns of the "session logistic regression" baseline.
+CART_SESSION_FEATURES: list[str] = [
+    "session_minutes",
+    "session_pages",
+    "session_product_views",
+    "minutes_on_product_pages",
+    "returning_visitor",
+    "discount_shown",
+    "cart_value",
+    "cart_items",
+    *(f"session_{key}_{how}" for key, how in SESSION_PROPERTIES.items()),
+]
+# The moments at which a shop can still act on a cart (training snapshots): right after a
+# cart change, after quiet of these lengths following the last cart activity, at exit intent.
+CART_QUIET_MOMENTS: dict[str, pd.Timedelta] = {
+    "quiet_5": pd.Timedelta(minutes=5),
+    "quiet_15": pd.Timedelta(minutes=15),
+    "quiet_60": pd.Timedelta(minutes=60),
+}
+CART_MOMENTS: tuple[str, ...] = ("change", *CART_QUIET_MOMENTS, "exit_intent")
+# A snapshot "right after" an event is taken this long after it (features see events before).
+JUST_AFTER = pd.Timedelta(seconds=1)
+
+
+def property_column(key: str) -> str:
+    """The events frame column holding numeric property ``key`` (NaN where absent)."""
+    return f"prop_{key}"
 
 
 @dataclass(frozen=True)
 class JourneyFrames:
     """What is known strictly before ``cutoff``.
 
-    ``events``: customer_id (resolved through identities), visitor_id, type, stage, channel,
-    product_category, value, cart_id, device, occurred_at, properties (only for support
-    contacts and abandoned carts). ``responses``: customer_id, survey_key, nps, csat, ces,
+    ``events``: customer_id (resolved through identities; NaN for a visitor not linked yet),
+    visitor_id, type, stage, channel, product_category, value, cart_id, device, occurred_at,
+    linked_at (when an identity named the customer; NaT when the event did itself), properties
+    (only for support contacts and abandoned carts) and one float column per key of
+    ``EVENT_PROPERTIES`` (``property_column``). ``responses``: customer_id, survey_key, nps, csat, ces,
     reason, cart_id, submitted_at. ``customers``: customer_id, segment, locale.
     """
 
@@ -156,24 +206,36 @@ def as_utc(moment: datetime) -> pd.Timestamp:
 
 
 def load_journey_frames(
-    database_url: str, cutoff: datetime, customer_ids: Sequence[str] | None = None
+    database_url: str,
+    cutoff: datetime,
+    customer_ids: Sequence[str] | None = None,
+    visitor_ids: Sequence[str] | None = None,
 ) -> JourneyFrames:
     """Read events, responses and customers strictly before ``cutoff``, one query per table.
 
-    An anonymous event counts for the customer its visitor id was linked to before the cutoff.
-    ``customer_ids`` restricts the result to those customers (the model service scoring one).
+    An anonymous event counts for the customer its visitor id was linked to before the cutoff;
+    events of visitors never linked are kept with no customer (their carts are scored by
+    visitor). ``customer_ids`` and ``visitor_ids`` restrict the events to those customers and
+    visitors (the model service scoring a few); with only ``visitor_ids`` no customer is read.
     """
     cutoff_ts = as_utc(cutoff)
     cutoff_py = cutoff_ts.to_pydatetime()
     ids = None if customer_ids is None else list(dict.fromkeys(customer_ids))
+    visitors = None if visitor_ids is None else list(dict.fromkeys(visitor_ids))
+    if ids is None and visitors is not None:
+        ids = []
+    if visitors is not None and len(visitors) > MAX_IN_LIST:
+        raise ValueError(f"at most {MAX_IN_LIST} visitor ids at a time")
     engine = get_engine(database_url)
     with engine.connect() as conn:
-        events = _read(conn, _events_query(cutoff_py, ids), ("occurred_at", "linked_at"))
+        events = _read(conn, _events_query(cutoff_py, ids, visitors), ("occurred_at", "linked_at"))
         responses = _read(conn, _responses_query(cutoff_py, ids), ("submitted_at", "linked_at"))
         customers = _read(conn, _customers_query(ids), ())
     if ids is not None and len(ids) > MAX_IN_LIST:
         wanted = set(ids)
-        events = events[events["customer_id"].isin(wanted)]
+        events = events[
+            events["customer_id"].isin(wanted) | events["visitor_id"].isin(set(visitors or ()))
+        ]
         responses = responses[responses["customer_id"].isin(wanted)]
         customers = customers[customers["customer_id"].isin(wanted)]
     events = _prepare_events(events)
@@ -181,35 +243,38 @@ def load_journey_frames(
     return JourneyFrames(events=events, responses=responses, customers=customers, cutoff=cutoff_py)
 
 
-def _events_query(cutoff: datetime, ids: list[str] | None):
+def _events_query(cutoff: datetime, ids: list[str] | None, visitors: list[str] | None = None):
     ev = JourneyEvent.__table__
     idt = Identity.__table__
     who = func.coalesce(ev.c.customer_id, idt.c.customer_id)
-    # JSON is only needed for two rare event types; leaving it out elsewhere keeps reads fast.
+    # The whole document is only needed for two rare event types; leaving it out elsewhere
+    # keeps reads fast. The declared numeric properties are extracted in SQL, one per column.
     props = case(
         (ev.c.type.in_(("support_contact", "cart_abandoned")), type_coerce(ev.c.properties, String))
     )
-    stmt = (
-        select(
-            who.label("customer_id"),
-            ev.c.visitor_id,
-            ev.c.type,
-            ev.c.stage,
-            ev.c.channel,
-            ev.c.product_category,
-            ev.c.value,
-            ev.c.cart_id,
-            ev.c.device,
-            type_coerce(ev.c.occurred_at, String).label("occurred_at"),
-            type_coerce(idt.c.linked_at, String).label("linked_at"),
-            props.label("properties"),
-        )
-        .select_from(
-            ev.outerjoin(idt, and_(idt.c.visitor_id == ev.c.visitor_id, idt.c.linked_at < cutoff))
-        )
-        .where(who.is_not(None))
+    numeric = [
+        ev.c.properties[key].as_float().label(property_column(key)) for key in EVENT_PROPERTIES
+    ]
+    # When the event names its customer itself, a later link of its visitor changes nothing.
+    linked_at = case((ev.c.customer_id.is_(None), idt.c.linked_at))
+    stmt = select(
+        who.label("customer_id"),
+        ev.c.visitor_id,
+        ev.c.type,
+        ev.c.stage,
+        ev.c.channel,
+        ev.c.product_category,
+        ev.c.value,
+        ev.c.cart_id,
+        ev.c.device,
+        type_coerce(ev.c.occurred_at, String).label("occurred_at"),
+        type_coerce(linked_at, String).label("linked_at"),
+        props.label("properties"),
+        *numeric,
+    ).select_from(
+        ev.outerjoin(idt, and_(idt.c.visitor_id == ev.c.visitor_id, idt.c.linked_at < cutoff))
     )
-    return _restrict(stmt, ev, ev.c.occurred_at, cutoff, who, ids)
+    return _restrict(stmt, ev, ev.c.occurred_at, cutoff, who, ids, visitors)
 
 
 def _responses_query(cutoff: datetime, ids: list[str] | None):
@@ -236,8 +301,16 @@ def _responses_query(cutoff: datetime, ids: list[str] | None):
     return _restrict(stmt, rs, rs.c.submitted_at, cutoff, who, ids)
 
 
-def _restrict(stmt, table, time_column, cutoff: datetime, who, ids: list[str] | None):
-    """Rows before the cutoff, of the given customers when there are few.
+def _restrict(
+    stmt,
+    table,
+    time_column,
+    cutoff: datetime,
+    who,
+    ids: list[str] | None,
+    visitors: list[str] | None = None,
+):
+    """Rows before the cutoff, of the given customers (and visitors) when there are few.
 
     For everyone, the time condition is wrapped in a function so that no index is used: near
     "now" nearly every row qualifies, and walking the time index then the table is random I/O
@@ -248,6 +321,16 @@ def _restrict(stmt, table, time_column, cutoff: datetime, who, ids: list[str] | 
         return stmt.where(func.coalesce(time_column, time_column) < cutoff)
     idt = Identity.__table__
     their_visitors = select(idt.c.visitor_id).where(idt.c.customer_id.in_(ids))
+    if visitors:
+        return stmt.where(
+            time_column < cutoff,
+            or_(
+                table.c.customer_id.in_(ids),
+                table.c.visitor_id.in_(their_visitors),
+                table.c.visitor_id.in_(visitors),
+            ),
+            or_(who.in_(ids), table.c.visitor_id.in_(visitors)),
+        )
     return stmt.where(
         time_column < cutoff,
         or_(table.c.customer_id.in_(ids), table.c.visitor_id.in_(their_visitors)),
@@ -292,6 +375,9 @@ def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
     for column in ("type", "stage", "channel", "product_category", "device"):
         events[column] = events[column].astype("category")
     events["properties"] = events["properties"].map(_parse_properties, na_action="ignore")
+    for key in EVENT_PROPERTIES:
+        column = property_column(key)
+        events[column] = pd.to_numeric(events[column], errors="coerce").astype(float)
     return events.sort_values(["customer_id", "occurred_at"], kind="stable").reset_index(drop=True)
 
 
@@ -311,20 +397,34 @@ def frames_before(frames: JourneyFrames, cutoff: datetime) -> JourneyFrames:
     if cutoff_ts > as_utc(frames.cutoff):
         raise ValueError("cannot cut frames at a later cutoff than they were read at")
     return JourneyFrames(
-        known_events(frames, cutoff_ts),
+        known_events(frames, cutoff_ts, anonymous=True),
         known_responses(frames, cutoff_ts),
         frames.customers,
         cutoff_ts.to_pydatetime(),
     )
 
 
-def known_events(frames: JourneyFrames, cutoff: datetime) -> pd.DataFrame:
+def known_events(frames: JourneyFrames, cutoff: datetime, anonymous: bool = False) -> pd.DataFrame:
     """Events before ``cutoff`` that could be attributed to their customer at that moment: an
     anonymous visitor's event counts only once the visitor was linked before the cutoff (a
-    link made later reveals that the customer came back — the future)."""
+    link made later reveals that the customer came back — the future).
+
+    With ``anonymous`` the events of visitors not linked by then are kept too, with no
+    customer (carts belong to their visitor); otherwise they are left out.
+    """
     cutoff_ts = as_utc(cutoff)
     events = frames.events
-    return events[(events["occurred_at"] < cutoff_ts) & ~(events["linked_at"] >= cutoff_ts)]
+    before = events["occurred_at"] < cutoff_ts
+    if not anonymous:
+        return events[before & ~(events["linked_at"] >= cutoff_ts) & events["customer_id"].notna()]
+    events = events[before]
+    linked_later = (events["linked_at"] >= cutoff_ts).to_numpy()
+    if not linked_later.any():
+        return events
+    events = events.copy()
+    events.loc[linked_later, "customer_id"] = None
+    events.loc[linked_later, "linked_at"] = pd.NaT
+    return events
 
 
 def known_responses(frames: JourneyFrames, cutoff: datetime) -> pd.DataFrame:
@@ -597,73 +697,162 @@ def _typed(frame: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
 
 
 def cart_spans(events: pd.DataFrame) -> pd.DataFrame:
-    """Every cart with its customer, when it opened, when it was last touched, and when it was
-    bought or marked abandoned (NaT when not, among the events given)."""
+    """Every cart with its visitor and customer (of its first event; NaN when anonymous), when
+    it opened, when it was last touched, and when it was bought or marked abandoned (NaT when
+    not, among the events given)."""
     carts = events[events["cart_id"].notna()]
     etype = carts["type"].astype(str)
     grouped = carts.groupby("cart_id", sort=False)
     activity = carts[etype.isin(CART_EVENT_TYPES)].groupby("cart_id")["occurred_at"]
-    spans = pd.DataFrame(
-        {
-            "customer_id": grouped["customer_id"].first(),
-            "opened_at": grouped["occurred_at"].min(),
-        }
-    )
+    first = carts.sort_values("occurred_at", kind="stable").groupby("cart_id", sort=False).head(1)
+    first = first.set_index("cart_id")
+    spans = pd.DataFrame({"opened_at": grouped["occurred_at"].min()})
+    spans["visitor_id"] = first["visitor_id"].reindex(spans.index)
+    spans["customer_id"] = grouped["customer_id"].first()
     spans["last_activity_at"] = activity.max()
     spans["purchased_at"] = carts[etype == "purchase"].groupby("cart_id")["occurred_at"].min()
     spans["abandoned_at"] = carts[etype == "cart_abandoned"].groupby("cart_id")["occurred_at"].min()
     spans.index.name = "cart_id"
-    return spans
+    return spans[
+        [
+            "visitor_id",
+            "customer_id",
+            "opened_at",
+            "last_activity_at",
+            "purchased_at",
+            "abandoned_at",
+        ]
+    ]
 
 
 def open_carts(frames: JourneyFrames, cutoff: datetime) -> pd.DataFrame:
     """Carts open at ``cutoff``: opened before it, not bought, not marked abandoned, and touched
-    within the last ``CART_MAX_IDLE``. Index cart_id; columns customer_id, as_of."""
+    within the last ``CART_MAX_IDLE``; anonymous visitors' carts too. Index cart_id; columns
+    visitor_id, customer_id (NaN when the visitor is not identified), as_of."""
     cutoff_ts = as_utc(cutoff)
-    spans = cart_spans(known_events(frames, cutoff_ts))
+    spans = cart_spans(known_events(frames, cutoff_ts, anonymous=True))
     last_touch = spans["last_activity_at"].fillna(spans["opened_at"])
     is_open = (
         spans["purchased_at"].isna()
         & spans["abandoned_at"].isna()
         & (cutoff_ts - last_touch <= CART_MAX_IDLE)
     )
-    return pd.DataFrame({"customer_id": spans.loc[is_open, "customer_id"], "as_of": cutoff_ts})
+    found = spans.loc[is_open, ["visitor_id", "customer_id"]].copy()
+    found["as_of"] = cutoff_ts
+    return found
+
+
+def cart_decision_moments(events: pd.DataFrame) -> pd.DataFrame:
+    """The moments a shop could act on each cart, from the cart's (and its visitor's) events.
+
+    Right after each cart change (add, remove, checkout start); 5, 15 and 60 minutes after a
+    cart activity when the cart saw nothing more by then and was still open; right after an
+    ``exit_intent`` event of the cart's visitor while the cart was open and touched within the
+    last hour. Never a cart idle for longer than an hour. Index cart_id; columns visitor_id,
+    as_of, moment (one of ``CART_MOMENTS``).
+    """
+    spans = cart_spans(events)
+    columns = ["visitor_id", "as_of", "moment"]
+    if spans.empty:
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="cart_id"))
+    closed = spans[["purchased_at", "abandoned_at"]].min(axis=1)
+    carts = events[events["cart_id"].notna()].sort_values(["cart_id", "occurred_at"])
+    ctype = carts["type"].astype(str)
+    activity = carts[ctype.isin(CART_EVENT_TYPES)][["cart_id", "occurred_at"]]
+    # The next event of the same cart after each activity (any type: a purchase closes it).
+    nxt = carts.groupby("cart_id")["occurred_at"].shift(-1)
+    following = nxt[ctype.isin(CART_EVENT_TYPES).to_numpy()]
+    closes = closed.reindex(activity["cart_id"]).to_numpy()
+    parts = []
+    change = activity["occurred_at"] + JUST_AFTER
+    still_open = ~(closes <= change.to_numpy())
+    parts.append(_moments(activity["cart_id"][still_open], change[still_open], "change"))
+    for name, quiet in CART_QUIET_MOMENTS.items():
+        at = activity["occurred_at"] + quiet
+        ok = ~(following <= at).to_numpy() & ~(closes <= at.to_numpy())
+        parts.append(_moments(activity["cart_id"][ok], at[ok], name))
+    parts.append(_exit_moments(events, spans, activity, closed))
+    moments = pd.concat(parts, ignore_index=True)
+    moments = moments.drop_duplicates(["cart_id", "as_of"]).sort_values(["as_of", "cart_id"])
+    moments["visitor_id"] = spans["visitor_id"].reindex(moments["cart_id"]).to_numpy()
+    return moments.set_index("cart_id")[columns]
+
+
+def _moments(cart_ids: pd.Series, at: pd.Series, name: str) -> pd.DataFrame:
+    return pd.DataFrame({"cart_id": cart_ids.to_numpy(), "as_of": at.to_numpy(), "moment": name})
+
+
+def _exit_moments(
+    events: pd.DataFrame, spans: pd.DataFrame, activity: pd.DataFrame, closed: pd.Series
+) -> pd.DataFrame:
+    """Exit intents of a visitor with a cart open and touched within the last hour: the cart is
+    the one the visitor touched last (an exit event need not name it)."""
+    exits = events[(events["type"].astype(str) == "exit_intent") & events["visitor_id"].notna()]
+    if exits.empty or activity.empty:
+        return _moments(
+            pd.Series([], dtype=object), pd.Series([], dtype="datetime64[ns, UTC]"), "exit_intent"
+        )
+    touched = activity.assign(
+        visitor_id=spans["visitor_id"].reindex(activity["cart_id"]).to_numpy()
+    )
+    touched = touched.dropna(subset=["visitor_id"]).sort_values("occurred_at")
+    left = exits[["visitor_id", "occurred_at"]].sort_values("occurred_at")
+    matched = pd.merge_asof(
+        left.rename(columns={"occurred_at": "exit_at"}),
+        touched.rename(columns={"occurred_at": "touched_at"}),
+        left_on="exit_at",
+        right_on="touched_at",
+        by="visitor_id",
+        tolerance=CART_QUIET_MOMENTS["quiet_60"],
+    ).dropna(subset=["cart_id"])
+    at = matched["exit_at"] + JUST_AFTER
+    ok = ~(closed.reindex(matched["cart_id"]).to_numpy() <= at.to_numpy())
+    return _moments(matched["cart_id"][ok], at[ok], "exit_intent")
 
 
 def build_cart_features(frames: JourneyFrames, cutoff: datetime) -> pd.DataFrame:
-    """One row per cart open at ``cutoff``: index cart_id, customer_id, then ``CART_FEATURES``."""
+    """One row per cart open at ``cutoff``: index cart_id, visitor_id, customer_id, then
+    ``CART_FEATURES``."""
     return build_cart_features_at(frames, open_carts(frames, cutoff))
 
 
 def build_cart_features_at(frames: JourneyFrames, snapshots: pd.DataFrame) -> pd.DataFrame:
     """Cart features for (cart, as_of) snapshots, each from events strictly before its as_of.
 
-    ``snapshots`` has index cart_id (repeats allowed) and columns customer_id, as_of. Training
-    uses many snapshots per cart; serving uses every open cart at one cutoff.
+    ``snapshots`` has index cart_id (repeats allowed) and a column as_of. Training uses the
+    decision moments of ``cart_decision_moments``; serving uses every open cart at one cutoff.
+    A cart belongs to its visitor: cart and session features come from the visitor's own
+    events, so they do not change when the visitor is identified later. The customer (and the
+    customer's history: segment, stage, past purchases) counts only when the visitor was
+    identified before the snapshot; ``customer_id`` is NaN otherwise.
     """
-    columns = ["customer_id", *CART_FEATURES]
+    columns = ["visitor_id", "customer_id", *CART_FEATURES]
+    text_columns = ["visitor_id", "customer_id", *CART_CATEGORICAL]
     if snapshots.empty:
         empty = pd.DataFrame(columns=columns, index=pd.Index([], name="cart_id"))
-        return _typed(empty, ["customer_id", *CART_CATEGORICAL])
-    snaps = snapshots.reset_index().rename(columns={"index": "cart_id"})
+        return _typed(empty, text_columns).astype({"customer_id": object})
+    snaps = snapshots.reset_index().rename(columns={"index": "cart_id"})[["cart_id", "as_of"]]
     snaps["as_of"] = pd.to_datetime(snaps["as_of"], utc=True)
     snaps["row"] = np.arange(len(snaps))
-    # Exact for one as_of (serving, and the no-leakage test). With many (training), a visitor
-    # linked between two snapshots counts for the earlier one's customer history too.
-    ev = known_events(frames, snaps["as_of"].max())
+    latest = snaps["as_of"].max()
+    ev = known_events(frames, latest, anonymous=True)
 
     carts = ev[ev["cart_id"].isin(set(snaps["cart_id"]))]
     joined = snaps[["row", "cart_id", "as_of"]].merge(carts, on="cart_id", how="inner")
-    known = (joined["occurred_at"] < joined["as_of"]) & ~(joined["linked_at"] >= joined["as_of"])
-    joined = joined[known].sort_values(["row", "occurred_at"], kind="stable")
+    joined = joined[joined["occurred_at"] < joined["as_of"]]
+    joined = joined.sort_values(["row", "occurred_at"], kind="stable")
+    # Known at as_of: named by the event itself, or linked to its visitor before as_of.
+    attributable = joined["customer_id"].notna() & ~(joined["linked_at"] >= joined["as_of"])
     jtype = joined["type"].astype(str)
     sign = np.select([jtype == "add_to_cart", jtype == "remove_from_cart"], [1.0, -1.0], 0.0)
-    per_row = joined.groupby("row")
-    first = per_row.head(1).set_index("row")
+    first = joined.groupby("row").head(1).set_index("row")
     is_cart_activity = jtype.isin(CART_EVENT_TYPES)
     checkout = joined[jtype == "checkout_started"].groupby("row")["occurred_at"].min()
 
     out = snaps.set_index("row")
+    out["visitor_id"] = first["visitor_id"].astype(object)
+    owner = joined[attributable].groupby("row")["customer_id"].last()
+    out["customer_id"] = owner.reindex(out.index).astype(object)
     out["cart_value"] = (joined["value"].fillna(0.0) * sign).groupby(joined["row"]).sum()
     # Quantity is not stored: one cart event is one item.
     out["cart_items"] = pd.Series(sign, index=joined.index).groupby(joined["row"]).sum()
@@ -674,27 +863,167 @@ def build_cart_features_at(frames: JourneyFrames, snapshots: pd.DataFrame) -> pd
     out["minutes_in_checkout"] = (out["as_of"] - checkout.reindex(out.index)) / MINUTE
     out["product_category"] = first["product_category"].astype(object)
     out["device"] = first["device"].astype(object)
-    out["channel"] = first["channel"].astype(object)
 
-    history = _CustomerHistory(ev)
     opened = first["occurred_at"].reindex(out.index)
-    out["session_depth"] = history.count_between(
-        out["customer_id"], opened - SESSION_WINDOW, opened, kinds=None
-    )
-    out["past_purchases"] = history.count_between(
-        out["customer_id"], None, out["as_of"], kinds=("purchase",)
-    )
+    session = _session_features(ev, out["visitor_id"], out["as_of"], opened)
+    for column in session.columns:
+        out[column] = session[column]
+
+    customer_events = ev[ev["customer_id"].notna()]
+    customer_events = customer_events[~(customer_events["linked_at"] >= latest)]
+    history = _CustomerHistory(customer_events)
+    who = out["customer_id"]
+    anonymous = who.isna()
+    seen_before = history.count_between(who, None, out["session_start"], kinds=None) > 0
+    out["returning_visitor"] = (out["returning_visitor"].astype(bool) | seen_before).astype(float)
+    out["past_purchases"] = history.count_between(who, None, out["as_of"], kinds=("purchase",))
     out["past_abandonments"] = history.count_between(
-        out["customer_id"], None, out["as_of"], kinds=("cart_abandoned",)
+        who, None, out["as_of"], kinds=("cart_abandoned",)
     )
-    last_buy = history.last_before(out["customer_id"], out["as_of"], kind="purchase")
+    out.loc[anonymous, ["past_purchases", "past_abandonments"]] = np.nan
+    last_buy = history.last_before(who, out["as_of"], kind="purchase")
     out["days_since_last_purchase"] = (out["as_of"] - last_buy) / DAY
 
     segments = frames.customers.drop_duplicates("customer_id").set_index("customer_id")["segment"]
-    out["segment"] = out["customer_id"].map(segments)
-    out["stage"] = _stage_as_of(ev, out[["customer_id", "as_of"]])
+    out["segment"] = who.map(segments)
+    out["stage"] = _stage_as_of(customer_events, out[["customer_id", "as_of"]])
+    # An anonymous visitor with a cart is at the desire stage as far as anyone can tell.
+    out.loc[anonymous, "stage"] = "desire"
     out = out.set_index("cart_id")
-    return _typed(out[columns], ["customer_id", *CART_CATEGORICAL])
+    typed = _typed(out[columns], text_columns)
+    # None, not the text "none", for an anonymous visitor; object dtype whatever the rows hold.
+    owners = out["customer_id"].astype(object)
+    typed["customer_id"] = pd.Series(
+        owners.where(owners.notna(), None).to_numpy(), index=typed.index, dtype=object
+    )
+    return typed
+
+
+def _session_features(
+    events: pd.DataFrame, visitors: pd.Series, as_of: pd.Series, opened: pd.Series
+) -> pd.DataFrame:
+    """Per (visitor, as_of): the visitor's session that holds its last event before as_of.
+
+    A session is the visitor's events with gaps under ``SESSION_GAP``. Sums are differences of
+    running totals over the visitor's events sorted in time, found by binary search, so only
+    events strictly before each as_of count.
+    """
+    index = visitors.index
+    wanted = events[events["visitor_id"].isin(set(visitors.dropna()))]
+    wanted = wanted.sort_values(["visitor_id", "occurred_at"], kind="stable")
+    n = len(wanted)
+    if n == 0:
+        return _no_session(index)
+    codes, uniques = pd.factorize(wanted["visitor_id"])
+    codes = codes.astype(np.int64)
+    times = wanted["occurred_at"]
+    keys = _CustomerHistory._key(codes, times)
+    new_visitor = np.ones(n, dtype=bool)
+    new_visitor[1:] = codes[1:] != codes[:-1]
+    gap = times.diff().to_numpy()
+    new_session = new_visitor | (gap >= SESSION_GAP.to_timedelta64())
+    session_no = np.cumsum(new_session) - 1
+    starts = times.to_numpy()[np.flatnonzero(new_session)]
+    etype = wanted["type"].astype(str).to_numpy()
+    is_page = np.isin(etype, VIEW_TYPES)
+    is_product = etype == "product_view"
+    discount = (etype == "discount_shown") | (
+        wanted[property_column(DISCOUNT_PROPERTY)].fillna(0.0).to_numpy() > 0
+    )
+    # Time on a product page: until the next event of the same session, capped.
+    until_next = np.append(gap[1:], np.timedelta64("NaT"))
+    same_session = np.append(~new_session[1:], False)
+    cap_minutes = PRODUCT_PAGE_CAP / MINUTE
+    reading = np.where(
+        is_product & same_session,
+        np.minimum(pd.to_timedelta(until_next).to_numpy() / MINUTE.to_timedelta64(), cap_minutes),
+        0.0,
+    )
+    reading = np.nan_to_num(reading)
+
+    def running(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(values, dtype=float)])
+
+    pages, products, reads, discounts = (
+        running(v) for v in (is_page, is_product, reading, discount)
+    )
+    visitor_codes = pd.Index(uniques).get_indexer(visitors).astype(np.int64)
+    has_visitor = (visitor_codes >= 0) & as_of.notna().to_numpy()
+    upper = np.searchsorted(keys, _CustomerHistory._key(visitor_codes, as_of), side="left")
+    last = upper - 1
+    found = has_visitor & (last >= 0)
+    safe_last = np.clip(last, 0, n - 1)
+    found &= codes[safe_last] == visitor_codes
+    session = session_no[safe_last]
+    first_of_session = np.searchsorted(session_no, session, side="left")
+    start_time = pd.Series(starts[session], index=index)
+
+    def window(totals: np.ndarray) -> np.ndarray:
+        return np.where(found, totals[safe_last + 1] - totals[first_of_session], np.nan)
+
+    out = pd.DataFrame(index=index)
+    out["session_start"] = start_time.where(found)
+    last_time = pd.Series(times.to_numpy()[safe_last], index=index)
+    out["session_minutes"] = ((last_time - out["session_start"]) / MINUTE).where(found)
+    out["session_pages"] = window(pages)
+    out["session_product_views"] = window(products)
+    # The last product view before as_of is read until as_of (never past it: no later event).
+    open_reading = np.where(
+        found & is_product[safe_last],
+        np.minimum((as_of - last_time) / MINUTE, cap_minutes),
+        0.0,
+    )
+    # reading[safe_last] may look at the event after as_of: take it out.
+    tail = np.where(found, reading[safe_last], 0.0)
+    out["minutes_on_product_pages"] = window(reads) - tail + open_reading
+    out["discount_shown"] = (np.nan_to_num(window(discounts)) > 0).astype(float)
+    # The visitor's own events before the session (the customer's are added by the caller).
+    before_session = codes[np.clip(first_of_session - 1, 0, n - 1)] == visitor_codes
+    out["returning_visitor"] = (found & (first_of_session > 0) & before_session).astype(float)
+    for key, how in SESSION_PROPERTIES.items():
+        values = wanted[property_column(key)].to_numpy(dtype=float)
+        column = f"session_{key}_{how}"
+        if how == "sum":
+            out[column] = window(running(np.nan_to_num(values)))
+        else:
+            # Events without the property must not hide an earlier value in the session.
+            fill = -np.inf if how == "max" else np.inf
+            grouped = pd.Series(np.where(np.isnan(values), fill, values)).groupby(session_no)
+            extreme = (grouped.cummax() if how == "max" else grouped.cummin()).to_numpy()
+            extreme = np.where(np.isinf(extreme), np.nan, extreme)
+            out[column] = np.where(found, extreme[safe_last], np.nan)
+    first_channel = wanted["channel"].astype(object).to_numpy()[np.flatnonzero(new_session)]
+    out["channel"] = pd.Series(np.where(found, first_channel[session], None), index=index)
+    out["session_depth"] = _count_between(
+        keys, visitor_codes, opened - SESSION_WINDOW, opened, index
+    )
+    return out
+
+
+def _no_session(index: pd.Index) -> pd.DataFrame:
+    """What ``_session_features`` gives rows whose visitor has no event (none is known)."""
+    out = pd.DataFrame(index=index)
+    out["session_start"] = pd.Series(pd.NaT, index=index, dtype="datetime64[us, UTC]")
+    for column in ("session_minutes", "session_pages", "session_product_views"):
+        out[column] = np.nan
+    out["minutes_on_product_pages"] = np.nan
+    out["discount_shown"] = 0.0
+    out["returning_visitor"] = 0.0
+    for key, how in SESSION_PROPERTIES.items():
+        out[f"session_{key}_{how}"] = np.nan
+    out["channel"] = None
+    out["session_depth"] = 0.0
+    return out
+
+
+def _count_between(
+    keys: np.ndarray, codes: np.ndarray, start: pd.Series, end: pd.Series, index: pd.Index
+) -> pd.Series:
+    valid = (codes >= 0) & start.notna().to_numpy() & end.notna().to_numpy()
+    zero = pd.Timestamp(0, tz=UTC)
+    lower = np.searchsorted(keys, _CustomerHistory._key(codes, start.fillna(zero)), "left")
+    upper = np.searchsorted(keys, _CustomerHistory._key(codes, end.fillna(zero)), "left")
+    return pd.Series(np.where(valid, np.maximum(upper - lower, 0), 0).astype(float), index=index)
 
 
 def _stage_as_of(events: pd.DataFrame, pairs: pd.DataFrame) -> pd.Series:

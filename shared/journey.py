@@ -67,6 +67,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "referral",
     "newsletter_signup",
     "identify",
+    # A visitor about to leave (a shop's script sees it) and a discount shown: cart moments.
+    "exit_intent",
+    "discount_shown",
 )
 CHANNELS: tuple[str, ...] = (
     "display",

@@ -499,6 +499,89 @@ REASONS: dict[str, Reason] = {
             "Rekommendera produkterna som kunden tittade på.",
         ),
     ),
+    # Cart abandonment: the visitor's session up to the moment.
+    "session_minutes": _r(
+        ("A long visit ({value} minutes).", "Ett långt besök ({value} minuter)."),
+        ("A short visit ({value} minutes).", "Ett kort besök ({value} minuter)."),
+        (
+            "Recommend the products the visitor looked at.",
+            "Rekommendera produkterna som besökaren tittade på.",
+        ),
+    ),
+    "session_pages": _r(
+        ("Many pages in this visit ({value}).", "Många sidor i detta besök ({value})."),
+        ("Few pages in this visit ({value}).", "Få sidor i detta besök ({value})."),
+        (
+            "Recommend the products the visitor looked at.",
+            "Rekommendera produkterna som besökaren tittade på.",
+        ),
+    ),
+    "session_product_views": _r(
+        ("Looked at {value} products in this visit.", "Tittade på {value} produkter i besöket."),
+        (
+            "Looked at few products in this visit ({value}).",
+            "Tittade på få produkter i besöket ({value}).",
+        ),
+        (
+            "Recommend the products the visitor looked at.",
+            "Rekommendera produkterna som besökaren tittade på.",
+        ),
+    ),
+    "minutes_on_product_pages": _r(
+        (
+            "Spent {value} minutes on product pages.",
+            "Ägnade {value} minuter åt produktsidor.",
+        ),
+        (
+            "Spent little time on product pages ({value} minutes).",
+            "Ägnade lite tid åt produktsidor ({value} minuter).",
+        ),
+        (
+            "Recommend the products the visitor looked at.",
+            "Rekommendera produkterna som besökaren tittade på.",
+        ),
+    ),
+    "returning_visitor": _r(
+        ("Has visited the shop before.", "Har besökt butiken tidigare."),
+        ("First visit to the shop.", "Första besöket i butiken."),
+        (
+            "Build trust: show reviews, returns and delivery terms.",
+            "Bygg förtroende: visa omdömen, returvillkor och leveransvillkor.",
+        ),
+    ),
+    "discount_shown": _r(
+        ("Was shown a discount in this visit.", "Fick se en rabatt i detta besök."),
+        ("Was shown no discount in this visit.", "Fick inte se någon rabatt i detta besök."),
+        (
+            "Consider a small discount or free shipping.",
+            "Överväg en liten rabatt eller fri frakt.",
+        ),
+    ),
+    "session_page_value_sum": _r(
+        (
+            "Visited high-value pages in this visit ({value}).",
+            "Besökte sidor med högt värde i besöket ({value}).",
+        ),
+        (
+            "Visited low-value pages in this visit ({value}).",
+            "Besökte sidor med lågt värde i besöket ({value}).",
+        ),
+        (
+            "Recommend the products the visitor looked at.",
+            "Rekommendera produkterna som besökaren tittade på.",
+        ),
+    ),
+    "session_price_max": _r(
+        (
+            "Looked at expensive products (up to {value}).",
+            "Tittade på dyra produkter (upp till {value}).",
+        ),
+        (
+            "Looked at inexpensive products (up to {value}).",
+            "Tittade på billiga produkter (upp till {value}).",
+        ),
+        _CART_HELP,
+    ),
     "past_purchases": _r(
         ("Has bought {value} times before.", "Har köpt {value} gånger tidigare."),
         (

@@ -3,10 +3,11 @@
 Both tasks are split in time. ``brand_switch`` has three parts one horizon apart: training
 rows from rolling cutoffs whose label windows end by the validation cutoff, validation rows
 whose windows end at the test cutoff, and test (evaluation) rows: every customer who has bought
-before the test cutoff, labelled over the horizon after it. ``cart_abandonment``
-rows are (cart, moment) snapshots on a grid of moments at which the cart was open; the
-evaluation snapshots are the latest ones whose 24-hour label window the data covers, the
-training snapshots end 24 hours before they begin.
+before the test cutoff, labelled over the horizon after it. ``cart_abandonment`` rows are carts
+at the moments a shop can still act on them (right after a cart change, after 5, 15 and 60
+minutes of quiet, at exit intent), never carts idle for days; the test snapshots are the latest
+ones whose 24-hour label window the data covers, the validation snapshots end 24 hours before
+them, and the training snapshots 24 hours before those.
 """
 
 from __future__ import annotations
@@ -22,16 +23,19 @@ import pandas as pd
 from shared.features import (
     CART_CATEGORICAL,
     CART_FEATURES,
-    CART_MAX_IDLE,
+    CART_MOMENTS,
+    CART_SESSION_FEATURES,
     CUSTOMER_CATEGORICAL,
     CUSTOMER_FEATURES,
+    JUST_AFTER,
     JourneyFrames,
     as_utc,
     build_cart_features_at,
     build_customer_features,
+    cart_decision_moments,
     cart_spans,
 )
-from shared.tasks import TaskDefinition, brand_switch_definition
+from shared.tasks import TaskDefinition, brand_switch_definition, cart_abandonment_definition
 
 CART_HORIZON = pd.Timedelta(hours=24)
 # Rolling cutoffs for brand switch are this far apart. Two weeks: the training cutoffs must
@@ -316,88 +320,82 @@ def cart_snapshots(
     frames: JourneyFrames,
     start: pd.Timestamp,
     end: pd.Timestamp,
-    step: pd.Timedelta,
-    spans: pd.DataFrame | None = None,
+    moments: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """(cart, as_of) pairs on a grid from ``start`` to ``end`` at which the cart was open.
-
-    "Open" is judged from the cart's own events: opened before as_of, not bought or marked
-    abandoned before it; the idle limit is applied after features are built, from the same
-    events, exactly as ``shared.features.open_carts`` does at serving time.
-    """
-    grid = pd.date_range(start, end, freq=step, inclusive="left")
-    spans = cart_spans(frames.events) if spans is None else spans
-    if spans.empty or len(grid) == 0:
-        return pd.DataFrame(columns=["customer_id", "as_of"])
-    closed = spans[["purchased_at", "abandoned_at"]].min(axis=1)
-    closed = closed.fillna(spans["opened_at"] + pd.Timedelta(days=30))
-    grid_ns = _nanoseconds(grid)
-    first = np.searchsorted(grid_ns, _nanoseconds(spans["opened_at"]), side="right")
-    last = np.searchsorted(grid_ns, _nanoseconds(closed), side="right")
-    counts = np.maximum(last - first, 0)
-    cart_index = np.repeat(np.arange(len(spans)), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    snapshots = pd.DataFrame(
-        {
-            "customer_id": spans["customer_id"].to_numpy()[cart_index],
-            "as_of": grid[first[cart_index] + offsets],
-        },
-        index=pd.Index(spans.index.to_numpy()[cart_index], name="cart_id"),
-    )
-    return snapshots
-
-
-def _nanoseconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    return pd.DatetimeIndex(times).as_unit("ns").asi8
+    """The decision moments (``shared.features.cart_decision_moments``) with as_of in
+    [start, end): index cart_id; columns visitor_id, as_of, moment. Never a cart idle for
+    days: those are the carts no shop can still win back."""
+    moments = cart_decision_moments(frames.events) if moments is None else moments
+    in_window = (moments["as_of"] >= start) & (moments["as_of"] < end)
+    return moments[in_window]
 
 
 def cart_rows(
     frames: JourneyFrames, snapshots: pd.DataFrame, spans: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Cart features at each snapshot and the label: 1 when the cart is not bought within 24 h."""
+    """Cart features at each snapshot, its moment, and the label: 1 when the cart is not bought
+    within ``CART_HORIZON`` after the snapshot."""
     rows = build_cart_features_at(frames, snapshots)
     rows["cutoff"] = pd.to_datetime(snapshots["as_of"], utc=True).array
-    rows = rows[rows["minutes_idle"].fillna(0) <= CART_MAX_IDLE / pd.Timedelta(minutes=1)]
+    rows["moment"] = snapshots["moment"].to_numpy()
     spans = cart_spans(frames.events) if spans is None else spans
     purchased = spans["purchased_at"].reindex(rows.index)
     bought_in_time = (purchased >= rows["cutoff"]) & (purchased < rows["cutoff"] + CART_HORIZON)
-    rows["label"] = (~bought_in_time.to_numpy()).astype(int)
+    rows["label"] = np.where(bought_in_time.to_numpy(), 0, 1)
+    rows.index = _row_ids(rows, "%Y-%m-%dT%H:%M:%S.%f")
     return rows
+
+
+def first_snapshots(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows taken right after a cart's first item went in: the earliest moment to act."""
+    just_opened = rows["minutes_open"] <= JUST_AFTER / pd.Timedelta(minutes=1) + 1e-9
+    return rows[(rows["moment"] == "change") & just_opened]
 
 
 def cart_abandonment_dataset(
     frames: JourneyFrames,
     cutoff: datetime | None = None,
     evaluation_days: int = 30,
+    validation_days: int = 30,
     training_days: int = 180,
-    step_hours: int = 6,
     max_train_rows: int | None = 120_000,
     max_eval_rows: int | None = 100_000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> Dataset:
-    """Snapshots of open carts: training before ``cutoff``, evaluation in the days after it."""
+    """Carts at decision moments, split in time: training, then validation, then the test
+    window starting at ``cutoff``; each part's 24-hour label windows end before the next begins.
+    """
     eval_start = _cart_evaluation_start(frames, cutoff, evaluation_days)
-    step = pd.Timedelta(hours=step_hours)
-    train_end = eval_start - CART_HORIZON
+    validation_end = eval_start - CART_HORIZON
+    validation_start = validation_end - pd.Timedelta(days=validation_days)
+    train_end = validation_start - CART_HORIZON
     train_start = max(
         data_start(frames) + pd.Timedelta(days=7), train_end - pd.Timedelta(days=training_days)
     )
     if train_start >= train_end:
         raise NotEnoughData("not enough history before the cutoff for cart snapshots")
     if progress:
-        progress("cart snapshots")
+        progress("cart decision moments")
+    moments = cart_decision_moments(frames.events)
     spans = cart_spans(frames.events)
     train_snaps = _sample(
-        cart_snapshots(frames, train_start, train_end, step, spans), max_train_rows, seed
+        cart_snapshots(frames, train_start, train_end, moments), max_train_rows, seed
     )
     if progress:
         progress(f"cart features ({len(train_snaps):,} training snapshots)")
     train = cart_rows(frames, train_snaps, spans)
     _require_both_classes(train, "training")
-    train.index = _row_ids(train, "%Y-%m-%dT%H")
+    validation = cart_rows(
+        frames,
+        _sample(
+            cart_snapshots(frames, validation_start, validation_end, moments), max_eval_rows, seed
+        ),
+        spans,
+    )
+    _require_both_classes(validation, "validation")
     evaluation, _ = cart_abandonment_evaluation(
-        frames, eval_start, evaluation_days, step_hours, max_eval_rows, seed, progress, spans
+        frames, eval_start, evaluation_days, max_eval_rows, seed, progress, moments, spans
     )
     return Dataset(
         task="cart_abandonment",
@@ -408,7 +406,19 @@ def cart_abandonment_dataset(
         evaluation_cutoff=eval_start.to_pydatetime(),
         train_cutoffs=[train_start.to_pydatetime(), train_end.to_pydatetime()],
         horizon=CART_HORIZON.to_pytimedelta(),
-        params={"step_hours": step_hours, "evaluation_days": evaluation_days},
+        params={
+            "snapshots": "decision moments: " + ", ".join(CART_MOMENTS),
+            "evaluation_days": evaluation_days,
+            "validation_days": validation_days,
+        },
+        validation=validation,
+        validation_cutoff=validation_start.to_pydatetime(),
+        definition=cart_abandonment_definition(),
+        baselines={
+            "idle_time": ["minutes_idle"],
+            "session_logistic": list(CART_SESSION_FEATURES),
+        },
+        train_data_end=(validation_end + CART_HORIZON).to_pydatetime(),
     )
 
 
@@ -416,26 +426,20 @@ def cart_abandonment_evaluation(
     frames: JourneyFrames,
     cutoff: datetime | None = None,
     evaluation_days: int = 30,
-    step_hours: int = 6,
     max_eval_rows: int | None = 100_000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    moments: pd.DataFrame | None = None,
     spans: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
-    """The evaluation rows of ``cart_abandonment_dataset`` alone (the same sample for the same
+    """The test rows of ``cart_abandonment_dataset`` alone (the same sample for the same
     seed), and where their period starts."""
     eval_start = _cart_evaluation_start(frames, cutoff, evaluation_days)
     eval_end = min(data_end(frames) - CART_HORIZON, eval_start + pd.Timedelta(days=evaluation_days))
-    spans = cart_spans(frames.events) if spans is None else spans
-    step = pd.Timedelta(hours=step_hours)
-    snapshots = _sample(
-        cart_snapshots(frames, eval_start, eval_end, step, spans), max_eval_rows, seed
-    )
+    snapshots = _sample(cart_snapshots(frames, eval_start, eval_end, moments), max_eval_rows, seed)
     if progress:
         progress(f"cart features ({len(snapshots):,} evaluation snapshots)")
-    evaluation = cart_rows(frames, snapshots, spans)
-    evaluation.index = _row_ids(evaluation, "%Y-%m-%dT%H")
-    return evaluation, eval_start
+    return cart_rows(frames, snapshots, spans), eval_start
 
 
 def _cart_evaluation_start(

@@ -22,6 +22,7 @@ from sqlalchemy import insert, select
 
 from shared.db.session import get_engine
 from shared.db.tables import Customer, JourneyEvent
+from shared.features import EVENT_PROPERTIES
 from shared.journey import CHANNELS, EVENT_TYPES, STAGES
 
 CHUNK_ROWS = 5_000
@@ -42,6 +43,8 @@ EVENT_FIELDS = (
     "cart_id",
     "order_id",
     "device",
+    # Optional numeric properties the cart features aggregate per session (page_value, ...).
+    *EVENT_PROPERTIES,
 )
 EVENT_REQUIRED = ("type", "timestamp")
 
@@ -215,6 +218,9 @@ def journey_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> di
         "received_at": datetime.now(UTC),
         "properties": {"source": "import"},
     }
+    for key in EVENT_PROPERTIES:
+        if (row.get(key) or "").strip():
+            event["properties"][key] = parse_number(row[key], key.replace("_", " "))
     given = _text(row.get("event_id"), "event id")
     if given:
         event["event_id"] = given

@@ -18,11 +18,21 @@ The generative story (every number below is a constant in this module):
    its first half; the middle channels, product views and abandoned carts in its second. We
    store touchpoints and views, not all ~117 interactions of seed 000, to keep volumes sane.
 3. **Carts.** Before each purchase a customer abandons 0–3 carts (more for bargain hunters
-   and on mobile), so about 60–70 % of carts are abandoned (seed 003). An abandoned cart is
-   marked ``cart_abandoned`` 1–30 hours after its last activity, and in 30 % of cases the
-   cart-abandonment survey is answered with a reason (price for bargain hunters, delivery time
-   where deliveries are slow, ...). Converting carts are bought minutes to hours after they
-   were filled; 15 % come back a day or two later.
+   and on mobile), so about 60–70 % of carts are abandoned (seed 003). Every cart is filled in
+   a visit: a click on a search or retargeting channel lands on a product page, more product
+   views follow (with ``price`` and ``page_value`` properties), sometimes a discount is shown,
+   the item goes in (sometimes a second one), the visitor browses on, and a desktop visitor
+   about to leave may trigger ``exit_intent``. Then silence — for both outcomes: converting
+   carts are bought minutes to hours later (15 % a day or two later, some after a pause in
+   checkout), often in a new visit; abandoning visitors come back too (45 %), half of them
+   even start checkout, and leave. Only 20 % of abandoned carts are ever marked
+   ``cart_abandoned`` (1–30 hours after the last activity), as in real shops where carts just
+   go quiet; in 30 % of cases the cart-abandonment survey is answered with a reason (price for
+   bargain hunters, delivery time where deliveries are slow, ...). The outcome shifts each
+   signal only a little (``CART_EFFECTS``): more product views, a second item and a discount
+   shown (above all to price-focused customers) go with buying; a phone, a cart dearer than
+   the customer usually buys and an exit intent with abandoning. So idle time alone says
+   little at the moments a shop can act, and a model lands near real shops, not near 1.
 4. **Experience after a purchase.** Each order has a delivery time (category base plus
    noise) and an effort (checkout friction, a customer trait plus chance). Satisfaction
    follows: CSAT falls with slow delivery and high effort, CES is low when buying was hard,
@@ -43,8 +53,11 @@ The generative story (every number below is a constant in this module):
    they are the most valuable, so that cell has the most revenue at risk.
 7. **Devices and identity.** Events on a device are anonymous (visitor id only) until the
    customer identifies on it (a purchase, a newsletter sign-up, a support contact); an
-   ``identities`` row then links the visitor id to the customer. Events on a second device
-   before that are the tracking point seed 004 says gets lost.
+   ``identities`` row then links the visitor id to the customer. A visitor id (a cookie)
+   lasts ``VISITOR_LIFETIME``; the next one is anonymous again until the customer identifies
+   on it, so most carts are anonymous when they are filled. A click in an e-mail names the
+   customer. Events on a second device before identification are the tracking point seed 004
+   says gets lost.
 
 Output is deterministic for a seed and an end date: each customer has its own random stream
 seeded by (seed, customer number), so chunking and the number of customers do not change a
@@ -112,6 +125,25 @@ CHURN_EFFECTS: dict[str, float] = {
 }
 POST_PURCHASE_RESPONSE_RATE = 0.5
 ABANDON_SURVEY_RATE = 0.3
+# Share of abandoned carts the shop marks with a ``cart_abandoned`` event; the rest go quiet.
+ABANDON_MARKED_SHARE = 0.2
+# Planted cart effects: how a converting visit differs from an abandoning one. Each is modest,
+# so a model at decision time lands near real shops (ROC-AUC about 0.65-0.75), not near 1.
+CART_EFFECTS: dict[str, float] = {
+    "mobile": 0.35,  # chance an abandoning visit is on the customer's phone, if they have one
+    "abandoned_value": 1.25,  # abandoned carts are dearer than the customer usually buys
+    "discount_base": 0.10,  # chance of a discount shown in any cart visit
+    "discount_price_focus": 0.35,  # extra chance in a converting visit, times price focus
+    "second_item_converting": 0.40,  # chance of a second item (abandoning visits: 0.25)
+    "exit_intent_abandoning": 0.45,  # desktop exit intent (converting visits: 0.15)
+    "abandoned_return": 0.45,  # an abandoning visitor comes back later without buying
+    "slow_checkout": 0.35,  # a converting visitor pauses after starting checkout
+}
+# A device's visitor id (a cookie) lasts this long; a new one is anonymous until the customer
+# identifies on it again, so most carts are anonymous when they are filled.
+VISITOR_LIFETIME = timedelta(days=30)
+# Channels whose clicks name the customer (a link in an e-mail they were sent).
+IDENTIFYING_CHANNELS = ("email", "newsletter")
 RELATIONSHIP_NPS_RATE = 0.1
 COMMENTS = {
     "low": ("Leveransen tog alldeles för lång tid.", "Too hard to find the checkout.", "Slow."),
@@ -427,50 +459,121 @@ class _CustomerStory:
             latest = until - timedelta(days=1) if buys else until
             self._abandoned_cart(self._between(middle, max(latest, middle)), summary)
 
+    def _cart_device(self, abandons: bool) -> int:
+        """Carts left on a phone are the common case: an abandoning visitor is more often on
+        the customer's mobile device."""
+        if abandons and "mobile" in self.devices and self.rng.random() < CART_EFFECTS["mobile"]:
+            return self.devices.index("mobile")
+        return self._device()
+
+    def _shopping_session(
+        self, added: datetime, cart_id: str, device: int, value: float, converts: bool
+    ) -> datetime:
+        """The visit in which a cart is filled: an arrival on a channel, page and product views
+        (with ``page_value`` and ``price`` properties), maybe a discount shown, the cart events
+        and, for a desktop visitor about to leave, an exit intent. Returns the time of the
+        last cart activity. The outcome shifts each signal a little, never decisively."""
+        rng = self.rng
+        effects = CART_EFFECTS
+        views = rng.randint(1, 5) if converts else rng.randint(1, 4)
+        minutes = [rng.expovariate(1 / 1.5) + 0.2 for _ in range(views + 1)]
+        t = added - timedelta(minutes=sum(minutes))
+        price = value / rng.uniform(1.0, 1.6)
+        # Search and retargeting clicks land on a product page.
+        self._event(
+            "product_view", t, channel=rng.choice(MIDDLE_CHANNELS), device_no=device,
+            product_category=self.category,
+            properties={"price": round(price, 2), "page_value": round(rng.uniform(0, 5), 2)},
+        )  # fmt: skip
+        for gap in minutes[:-1]:
+            t += timedelta(minutes=gap)
+            self._event(
+                "product_view", t, product_category=self.category, device_no=device,
+                properties={"price": round(price * rng.uniform(0.5, 1.0), 2),
+                            "page_value": round(rng.uniform(0, 10), 2)},
+            )  # fmt: skip
+        discount_rate = effects["discount_base"] + (
+            effects["discount_price_focus"] * self.price_focus if converts else 0.0
+        )
+        if rng.random() < discount_rate:
+            self._event(
+                "discount_shown", t + timedelta(seconds=20), device_no=device,
+                properties={"discount": 10},
+            )  # fmt: skip
+        self._event(
+            "add_to_cart", added, cart_id=cart_id, value=value,
+            product_category=self.category, device_no=device,
+        )  # fmt: skip
+        last = added
+        if rng.random() < (effects["second_item_converting"] if converts else 0.25):
+            last = added + timedelta(minutes=rng.uniform(1, 15))
+            self._event(
+                "product_view", last - timedelta(seconds=40), product_category=self.category,
+                device_no=device, properties={"price": round(value * 0.3, 2)},
+            )  # fmt: skip
+            self._event(
+                "add_to_cart", last, cart_id=cart_id, value=round(value * 0.3, 2),
+                product_category=self.category, device_no=device,
+            )  # fmt: skip
+        # Browsing on after the cart, both kinds of visitor: silence follows for both.
+        for _ in range(rng.randint(0, 3)):
+            self._event(
+                "page_view", last + timedelta(minutes=rng.uniform(0.5, 12)), device_no=device,
+                properties={"page_value": round(rng.uniform(0, 5), 2)},
+            )  # fmt: skip
+        if self.devices[device] == "desktop" and rng.random() < (
+            effects["exit_intent_abandoning"] if not converts else 0.15
+        ):
+            self._event(
+                "exit_intent", last + timedelta(minutes=rng.uniform(0.5, 15)), cart_id=cart_id,
+                device_no=device,
+            )  # fmt: skip
+        return last
+
+    def _return_visit(self, at: datetime, device: int) -> datetime:
+        """A later visit to an open cart: an arrival and a few pages; returns when it ends."""
+        rng = self.rng
+        self._event(
+            "touchpoint", at, channel=rng.choice(("email", "direct", "retargeting")),
+            device_no=device,
+        )  # fmt: skip
+        end = at + timedelta(minutes=rng.uniform(2, 10))
+        for _ in range(rng.randint(0, 2)):
+            self._event("page_view", self._between(at, end), device_no=device)
+        return end
+
     def _abandoned_cart(self, at: datetime, summary: SynthSummary) -> None:
         rng = self.rng
         self.carts += 1
         cart_id = f"{self.id}-k{self.carts}"
-        device = self._device()
-        value = round(self.order_value * rng.lognormvariate(0, 0.4), 2)
-        if (
-            self._event(
-                "add_to_cart",
-                at,
-                cart_id=cart_id,
-                value=value,
-                product_category=self.category,
-                channel=rng.choice(MIDDLE_CHANNELS),
-                device_no=device,
-            )
-            is None
-        ):
+        device = self._cart_device(abandons=True)
+        value = round(self.order_value * CART_EFFECTS["abandoned_value"]
+                      * rng.lognormvariate(0, 0.4), 2)  # fmt: skip
+        if at >= self.end or at < self.start:
             return
         summary.carts += 1
         summary.abandoned_carts += 1
-        last = at
+        last = self._shopping_session(at, cart_id, device, value, converts=False)
         if rng.random() < 0.3:
-            last = at + timedelta(minutes=rng.uniform(1, 15))
-            self._event(
-                "add_to_cart",
-                last,
-                cart_id=cart_id,
-                value=round(value * 0.3, 2),
-                product_category=self.category,
-                device_no=device,
-            )
-        if rng.random() < 0.35:
             last = last + timedelta(minutes=rng.uniform(1, 20))
             self._event("checkout_started", last, cart_id=cart_id, device_no=device)
+        if rng.random() < CART_EFFECTS["abandoned_return"]:
+            # Back in a later visit that ends without buying: coming back is no verdict either,
+            # and half of these visitors even start checking out before leaving again.
+            back = self._return_visit(last + timedelta(minutes=rng.uniform(30, 30 * 60)), device)
+            if rng.random() < 0.5:
+                self._event("checkout_started", back, cart_id=cart_id, device_no=device)
         reason = self._abandon_reason()
         marked = last + timedelta(hours=rng.uniform(1, 30))
-        self._event(
-            "cart_abandoned",
-            marked,
-            cart_id=cart_id,
-            device_no=device,
-            properties={"reason": reason},
-        )
+        # Most shops never mark a cart abandoned: it just goes quiet.
+        if rng.random() < ABANDON_MARKED_SHARE:
+            self._event(
+                "cart_abandoned",
+                marked,
+                cart_id=cart_id,
+                device_no=device,
+                properties={"reason": reason},
+            )
         if rng.random() < ABANDON_SURVEY_RATE:
             self._respond(
                 "cart_abandonment",
@@ -500,27 +603,25 @@ class _CustomerStory:
         self.carts += 1
         cart_id = f"{self.id}-k{self.carts}"
         order_id = f"{self.id}-o{self.carts}"
-        device = self._device()
+        device = self._cart_device(abandons=False)
         value = round(self.order_value * rng.lognormvariate(0, 0.4), 2)
         if rng.random() < 0.15:
             filled = at - timedelta(hours=rng.uniform(20, 40))  # came back after a reminder
         else:
             filled = at - timedelta(minutes=rng.uniform(5, 180))
-        self._event(
-            "add_to_cart",
-            filled,
-            cart_id=cart_id,
-            value=value,
-            product_category=self.category,
-            channel=rng.choice(MIDDLE_CHANNELS),
-            device_no=device,
-        )
-        self._event(
-            "checkout_started",
-            at - timedelta(minutes=rng.uniform(2, 20)),
-            cart_id=cart_id,
-            device_no=device,
-        )
+        last = self._shopping_session(filled, cart_id, device, value, converts=True)
+        if rng.random() < CART_EFFECTS["slow_checkout"]:
+            # Checkout started, then a pause (a card to fetch, a question to ask) before paying.
+            checkout = self._between(last, at)
+        else:
+            checkout = at - timedelta(minutes=rng.uniform(2, 20))
+        checkout = max(checkout, last + timedelta(seconds=30))
+        if checkout - last > timedelta(minutes=30):
+            # Back in a new visit (a reminder, a bookmark), the same kind of visit as an
+            # abandoning visitor's return.
+            start = checkout - timedelta(minutes=rng.uniform(2, 10))
+            checkout = self._return_visit(max(start, last + timedelta(minutes=30)), device)
+        self._event("checkout_started", checkout, cart_id=cart_id, device_no=device)
         delivery = self.delivery_base + rng.gammavariate(2.0, 0.75)
         bought = self._event(
             "purchase",
@@ -611,19 +712,25 @@ class _CustomerStory:
     # -- rows -----------------------------------------------------------------------------
 
     def _emit(self, rows: _Rows) -> None:
-        """Add visitor ids, anonymity before identification, identities; append the rows."""
+        """Add visitor ids (one per device and cookie lifetime), anonymity before
+        identification on that visitor id, identities; append the rows."""
         events = sorted(self.events, key=lambda e: e["occurred_at"])
-        visitors = [f"{self.id}-v{d}" for d in range(len(self.devices))]
-        identified: dict[int, datetime] = {}
+
+        def visitor_of(device: int, at: datetime) -> str:
+            epoch = max(0, int((at - self.first_seen) / VISITOR_LIFETIME))
+            return f"{self.id}-v{device}" + (f"-{epoch}" if epoch else "")
+
+        identified: dict[str, datetime] = {}
         for event in events:
-            device = event["device_no"]
-            if device not in identified and event["type"] in {
+            visitor = visitor_of(event["device_no"], event["occurred_at"])
+            event["visitor_id"] = visitor
+            if visitor not in identified and event["type"] in {
                 "purchase",
                 "newsletter_signup",
                 "support_contact",
                 "refund",
             }:
-                identified[device] = event["occurred_at"]
+                identified[visitor] = event["occurred_at"]
         rows.customers.append(
             {
                 "id": self.id,
@@ -633,26 +740,27 @@ class _CustomerStory:
                 "created_at": events[0]["occurred_at"] if events else self.first_seen,
             }
         )
-        for device, at in identified.items():
-            rows.identities.append(
-                {"visitor_id": visitors[device], "customer_id": self.id, "linked_at": at}
-            )
+        for visitor, at in identified.items():
+            rows.identities.append({"visitor_id": visitor, "customer_id": self.id, "linked_at": at})
         for event in events:
             device = event.pop("device_no")
-            known = device in identified and event["occurred_at"] >= identified[device]
+            visitor = event["visitor_id"]
+            known = (visitor in identified and event["occurred_at"] >= identified[visitor]) or (
+                event.get("channel") in IDENTIFYING_CHANNELS
+            )
             event.setdefault("channel", None)
             event.setdefault("product_category", None)
             event.setdefault("value", None)
             event.setdefault("cart_id", None)
             event.setdefault("order_id", None)
             event["customer_id"] = self.id if known else None
-            event["visitor_id"] = visitors[device]
             event["device"] = self.devices[device]
             rows.events.append(event)
         for response in self.responses:
             response.pop("device_no")
-            response["visitor_id"] = visitors[0]
-            known = 0 in identified and response["submitted_at"] >= identified[0]
+            visitor = visitor_of(0, response["submitted_at"])
+            response["visitor_id"] = visitor
+            known = visitor in identified and response["submitted_at"] >= identified[visitor]
             response["customer_id"] = self.id if known else None
             rows.responses.append(response)
 

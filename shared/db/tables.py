@@ -213,7 +213,9 @@ class RiskScore(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task: Mapped[str] = mapped_column(String(30))
-    customer_id: Mapped[str] = mapped_column(ID)
+    # None for an anonymous visitor's cart: scored by visitor_id until the visitor identifies.
+    customer_id: Mapped[str | None] = mapped_column(ID, default=None)
+    visitor_id: Mapped[str | None] = mapped_column(ID, default=None)
     cart_id: Mapped[str | None] = mapped_column(ID, default=None)
     stage: Mapped[str | None] = mapped_column(String(40), default=None)
     segment: Mapped[str | None] = mapped_column(String(40), default=None)

@@ -93,7 +93,7 @@ def test_open_carts_are_scored_by_cart_id_and_as_records(trained, app, headers) 
         json={"cart_ids": [cart_id], "as_of": trained.end.isoformat()},
         headers=headers,
     ).get_json()["predictions"][0]
-    columns = [c for c in features.columns if c != "customer_id"]
+    columns = [c for c in features.columns if c not in ("customer_id", "visitor_id")]
     record = _records(features.iloc[[0]], columns)[0]
     by_record = client.post(
         "/v1/predict/cart-abandonment", json={"records": [record]}, headers=headers

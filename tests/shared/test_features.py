@@ -120,7 +120,7 @@ def test_features_at_a_cutoff_ignore_everything_after_it(database_url):
 def test_cart_features_describe_the_carts_open_at_the_cutoff(sqlite_url):
     frames = load_journey_frames(_synthetic(sqlite_url), LATER)
     carts = build_cart_features(frames, CUTOFF)
-    assert list(carts.columns) == ["customer_id", *CART_FEATURES]
+    assert list(carts.columns) == ["visitor_id", "customer_id", *CART_FEATURES]
     assert carts.index.name == "cart_id" and carts.index.is_unique
     assert (carts["minutes_open"] > 0).all()
     assert (carts["minutes_idle"] <= 7 * 24 * 60).all()

@@ -13,8 +13,8 @@ from sqlalchemy import insert
 
 from shared.db.session import dispose_engines, get_engine
 from shared.db.tables import Customer, Identity, JourneyEvent
-from shared.features import JourneyFrames, frames_before, load_journey_frames
-from shared.tasks import brand_switch_definition
+from shared.features import CART_MOMENTS, JourneyFrames, frames_before, load_journey_frames
+from shared.tasks import brand_switch_definition, cart_abandonment_definition
 from tests.conftest import make_sqlite_url
 from training.datasets import (
     CART_HORIZON,
@@ -34,8 +34,8 @@ HORIZON = timedelta(days=HORIZON_DAYS)
 # Chosen, not the latest possible: the hand-made stories sit around these cutoffs.
 BRAND_CUTOFF = END - 120 * DAY
 CART_CUTOFF = END - 40 * DAY
-# Off the six-hour snapshot grid, so no snapshot falls exactly on a cart event.
-CART_OPENED = CART_CUTOFF - 20 * DAY + timedelta(hours=1, minutes=37)
+# Not on a whole hour, so a snapshot time is easy to tell from a cart event.
+CART_OPENED = CART_CUTOFF - 40 * DAY + timedelta(hours=1, minutes=37)
 
 # customer -> purchases as days from BRAND_CUTOFF, each on the customer's own (identified)
 # device; every hand-made customer also viewed a page 200 days before the cutoff.
@@ -278,37 +278,63 @@ def _cart_dataset(frames: JourneyFrames):
     )
 
 
-def test_cart_training_snapshots_end_a_day_before_the_evaluation_period(frames):
+def test_cart_parts_follow_each_other_with_a_day_between_them(frames):
     dataset = _cart_dataset(frames)
-    evaluation_cutoff = pd.Timestamp(dataset.evaluation_cutoff)
-    assert evaluation_cutoff == pd.Timestamp(CART_CUTOFF)
+    test_start = pd.Timestamp(dataset.evaluation_cutoff)
+    validation_start = pd.Timestamp(dataset.validation_cutoff)
+    assert test_start == pd.Timestamp(CART_CUTOFF)
     assert dataset.train["cutoff"].nunique() > 100  # many moments, not one
-    assert (dataset.train["cutoff"] + CART_HORIZON <= evaluation_cutoff).all()
-    assert (dataset.evaluation["cutoff"] >= evaluation_cutoff).all()
-    assert set(dataset.train["label"]) == {0, 1}
-    abandoned = dataset.train["label"].mean()
-    assert 0.4 < abandoned < 0.95, abandoned
+    # Every label window of a part ends before the next part's first snapshot.
+    assert (dataset.train["cutoff"] + CART_HORIZON <= validation_start).all()
+    assert (dataset.validation["cutoff"] >= validation_start).all()
+    assert (dataset.validation["cutoff"] + CART_HORIZON <= test_start).all()
+    assert (dataset.evaluation["cutoff"] >= test_start).all()
+    assert pd.Timestamp(dataset.train_data_end) <= test_start
+    assert dataset.definition == cart_abandonment_definition()
+    assert dataset.baselines["idle_time"] == ["minutes_idle"]
+    assert set(dataset.baselines["session_logistic"]) <= set(dataset.features)
+    for part in (dataset.train, dataset.validation, dataset.evaluation):
+        assert set(part["label"]) == {0, 1}
+        assert 0.4 < part["label"].mean() < 0.95
+        assert set(part["moment"]) <= set(CART_MOMENTS)
 
-    # Nothing after the evaluation cutoff changes a training row.
+    # Nothing after the test window's start changes a training row.
     snapshots = pd.DataFrame(
-        {"customer_id": dataset.train["customer_id"].array, "as_of": dataset.train["cutoff"].array},
+        {"as_of": dataset.train["cutoff"].array, "moment": dataset.train["moment"].array},
         index=pd.Index(_customer_of(dataset.train).to_numpy(), name="cart_id"),
     )
     alone = cart_rows(frames_before(frames, CART_CUTOFF), snapshots)
-    pd.testing.assert_frame_equal(
-        dataset.train.reset_index(drop=True), alone.reset_index(drop=True)
-    )
+    pd.testing.assert_frame_equal(dataset.train, alone)
+
+
+def test_cart_rows_are_carts_a_shop_can_still_act_on(frames):
+    dataset = _cart_dataset(frames)
+    for part in (dataset.train, dataset.validation, dataset.evaluation):
+        # Right after a change, or after at most an hour of quiet: never a cart idle for days.
+        assert part["minutes_idle"].max() <= 60 + 1e-6
+        assert {"change", "quiet_5", "quiet_15", "quiet_60"} <= set(part["moment"])
+    assert (dataset.train["moment"] == "exit_intent").any()
 
 
 def test_cart_label_is_no_purchase_within_a_day_with_features_as_the_cart_was(frames):
     dataset = _cart_dataset(frames)
     carts = _customer_of(dataset.train)
-    grid = pd.date_range(dataset.train_cutoffs[0], dataset.train_cutoffs[1], freq="6h")
     t0 = pd.Timestamp(CART_OPENED)
     bought_at = t0 + pd.Timedelta(hours=30)
+    second = pd.Timedelta(seconds=1)
+    activity = [t0, t0 + pd.Timedelta(hours=8), t0 + pd.Timedelta(hours=9)]
+    quiet = [pd.Timedelta(minutes=q) for q in (5, 15, 60)]
+    nexts = [*activity[1:], bought_at]
+    # Quiet moments only while nothing happened: the checkout came exactly 60 minutes after
+    # the second item, so that item has no 60-minute moment.
+    expected = sorted(
+        [a + second for a in activity]
+        + [a + q for a, n in zip(activity, nexts, strict=True) for q in quiet if a + q < n]
+    )
+    assert len(expected) == 11
 
     bought = dataset.train[carts == "hand-k1"].sort_values("cutoff")
-    assert list(bought["cutoff"]) == [g for g in grid if t0 < g <= bought_at]
+    assert list(bought["cutoff"]) == expected
     for _, row in bought.iterrows():
         as_of = row["cutoff"]
         assert row["label"] == int(not as_of <= bought_at < as_of + CART_HORIZON), as_of
@@ -318,12 +344,13 @@ def test_cart_label_is_no_purchase_within_a_day_with_features_as_the_cart_was(fr
         assert row["checkout_started"] == float(as_of > t0 + pd.Timedelta(hours=9))
         assert row["minutes_open"] == (as_of - t0) / pd.Timedelta(minutes=1)
         assert row["past_purchases"] == 1.0  # the earlier cart, not this one
-        assert row["channel"] == "paid_search"
+        # The session of the first item began with the paid-search visit.
+        assert (row["channel"] == "paid_search") == (as_of < t0 + pd.Timedelta(hours=8))
     assert set(bought["label"]) == {0, 1}  # bought within a day of some snapshots, not all
 
     abandoned = dataset.train[carts == "hand-k2"]
     marked_at = t0 + pd.Timedelta(days=3, hours=20)
-    assert len(abandoned) >= 3
+    assert len(abandoned) == 4  # right after the item went in, then 5, 15 and 60 quiet minutes
     assert (abandoned["label"] == 1).all()
     assert (abandoned["cutoff"] <= marked_at).all()  # no snapshot once it was marked abandoned
     assert (abandoned["cart_value"] == 80.0).all()

@@ -175,3 +175,19 @@ def test_imported_order_history_alone_trains_a_brand_switch_model(
     result = train(sqlite_url, "brand_switch", tracking_uri=shop_mlflow.mlflow_uri, register=False)
     assert result.version is None
     assert result.metrics["roc_auc"] > 0.65
+
+
+def test_declared_numeric_properties_of_events_are_imported(sqlite_url, tmp_path):
+    text = (
+        "visitor_id,type,timestamp,cart_id,page_value,price,discount,colour\n"
+        "v1,product_view,2026-03-01T10:00:00Z,,2.5,49.9,,red\n"
+        "v1,discount_shown,2026-03-01T10:01:00Z,,,,10,\n"
+        "v1,exit_intent,2026-03-01T10:02:00Z,k1,,,,\n"
+    )
+    report = import_events(sqlite_url, _write(tmp_path, "events.csv", text))
+    assert report.imported == 3
+    with get_engine(sqlite_url).connect() as conn:
+        rows = dict(conn.execute(select(JourneyEvent.type, JourneyEvent.properties)).all())
+    assert rows["product_view"] == {"source": "import", "page_value": 2.5, "price": 49.9}
+    assert rows["discount_shown"] == {"source": "import", "discount": 10.0}
+    assert rows["exit_intent"] == {"source": "import"}  # undeclared columns are not kept

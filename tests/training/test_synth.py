@@ -14,7 +14,13 @@ from shared.db.tables import Customer, Identity, JourneyEvent, Response
 from shared.surveys import ABANDONMENT_REASONS
 from tests.conftest import make_sqlite_url
 from training.cli import synth
-from training.synth import ABANDON_SURVEY_RATE, PLANTED_WORST_CELL, generate
+from training.synth import (
+    ABANDON_MARKED_SHARE,
+    ABANDON_SURVEY_RATE,
+    IDENTIFYING_CHANNELS,
+    PLANTED_WORST_CELL,
+    generate,
+)
 
 END = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -126,6 +132,8 @@ def _events(database_url: str) -> pd.DataFrame:
     owners = pd.read_sql(select(Identity.visitor_id, Identity.customer_id), engine)
     owner = owners.set_index("visitor_id")["customer_id"]
     events["who"] = events["customer_id"].fillna(events["visitor_id"].map(owner))
+    # Visitors never identified are still someone's: synthetic visitor ids name their customer.
+    events["who"] = events["who"].fillna(events["visitor_id"].str.rsplit("-v", n=1).str[0])
     return events
 
 
@@ -170,7 +178,10 @@ def test_some_customers_use_a_second_device_anonymously_before_they_identify_on_
     events = events.merge(identities[["visitor_id", "linked_at"]], on="visitor_id", how="left")
     customers = events["who"].nunique()
     linked = identities.sort_values("linked_at").groupby("customer_id")["visitor_id"]
-    two_devices = linked.size()[lambda n: n >= 2].index
+    # A visitor id is "<customer>-v<device>" and, once its cookie expired, "-<renewal>".
+    device = identities["visitor_id"].str.extract(r"-v(\d+)", expand=False)
+    devices = device.groupby(identities["customer_id"]).nunique()
+    two_devices = devices[devices >= 2].index
     assert 0.10 < len(two_devices) / customers < 0.40
 
     later_visitors = set(identities["visitor_id"]) - set(linked.first())
@@ -181,7 +192,8 @@ def test_some_customers_use_a_second_device_anonymously_before_they_identify_on_
     ]
     assert anonymous_before["who"].nunique() >= 0.9 * len(two_devices)
     # An identity names the customer of its visitor's events from the link on, never before.
-    known = events["linked_at"].notna()
+    # (A click in an e-mail names its customer whatever the visitor id.)
+    known = events["linked_at"].notna() & ~events["channel"].isin(IDENTIFYING_CHANNELS)
     assert events[known & (events["occurred_at"] < events["linked_at"])]["customer_id"].isna().all()
     assert (
         events[known & (events["occurred_at"] >= events["linked_at"])]["customer_id"].notna().all()
@@ -192,8 +204,12 @@ def test_abandoned_carts_carry_reasons_in_the_documented_shares(shop):
     events = _events(shop.database_url)
     engine = get_engine(shop.database_url)
     carts = events[events["type"] == "add_to_cart"].drop_duplicates("cart_id")
+    bought = set(events.loc[events["type"] == "purchase", "cart_id"])
+    assert 0.60 <= (~carts["cart_id"].isin(bought)).mean() <= 0.70  # seed 003
+    # Most abandoned carts just go quiet; a few are marked by the shop.
     abandoned = events[events["type"] == "cart_abandoned"].copy()
-    assert 0.60 <= len(abandoned) / len(carts) <= 0.70  # seed 003
+    never_bought = (~carts["cart_id"].isin(bought)).sum()
+    assert abs(len(abandoned) / never_bought - ABANDON_MARKED_SHARE) < 0.05
     abandoned["reason"] = abandoned["properties"].map(lambda p: (p or {}).get("reason"))
     assert abandoned["reason"].isin(ABANDONMENT_REASONS).all()
 
@@ -204,6 +220,11 @@ def test_abandoned_carts_carry_reasons_in_the_documented_shares(shop):
     said = abandoned.merge(answers, on="cart_id", suffixes=("", "_said"))
     assert abs(len(said) / len(abandoned) - ABANDON_SURVEY_RATE) < 0.05
     assert (said["reason_said"] == said["reason"]).all()
+
+    # The reasons known from either source: the shop's mark or the visitor's answer.
+    answered = answers.merge(events[["cart_id", "who"]].drop_duplicates("cart_id"), on="cart_id")
+    abandoned = pd.concat([abandoned[["cart_id", "who", "reason"]], answered])
+    abandoned = abandoned.drop_duplicates("cart_id")
 
     segments = pd.read_sql(select(Customer.id, Customer.segment), engine)
     abandoned = abandoned.merge(segments, left_on="who", right_on="id").merge(
@@ -219,5 +240,5 @@ def test_abandoned_carts_carry_reasons_in_the_documented_shares(shop):
     planted = (abandoned["segment"] == PLANTED_WORST_CELL["segment"]) & (
         abandoned["category"] == PLANTED_WORST_CELL["product_category"]
     )
-    assert planted.sum() > 50
+    assert planted.sum() > 40
     assert slow[planted].mean() > 2 * slow[~planted].mean()  # slow deliveries in that cell
