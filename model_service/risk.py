@@ -74,7 +74,8 @@ class AtRiskPage:
 
 
 def latest_scores(task: str) -> Any:
-    """A subquery of the newest score row per customer for ``task`` (``newest_rank`` is 1).
+    """A subquery of the newest score row per known customer for ``task`` (``newest_rank`` is
+    1).
 
     The newest is the latest ``as_of``, then the highest probability, then the highest id: a
     row is kept when no row of the same customer beats it. Each check is a probe of the
@@ -96,9 +97,11 @@ def latest_scores(task: str) -> Any:
             ),
         ),
     )
+    # An anonymous visitor's cart is scored (a cart-recovery flow can act on it) but is no
+    # customer support can call: the list is of customers.
     return (
         select(RiskScore, literal(1).label("newest_rank"))
-        .where(RiskScore.task == task, ~beaten)
+        .where(RiskScore.task == task, RiskScore.customer_id.is_not(None), ~beaten)
         .subquery()
     )
 
