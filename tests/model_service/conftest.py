@@ -195,3 +195,16 @@ def support_token():
         return create_token(database_url, name="agent@shop.example", role="support")
 
     return make
+
+
+# The model service on the trained store, and a support agent's token for it.
+
+
+@pytest.fixture
+def app(trained, tmp_path: Path, make_app):
+    return make_app(trained.settings(tmp_path))
+
+
+@pytest.fixture
+def headers(trained) -> dict[str, str]:
+    return auth(create_token(trained.database_url, "agent", "support"))

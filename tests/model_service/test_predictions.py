@@ -17,16 +17,6 @@ from shared.features import CUSTOMER_FEATURES, load_journey_frames
 from tests.model_service.conftest import auth, register_model, set_champion
 
 
-@pytest.fixture
-def app(trained, tmp_path: Path, make_app):
-    return make_app(trained.settings(tmp_path))
-
-
-@pytest.fixture
-def headers(trained) -> dict[str, str]:
-    return auth(create_token(trained.database_url, "agent", "support"))
-
-
 def _features(trained, task: str, ids: list[str] | None = None):
     frames = load_journey_frames(trained.database_url, trained.end, customer_ids=ids)
     return task_features(task, frames, trained.end, active_only=False)

@@ -23,16 +23,6 @@ from tests.dashboard.conftest import sign_in
 from tests.model_service.conftest import auth, register_model, set_champion
 
 
-@pytest.fixture
-def app(trained, tmp_path: Path, make_app):
-    return make_app(trained.settings(tmp_path))
-
-
-@pytest.fixture
-def headers(trained) -> dict[str, str]:
-    return auth(create_token(trained.database_url, "agent", "support"))
-
-
 def _batch(database_url: str, task: str, version: str) -> list[RiskScore]:
     with session_scope(database_url) as session:
         rows = list(
