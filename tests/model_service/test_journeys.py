@@ -280,13 +280,17 @@ def _reference(database_url: str, task: str, start: datetime, end: datetime) -> 
         cells: dict = {}
         for score in newest(until).values():
             entry = cells.setdefault(cell(score), {"who": set(), "p": [], "at_risk": 0.0})
-            entry["who"].add(score.customer_id)
+            # An anonymous visitor's cart counts in the risk and the revenue at risk of its
+            # cell, but is nobody to count, follow through the stages or match answers to.
+            if score.customer_id is not None:
+                entry["who"].add(score.customer_id)
             entry["p"].append(score.probability)
             entry["at_risk"] += score.probability * (score.value or 0.0)
         # A customer is in the cell of each of their newest scores (one per cart for carts).
         people: dict = {}
         for score in newest(until).values():
-            people.setdefault(score.customer_id, set()).add(cell(score))
+            if score.customer_id is not None:
+                people.setdefault(score.customer_id, set()).add(cell(score))
         first_purchase: dict = {}
         for customer, kind, _stage, at in events:
             if kind == "purchase" and at < until and customer is not None:
