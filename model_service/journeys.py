@@ -138,7 +138,8 @@ def critical_journeys(
 ) -> list[dict[str, Any]]:
     """The cells of ``task`` sorted by revenue at risk; ``flagged`` when it is above
     ``flag_threshold``. ``end`` defaults to now; the previous period is the same length
-    before it."""
+    before it. An anonymous visitor's cart counts in its cell's risk and revenue at risk, but
+    not among the customers, their drop-off or their answers (there is nobody to match)."""
     length = timedelta(days=period_days(period))
     end = (end or datetime.now(UTC)).astimezone(UTC)
     periods = (
