@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 # One OpenMP thread per process, set before numpy/scikit-learn load: HistGradientBoosting's
-# threads oversubscribe a small machine under several workers (DESIGN.md: 4–45 req/s vs ~780).
+# threads oversubscribe a small machine under several workers (measured: 4–45 req/s instead of ~780).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Set before any worker imports prometheus_client, so every worker writes its metrics to files

@@ -86,7 +86,7 @@ CHANNELS: tuple[str, ...] = (
     "pr",
 )
 
-# Rules from DESIGN.md: an event type moves a customer to at least this stage.
+# The journey rules: an event type moves a customer to at least this stage.
 STAGE_OF_EVENT: dict[str, str] = {
     "page_view": "awareness",
     "touchpoint": "awareness",

@@ -30,7 +30,7 @@ def serve(service: str, bind: str | None, workers: int | None) -> None:
     if workers:
         argv += ["--workers", str(workers)]
     argv.append(app)
-    # OpenMP threads per worker oversubscribe small machines (DESIGN.md): one per process.
+    # OpenMP threads per worker oversubscribe small machines (measured): one per process.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.execv(sys.executable, argv)

@@ -1,5 +1,5 @@
 """Time-split datasets: rolling training cutoffs, label windows that end before the evaluation
-period, and labels that mean what DESIGN.md says, checked on hand-made customers beside a small
+period, and labels that mean what the task definitions say, checked on hand-made customers beside a small
 synthetic shop."""
 
 from __future__ import annotations
