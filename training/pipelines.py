@@ -2,7 +2,7 @@
 
 Categorical features are one-hot encoded for both models (not HistGradientBoosting's native
 categorical splits): shap's TreeExplainer is exact on one-hot features and wrong on native
-categorical splits (DESIGN.md, known pitfalls), and the model service may explain with it.
+categorical splits (a known shap limitation), and the model service may explain with it.
 Probabilities are calibrated with a sigmoid fitted on out-of-fold predictions
 (``CalibratedClassifierCV(ensemble=False)``), so a single fitted pipeline is served.
 """
