@@ -31,13 +31,11 @@ from shared.db.tables import RiskScore
 from shared.features import (
     JourneyFrames,
     as_utc,
-    build_cart_features,
-    build_customer_features,
-    customer_context,
     load_journey_frames,
 )
 from shared.risk_scale import CutPoints, bands_for, cut_points
 from shared.settings import Settings
+from shared.tasks import Task, task_by_name
 
 log = logging.getLogger(__name__)
 
@@ -76,36 +74,19 @@ class Scored:
 
 
 def task_features(
-    task: str, frames: JourneyFrames, cutoff: datetime, active_only: bool = True
+    task: str | Task, frames: JourneyFrames, cutoff: datetime, active_only: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(feature rows, context rows) of ``task`` at ``cutoff``, both indexed alike.
 
-    Brand switch: customers who have bought before (``active_only``; the task's population).
-    Cart abandonment: every cart open at the cutoff, anonymous visitors' carts too (their
-    customer_id is None; the visitor_id names them).
+    ``active_only`` keeps the task's population (brand switch: customers who have bought
+    before); cart abandonment scores every cart open at the cutoff, anonymous visitors' carts
+    too (their customer_id is None; the visitor_id names them).
     """
-    if task == "brand_switch":
-        features = build_customer_features(frames, cutoff)
-        if active_only:
-            features = features[features["frequency"] > 0]
-        context = customer_context(features)
-        context.insert(0, "customer_id", features.index.astype(str))
-        context.insert(1, "cart_id", None)
-        return features, context
-    features = build_cart_features(frames, cutoff)
-    context = pd.DataFrame(
-        {
-            "customer_id": features["customer_id"].astype(object),
-            "visitor_id": features["visitor_id"].astype(object),
-            "cart_id": features.index.astype(str),
-            "stage": features["stage"],
-            "segment": features["segment"],
-            "product_category": features["product_category"],
-            "value": features["cart_value"],
-        },
-        index=features.index,
-    )
-    return features, context
+    task = task_by_name(task)
+    features = task.build_features(frames, cutoff)
+    if active_only:
+        features = task.population(features)
+    return features, task.context(features)
 
 
 @dataclass(frozen=True)

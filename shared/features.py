@@ -644,6 +644,23 @@ def customer_context(features: pd.DataFrame) -> pd.DataFrame:
     return context[CUSTOMER_CONTEXT]
 
 
+def customer_task_context(features: pd.DataFrame) -> pd.DataFrame:
+    """What a brand-switch score is stored with: the customer, no cart, and their context."""
+    context = customer_context(features)
+    context.insert(0, "customer_id", features.index.astype(str))
+    context.insert(1, "cart_id", None)
+    return context
+
+
+def customers_who_bought(features: pd.DataFrame) -> pd.DataFrame:
+    """Brand switch's population: customers with at least one purchase before the cutoff."""
+    return features[features["frequency"] > 0]
+
+
+def every_row(features: pd.DataFrame) -> pd.DataFrame:
+    return features
+
+
 def _main_category(
     events: pd.DataFrame, codes: np.ndarray, is_purchase: np.ndarray, customers: pd.Index
 ) -> pd.Series:
@@ -808,6 +825,23 @@ def _exit_moments(
     at = matched["exit_at"] + JUST_AFTER
     ok = ~(closed.reindex(matched["cart_id"]).to_numpy() <= at.to_numpy())
     return _moments(matched["cart_id"][ok], at[ok], "exit_intent")
+
+
+def cart_task_context(features: pd.DataFrame) -> pd.DataFrame:
+    """What a cart score is stored with: its customer (None when anonymous), visitor, cart id,
+    and context; the value at risk is the cart's value."""
+    return pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].astype(object),
+            "visitor_id": features["visitor_id"].astype(object),
+            "cart_id": features.index.astype(str),
+            "stage": features["stage"],
+            "segment": features["segment"],
+            "product_category": features["product_category"],
+            "value": features["cart_value"],
+        },
+        index=features.index,
+    )
 
 
 def build_cart_features(frames: JourneyFrames, cutoff: datetime) -> pd.DataFrame:

@@ -12,35 +12,62 @@ not comparable and promotion refuses to swap one for the other without ``--force
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
+from shared import features as builders
+from shared.features import JourneyFrames
+
 CHAMPION_ALIAS = "champion"
+# Where a training run stores its held-out rows with their labels and scores (MLflow artifact).
+EVALUATION_ARTIFACT = "evaluation/rows.parquet"
 
 
 @dataclass(frozen=True)
 class Task:
+    """Everything serving and training agree on about one prediction task.
+
+    Code asks the task (its columns, its builder, its definition, its model name) rather than
+    comparing its name. What only training needs (how its training rows are drawn, which
+    pipeline fits them) is keyed by the task in ``training``, which may import this module but
+    not the other way round.
+    """
+
     name: str
     model_name: str
-    entity: str  # what one row is about: a customer or a cart
+    entity: str  # what one row is about: "customer" or "cart"
     description: str
+    title: str  # how people name it (the dashboard translates this English text)
+    features: tuple[str, ...]  # the builder's columns, in the order a model takes them
+    categorical: tuple[str, ...]
+    # (frames, cutoff) -> feature rows of every entity of this task known at the cutoff (pure).
+    build_features: Callable[[JourneyFrames, datetime], pd.DataFrame]
+    # feature rows -> who each row is (customer, visitor, cart) and what it is worth, indexed
+    # alike: what a risk score is stored and shown with.
+    context: Callable[[pd.DataFrame], pd.DataFrame]
+    # feature rows -> the rows of the task's population (who a score is asked of)
+    population: Callable[[pd.DataFrame], pd.DataFrame]
+    default_horizon_days: int
+    horizon_configurable: bool  # True when a deployment may ask another horizon of the task
+    alias: str = CHAMPION_ALIAS
+    evaluation_artifact: str = EVALUATION_ARTIFACT
 
+    def definition(self, horizon_days: int | None = None) -> TaskDefinition:
+        """The definition ``kundresa train`` uses (``horizon_days`` only where configurable)."""
+        if self.horizon_configurable:
+            return _DEFINITIONS[self.name](horizon_days or self.default_horizon_days)
+        return _DEFINITIONS[self.name]()
 
-TASKS: dict[str, Task] = {
-    "brand_switch": Task(
-        name="brand_switch",
-        model_name="kundresa-brand-switch",
-        entity="customer",
-        description="A customer who has bought before makes no purchase within the horizon.",
-    ),
-    "cart_abandonment": Task(
-        name="cart_abandonment",
-        model_name="kundresa-cart-abandonment",
-        entity="cart",
-        description="An open cart is not turned into a purchase within 24 hours.",
-    ),
-}
+    def horizon_days(self, requested: int | None = None) -> int:
+        """The horizon this task is asked at: ``requested`` where configurable, else its own."""
+        if self.horizon_configurable and requested:
+            return int(requested)
+        return self.default_horizon_days
+
 
 # Keys of the MLmodel metadata written by training and read by the model service.
 META_TASK = "kundresa_task"
@@ -119,12 +146,48 @@ def cart_abandonment_definition() -> TaskDefinition:
     )
 
 
-def default_definition(task: str, horizon_days: int | None = None) -> TaskDefinition:
-    """The definition ``kundresa train`` uses for ``task`` (brand switch: ``horizon_days``)."""
-    name = task_by_name(task).name
-    if name == "brand_switch":
-        return brand_switch_definition(horizon_days or 90)
-    return cart_abandonment_definition()
+_DEFINITIONS: dict[str, Callable[..., TaskDefinition]] = {
+    "brand_switch": brand_switch_definition,
+    "cart_abandonment": cart_abandonment_definition,
+}
+
+BRAND_SWITCH = Task(
+    name="brand_switch",
+    model_name="kundresa-brand-switch",
+    entity="customer",
+    description="A customer who has bought before makes no purchase within the horizon.",
+    title="Brand switch",
+    features=tuple(builders.CUSTOMER_FEATURES),
+    categorical=tuple(builders.CUSTOMER_CATEGORICAL),
+    build_features=builders.build_customer_features,
+    context=builders.customer_task_context,
+    population=builders.customers_who_bought,
+    default_horizon_days=90,
+    horizon_configurable=True,
+)
+CART_ABANDONMENT = Task(
+    name="cart_abandonment",
+    model_name="kundresa-cart-abandonment",
+    entity="cart",
+    description="An open cart is not turned into a purchase within 24 hours.",
+    title="Cart abandonment",
+    features=tuple(builders.CART_FEATURES),
+    categorical=tuple(builders.CART_CATEGORICAL),
+    build_features=builders.build_cart_features,
+    context=builders.cart_task_context,
+    population=builders.every_row,
+    default_horizon_days=1,
+    horizon_configurable=False,
+)
+TASKS: dict[str, Task] = {task.name: task for task in (BRAND_SWITCH, CART_ABANDONMENT)}
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+# The task a page or endpoint shows when none is asked for.
+DEFAULT_TASK = BRAND_SWITCH
+
+
+def default_definition(task: str | Task, horizon_days: int | None = None) -> TaskDefinition:
+    """The definition ``kundresa train`` uses for ``task`` (where configurable: ``horizon_days``)."""
+    return task_by_name(task).definition(horizon_days)
 
 
 _SUMMARIES: dict[str, dict[str, str]] = {
@@ -157,6 +220,8 @@ def _horizon_words(hours: int, language: str) -> tuple[int, str]:
     return hours, hours_word
 
 
-def task_by_name(name: str) -> Task:
+def task_by_name(name: str | Task) -> Task:
     """The task for ``brand_switch``/``brand-switch`` style names; KeyError when unknown."""
+    if isinstance(name, Task):
+        return name
     return TASKS[name.replace("-", "_")]
