@@ -13,7 +13,7 @@ from typing import Any
 
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
 from flask_smorest import Api, Blueprint, abort
 from sqlalchemy import text
 from webargs.flaskparser import FlaskParser
@@ -48,6 +48,11 @@ class StrictBlueprint(Blueprint):
     """The blueprint every API of Kundresa uses: strict argument parsing."""
 
     ARGUMENTS_PARSER = StrictParser()
+
+
+def current_settings() -> Settings:
+    """The settings of the app handling this request (set once by ``create_api``)."""
+    return current_app.config["KUNDRESA"]
 
 
 def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
