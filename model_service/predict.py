@@ -32,15 +32,11 @@ from model_service.scoring import score_rows, task_features
 from model_service.served_scale import served_scale
 from shared import reasons as reason_texts
 from shared.auth import require_role
+from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
+from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
 from shared.db.session import session_scope
 from shared.db.tables import Customer, Identity, JourneyEvent
-from shared.features import (
-    CART_CATEGORICAL,
-    CART_FEATURES,
-    CUSTOMER_CATEGORICAL,
-    CUSTOMER_FEATURES,
-    load_journey_frames,
-)
+from shared.journey_loader import load_journey_frames
 from shared.risk_scale import probability_text
 from shared.settings import Settings
 from shared.web import StrictBlueprint

@@ -101,7 +101,8 @@ class ServedModel:
 
 def builder_columns() -> dict[str, tuple[str, ...]]:
     """The columns the shared feature builder produces, per task (what a model must take)."""
-    from shared.features import CART_FEATURES, CUSTOMER_FEATURES
+    from shared.cart_features import CART_FEATURES
+    from shared.customer_features import CUSTOMER_FEATURES
 
     return {"brand_switch": tuple(CUSTOMER_FEATURES), "cart_abandonment": tuple(CART_FEATURES)}
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import skops.io
 
-from shared.features import CUSTOMER_FEATURES, load_journey_frames
+from shared.customer_features import CUSTOMER_FEATURES
+from shared.journey_loader import load_journey_frames
 from training.datasets import Dataset, brand_switch_dataset
 from training.evaluate import classification_metrics
 from training.pipelines import calibrated, make_classifier_pipeline
