@@ -1,4 +1,5 @@
-"""Cart features: one row per (cart, moment), for cart-abandonment risk, and the moments."""
+"""Cart features for cart-abandonment risk: open carts, the moments a shop can act on a cart,
+and one row per (cart, moment) built from the events before it."""
 
 from __future__ import annotations
 

@@ -113,10 +113,6 @@ def stage_name(codes: np.ndarray | pd.Series) -> pd.Series:
     return codes.map(dict(enumerate(STAGES))).astype(str)
 
 
-# ---------------------------------------------------------------------------------------------
-# Customer features
-
-
 def typed_columns(frame: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
     """Categorical columns as strings ("none" when missing), every other column as float."""
     frame = frame.copy()
