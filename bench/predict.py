@@ -254,7 +254,7 @@ def online(env: dict[str, str], workers: int, clients: int, seconds: float) -> N
 
 
 def batch(env: dict[str, str]) -> None:
-    from model_service.registry import load_champion
+    from model_service.champions import load_champion
     from model_service.scoring import score_all, task_features
     from shared.journey_loader import load_journey_frames
     from shared.settings import Settings

@@ -11,8 +11,8 @@ import os
 from flask import Flask
 
 from model_service import api, predict
+from model_service.champions import ChampionRegistry
 from model_service.dashboard import init_dashboard
-from model_service.registry import ChampionRegistry
 from shared.settings import Settings
 from shared.web import create_api
 

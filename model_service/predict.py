@@ -21,8 +21,8 @@ from flask_smorest import abort
 from sqlalchemy import select
 
 from model_service.batching import PredictionBatcher
+from model_service.champions import ChampionRegistry, ServedModel
 from model_service.columns import Columns, as_columns
-from model_service.registry import ChampionRegistry, ServedModel
 from model_service.schemas import (
     BrandSwitchRequestSchema,
     CartAbandonmentRequestSchema,

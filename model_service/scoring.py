@@ -23,9 +23,9 @@ import pandas as pd
 from sqlalchemy import insert
 from tqdm import tqdm
 
+from model_service.champions import ServedModel, load_champion
 from model_service.columns import Columns, as_columns, take
 from model_service.explain import Predict, top_reasons
-from model_service.registry import ServedModel, load_champion
 from shared.db.session import session_scope
 from shared.db.tables import RiskScore
 from shared.journey_frames import JourneyFrames, as_utc

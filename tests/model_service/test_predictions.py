@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model_service.registry import ChampionRegistry
+from model_service.champions import ChampionRegistry
 from model_service.scoring import task_features
 from shared.auth import create_token
 from shared.customer_features import CUSTOMER_FEATURES
