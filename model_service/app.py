@@ -1,7 +1,7 @@
 """The model service: ``create_app()`` builds the Flask app (gunicorn calls it).
 
 It loads both champion models at start and, unless told not to, starts the poller that swaps
-in a new version when the alias moves (see ``registry``).
+in a new version when the alias moves (see ``champions``).
 """
 
 from __future__ import annotations
