@@ -51,7 +51,7 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from shared.features import load_journey_frames
+    from shared.journey_loader import load_journey_frames
     from training.datasets import brand_switch_dataset
     from training.evaluate import classification_metrics
     from training.pipelines import calibrated, make_classifier_pipeline

@@ -42,7 +42,7 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     from shared.db.migrate import upgrade
-    from shared.features import load_journey_frames
+    from shared.journey_loader import load_journey_frames
     from training.datasets import (
         brand_switch_dataset,
         cart_abandonment_dataset,

@@ -111,7 +111,8 @@ def prepare(workdir: Path, customers: int) -> dict[str, str]:
 
 def _record(env: dict[str, str]) -> dict:
     from model_service.scoring import task_features
-    from shared.features import CUSTOMER_FEATURES, load_journey_frames
+    from shared.customer_features import CUSTOMER_FEATURES
+    from shared.journey_loader import load_journey_frames
 
     url = env["DATABASE_URL"].replace("kundresa.db", "sample.db")
     frames = load_journey_frames(url, END)
@@ -121,7 +122,7 @@ def _record(env: dict[str, str]) -> dict:
 
 def online(env: dict[str, str], workers: int, clients: int, seconds: float) -> None:
     from shared.auth import create_token
-    from shared.features import CUSTOMER_FEATURES
+    from shared.customer_features import CUSTOMER_FEATURES
     from shared.tasks import TASKS
 
     record = _record(env)
@@ -253,9 +254,9 @@ def online(env: dict[str, str], workers: int, clients: int, seconds: float) -> N
 
 
 def batch(env: dict[str, str]) -> None:
-    from model_service.registry import load_champion
+    from model_service.champions import load_champion
     from model_service.scoring import score_all, task_features
-    from shared.features import load_journey_frames
+    from shared.journey_loader import load_journey_frames
     from shared.settings import Settings
 
     settings = Settings.from_env()

@@ -15,7 +15,7 @@ import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.features import load_journey_frames
+from shared.journey_loader import load_journey_frames
 from training.datasets import brand_switch_dataset, cart_abandonment_dataset
 from training.evaluate import classification_metrics, is_better
 from training.pipelines import calibrated, make_classifier_pipeline

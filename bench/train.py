@@ -67,7 +67,7 @@ def main() -> None:
             flush=True,
         )
 
-    from shared.features import load_journey_frames
+    from shared.journey_loader import load_journey_frames
     from training.registry import train
 
     tracking = f"sqlite:///{folder / 'mlflow.db'}"

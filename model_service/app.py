@@ -1,7 +1,7 @@
 """The model service: ``create_app()`` builds the Flask app (gunicorn calls it).
 
 It loads both champion models at start and, unless told not to, starts the poller that swaps
-in a new version when the alias moves (see ``registry``).
+in a new version when the alias moves (see ``champions``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import os
 from flask import Flask
 
 from model_service import api, predict
+from model_service.champions import ChampionRegistry
 from model_service.dashboard import init_dashboard
-from model_service.registry import ChampionRegistry
 from shared.settings import Settings
 from shared.web import create_api
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model_service.champions import ServedModel
 from model_service.columns import Columns, concat, row_count
-from model_service.registry import ServedModel
 
 MAX_BATCH_ROWS = 20_000
 # A model call that takes longer than this is broken; the request fails instead of hanging.

@@ -36,7 +36,7 @@ def score(task: str, as_of: datetime | None, output: Path | None, progress: bool
     """Append a new risk score for every active customer (or open cart) to the history."""
     from mlflow.exceptions import MlflowException
 
-    from model_service.registry import ModelRefused
+    from model_service.champions import ModelRefused
     from model_service.scoring import score_all
 
     task = task.replace("-", "_")
@@ -45,7 +45,7 @@ def score(task: str, as_of: datetime | None, output: Path | None, progress: bool
         count = score_all(settings, task, as_of=as_of, output=output, progress=progress)
     except (MlflowException, ModelRefused) as exc:
         raise click.ClickException(
-            f"cannot load {TASKS[task].model_name}@{settings.model_alias}: "
+            f"cannot load {TASKS[task].model_name}@{TASKS[task].alias}: "
             f"{str(exc).splitlines()[0]} (train and promote one with 'kundresa train' and "
             "'kundresa promote')"
         ) from exc

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from model_service.champions import ServedModel
 from model_service.columns import Columns, row_count, take
-from model_service.registry import ServedModel
 
 Predict = Callable[[Columns], np.ndarray]
 TOP_REASONS = 3

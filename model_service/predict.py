@@ -21,8 +21,8 @@ from flask_smorest import abort
 from sqlalchemy import select
 
 from model_service.batching import PredictionBatcher
+from model_service.champions import ChampionRegistry, ServedModel
 from model_service.columns import Columns, as_columns
-from model_service.registry import ChampionRegistry, ServedModel
 from model_service.schemas import (
     BrandSwitchRequestSchema,
     CartAbandonmentRequestSchema,
@@ -32,15 +32,11 @@ from model_service.scoring import score_rows, task_features
 from model_service.served_scale import served_scale
 from shared import reasons as reason_texts
 from shared.auth import require_role
+from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
+from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
 from shared.db.session import session_scope
 from shared.db.tables import Customer, Identity, JourneyEvent
-from shared.features import (
-    CART_CATEGORICAL,
-    CART_FEATURES,
-    CUSTOMER_CATEGORICAL,
-    CUSTOMER_FEATURES,
-    load_journey_frames,
-)
+from shared.journey_loader import load_journey_frames
 from shared.risk_scale import probability_text
 from shared.settings import Settings
 from shared.web import StrictBlueprint

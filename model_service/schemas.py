@@ -12,12 +12,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from model_service.followups import NOTE_MAX_LENGTH, STATUSES
 from model_service.risk import DEFAULT_SORT, MAX_PAGE, SORTS
-from shared.features import (
-    CART_CATEGORICAL,
-    CART_FEATURES,
-    CUSTOMER_CATEGORICAL,
-    CUSTOMER_FEATURES,
-)
+from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
+from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
 from shared.journey import STAGES
 from shared.schemas.fields import CleanString, Identifier, UtcDateTime
 from shared.tasks import BANDS, TASKS

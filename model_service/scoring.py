@@ -23,16 +23,13 @@ import pandas as pd
 from sqlalchemy import insert
 from tqdm import tqdm
 
+from model_service.champions import ServedModel, load_champion
 from model_service.columns import Columns, as_columns, take
 from model_service.explain import Predict, top_reasons
-from model_service.registry import ServedModel, load_champion
 from shared.db.session import session_scope
 from shared.db.tables import RiskScore
-from shared.features import (
-    JourneyFrames,
-    as_utc,
-    load_journey_frames,
-)
+from shared.journey_frames import JourneyFrames, as_utc
+from shared.journey_loader import load_journey_frames
 from shared.risk_scale import CutPoints, bands_for, cut_points
 from shared.settings import Settings
 from shared.tasks import Task, task_by_name

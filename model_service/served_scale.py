@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from model_service.registry import ServedModel
+from model_service.champions import ServedModel
 from shared.cache import TimedCache
 from shared.db.session import session_scope
 from shared.db.tables import RiskScore

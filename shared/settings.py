@@ -65,9 +65,6 @@ class Settings:
     max_text_length: int = 2000
     # Model service.
     model_poll_seconds: float = 10.0
-    brand_switch_model: str = "kundresa-brand-switch"
-    cart_abandonment_model: str = "kundresa-cart-abandonment"
-    model_alias: str = "champion"
     critical_flag_threshold: float = 0.0
     # Dashboard sign-in.
     session_cookie_secure: bool = False

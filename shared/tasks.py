@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from shared import features as builders
-from shared.features import JourneyFrames
+from shared import cart_features, customer_features
+from shared.journey_frames import JourneyFrames
 
 CHAMPION_ALIAS = "champion"
 # Where a training run stores its held-out rows with their labels and scores (MLflow artifact).
@@ -157,11 +157,11 @@ BRAND_SWITCH = Task(
     entity="customer",
     description="A customer who has bought before makes no purchase within the horizon.",
     title="Brand switch",
-    features=tuple(builders.CUSTOMER_FEATURES),
-    categorical=tuple(builders.CUSTOMER_CATEGORICAL),
-    build_features=builders.build_customer_features,
-    context=builders.customer_task_context,
-    population=builders.customers_who_bought,
+    features=tuple(customer_features.CUSTOMER_FEATURES),
+    categorical=tuple(customer_features.CUSTOMER_CATEGORICAL),
+    build_features=customer_features.build_customer_features,
+    context=customer_features.customer_task_context,
+    population=customer_features.customers_who_bought,
     default_horizon_days=90,
     horizon_configurable=True,
 )
@@ -171,11 +171,11 @@ CART_ABANDONMENT = Task(
     entity="cart",
     description="An open cart is not turned into a purchase within 24 hours.",
     title="Cart abandonment",
-    features=tuple(builders.CART_FEATURES),
-    categorical=tuple(builders.CART_CATEGORICAL),
-    build_features=builders.build_cart_features,
-    context=builders.cart_task_context,
-    population=builders.every_row,
+    features=tuple(cart_features.CART_FEATURES),
+    categorical=tuple(cart_features.CART_CATEGORICAL),
+    build_features=cart_features.build_cart_features,
+    context=cart_features.cart_task_context,
+    population=cart_features.every_row,
     default_horizon_days=1,
     horizon_configurable=False,
 )

@@ -27,7 +27,7 @@ from shared.schemas.surveys import (
     SurveySchema,
 )
 from shared.web import StrictBlueprint
-from survey_service import service
+from survey_service import errors, response_queries, survey_definitions
 
 blp = StrictBlueprint(
     "admin", __name__, url_prefix="/v1/admin", description="Surveys, responses and metrics."
@@ -58,7 +58,7 @@ def _key_or_404(key: str) -> str:
 @require_role("support")
 def list_surveys():
     """Every survey, active or not."""
-    return {"items": service.list_surveys(_database_url())}
+    return {"items": survey_definitions.list_surveys(_database_url())}
 
 
 @blp.route("/surveys", methods=["POST"])
@@ -70,8 +70,8 @@ def list_surveys():
 def create_survey(data: dict):
     """Create a survey: questions, texts per locale (English required), sampling, cooldown."""
     try:
-        return service.create_survey(_database_url(), data)
-    except service.Conflict:
+        return survey_definitions.create_survey(_database_url(), data)
+    except errors.Conflict:
         abort(409, message="A survey with this key exists.", errors={"key": ["Already used."]})
 
 
@@ -83,8 +83,8 @@ def create_survey(data: dict):
 def get_survey(key: str):
     """One survey with all its locales."""
     try:
-        return service.get_survey(_database_url(), _key_or_404(key))
-    except service.NotFound:
+        return survey_definitions.get_survey(_database_url(), _key_or_404(key))
+    except errors.NotFound:
         abort(404, message="No survey has this key.")
 
 
@@ -97,10 +97,10 @@ def get_survey(key: str):
 def update_survey(patch: dict, key: str):
     """Change some fields; the survey as a whole must stay valid. The key never changes."""
     try:
-        return service.update_survey(_database_url(), _key_or_404(key), patch)
-    except service.NotFound:
+        return survey_definitions.update_survey(_database_url(), _key_or_404(key), patch)
+    except errors.NotFound:
         abort(404, message="No survey has this key.")
-    except service.Invalid as invalid:
+    except errors.Invalid as invalid:
         abort(422, message="The survey is not valid.", errors=invalid.errors)
 
 
@@ -112,8 +112,10 @@ def update_survey(patch: dict, key: str):
 def deactivate_survey(key: str):
     """Deactivate a survey: no one is offered it any more; its responses are kept."""
     try:
-        return service.update_survey(_database_url(), _key_or_404(key), {"active": False})
-    except service.NotFound:
+        return survey_definitions.update_survey(
+            _database_url(), _key_or_404(key), {"active": False}
+        )
+    except errors.NotFound:
         abort(404, message="No survey has this key.")
 
 
@@ -125,11 +127,11 @@ def deactivate_survey(key: str):
 def list_responses(query: dict):
     """Responses, newest first, filtered by survey, stage, customer, visitor and time."""
     limit, offset = query.pop("limit"), query.pop("offset")
-    items = service.list_responses(_database_url(), query, limit, offset)
+    items = response_queries.list_responses(_database_url(), query, limit, offset)
     return {"items": items, "limit": limit, "offset": offset}
 
 
-CSV_COLUMNS = list(service.RESPONSE_COLUMNS)
+CSV_COLUMNS = list(response_queries.RESPONSE_COLUMNS)
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -184,7 +186,7 @@ def _json_default(value: Any) -> str:
 def export_responses(query: dict):
     """All matching responses as NDJSON (default) or CSV, streamed in batches."""
     export_format = query.pop("format")
-    records = service.iter_responses(_database_url(), query)
+    records = response_queries.iter_responses(_database_url(), query)
     if export_format == "csv":
         lines, mimetype = _csv_lines(records), "text/csv"
     else:
@@ -203,4 +205,7 @@ def survey_metrics(query: dict):
     """NPS, CSAT, mean CES, response count and top abandonment reasons per survey, stage and
     period (day, week, month or all)."""
     period = query.pop("period")
-    return {"period": period, "groups": service.survey_metrics(_database_url(), query, period)}
+    return {
+        "period": period,
+        "groups": response_queries.survey_metrics(_database_url(), query, period),
+    }

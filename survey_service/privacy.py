@@ -9,7 +9,7 @@ from shared.auth import require_role
 from shared.schemas.fields import is_storable_text
 from shared.schemas.privacy import CustomerExportSchema, ErasureSchema
 from shared.web import StrictBlueprint
-from survey_service import service
+from survey_service import customer_data, errors
 
 blp = StrictBlueprint(
     "privacy",
@@ -36,10 +36,10 @@ def export_customer(customer_id: str):
     """Everything held about one customer (profile, identities, events, responses, offers,
     risk scores, follow-ups) as JSON."""
     try:
-        return service.export_customer(
+        return customer_data.export_customer(
             current_app.config["KUNDRESA"].database_url, _customer_id(customer_id), g.principal
         )
-    except service.NotFound:
+    except errors.NotFound:
         abort(404, message="Nothing is held about this customer.")
 
 
@@ -51,6 +51,6 @@ def erase_customer(customer_id: str):
     """Erase a customer: events, identities, offers, risk scores and follow-ups are deleted;
     responses are anonymised (scores kept, ids and free text gone) so aggregates stay right.
     Erasing again is harmless and answers zero counts."""
-    return service.erase_customer(
+    return customer_data.erase_customer(
         current_app.config["KUNDRESA"].database_url, _customer_id(customer_id), g.principal
     )

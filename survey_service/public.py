@@ -20,7 +20,7 @@ from shared.schemas.surveys import (
     PublicSurveySchema,
     SurveyQuerySchema,
 )
-from survey_service import access, lookups, service
+from survey_service import access, eligibility, errors, event_ingest, identity, lookups, responses
 from survey_service.parsing import PublicBlueprint
 from survey_service.questions import localize
 
@@ -70,7 +70,7 @@ def get_eligibility(survey_key: str, visitor_id: str, **_: object):
     """May this visitor be asked now? Sampling is fixed per visitor; an offer starts the
     survey's cooldown (``reason``: ok, sampled_out, cooldown or inactive)."""
     survey = _survey_or_404(survey_key)
-    eligible, reason = service.check_eligibility(_settings().database_url, survey, visitor_id)
+    eligible, reason = eligibility.check_eligibility(_settings().database_url, survey, visitor_id)
     return {"eligible": eligible, "reason": reason}
 
 
@@ -85,12 +85,12 @@ def post_response(data: dict):
     id with another body. Answers are checked against the survey's questions."""
     settings = _settings()
     try:
-        receipt = service.add_response(
+        receipt = responses.add_response(
             settings.database_url, g.site.id, data, settings.max_text_length
         )
-    except service.Invalid as invalid:
+    except errors.Invalid as invalid:
         abort(422, message="The answers are not valid.", errors=invalid.errors)
-    except service.Conflict:
+    except errors.Conflict:
         abort(
             409,
             message="This response_id was already used for another response.",
@@ -115,7 +115,7 @@ def post_events(data: dict):
             message="Too many events in one call.",
             errors={"events": [f"At most {settings.max_events_per_call} per call."]},
         )
-    accepted, duplicates = service.ingest_events(settings.database_url, g.site.id, events)
+    accepted, duplicates = event_ingest.ingest_events(settings.database_url, g.site.id, events)
     return {"accepted": accepted, "duplicates": duplicates}
 
 
@@ -126,5 +126,5 @@ def post_events(data: dict):
 def post_identify(data: dict):
     """Link an anonymous visitor id to a customer id (a customer on two devices is one
     customer); the customer is created when new."""
-    is_new = service.identify(_settings().database_url, data["visitor_id"], data["customer_id"])
+    is_new = identity.identify(_settings().database_url, data["visitor_id"], data["customer_id"])
     return {**data, "new_customer": is_new}

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln
 
-from shared.features import JourneyFrames, as_utc
+from shared.journey_frames import JourneyFrames, as_utc
 
 TIME_UNIT_DAYS = 7.0  # fit in weeks: parameters stay in a well-conditioned range
 

@@ -20,21 +20,22 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from shared.features import (
+from shared.cart_features import (
     CART_CATEGORICAL,
     CART_FEATURES,
     CART_MOMENTS,
     CART_SESSION_FEATURES,
-    CUSTOMER_CATEGORICAL,
-    CUSTOMER_FEATURES,
     JUST_AFTER,
-    JourneyFrames,
-    as_utc,
     build_cart_features_at,
-    build_customer_features,
     cart_decision_moments,
     cart_spans,
 )
+from shared.customer_features import (
+    CUSTOMER_CATEGORICAL,
+    CUSTOMER_FEATURES,
+    build_customer_features,
+)
+from shared.journey_frames import JourneyFrames, as_utc
 from shared.tasks import TaskDefinition, brand_switch_definition, cart_abandonment_definition
 
 CART_HORIZON = pd.Timedelta(hours=24)
@@ -322,7 +323,7 @@ def cart_snapshots(
     end: pd.Timestamp,
     moments: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The decision moments (``shared.features.cart_decision_moments``) with as_of in
+    """The decision moments (``shared.cart_features.cart_decision_moments``) with as_of in
     [start, end): index cart_id; columns visitor_id, as_of, moment. Never a cart idle for
     days: those are the carts no shop can still win back."""
     moments = cart_decision_moments(frames.events) if moments is None else moments

@@ -22,8 +22,8 @@ from sqlalchemy import insert, select
 
 from shared.db.session import get_engine
 from shared.db.tables import Customer, JourneyEvent
-from shared.features import EVENT_PROPERTIES
 from shared.journey import CHANNELS, EVENT_TYPES, STAGES
+from shared.journey_frames import EVENT_PROPERTIES
 
 CHUNK_ROWS = 5_000
 MAX_REPORTED_ERRORS = 100

@@ -18,7 +18,8 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from shared.features import CART_CATEGORICAL, CART_FEATURES, CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
+from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
+from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
 from training.rhythm import RHYTHM_FEATURES, PurchaseRhythm
 
 ESTIMATORS = ("hgb", "logistic")

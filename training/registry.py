@@ -32,12 +32,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from shared.features import (
-    CART_FEATURES,
-    CUSTOMER_FEATURES,
-    JourneyFrames,
-    load_journey_frames,
-)
+from shared.cart_features import CART_FEATURES
+from shared.customer_features import CUSTOMER_FEATURES
+from shared.journey_frames import JourneyFrames
+from shared.journey_loader import load_journey_frames
 from shared.risk_scale import cut_points
 from shared.settings import Settings
 from shared.tasks import (

@@ -29,6 +29,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from model_service import service
+from model_service.champions import ServedModel
 from model_service.dashboard import bp, charts
 from model_service.dashboard.advice import (
     answer_reason_label,
@@ -49,7 +50,6 @@ from model_service.dashboard.queries import (
 )
 from model_service.followups import Conflict, FollowUpError, NotFound, customer_follow_ups
 from model_service.predict import EXTENSION
-from model_service.registry import ServedModel
 from model_service.risk import DEFAULT_SORT, SORTS, AtRiskItem, BadCursor
 from model_service.served_scale import batch_percentiles, staleness
 from shared.db.session import session_scope

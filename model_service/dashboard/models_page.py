@@ -16,10 +16,10 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from model_service import predict
+from model_service.champions import ServedModel
 from model_service.dashboard import bp, charts
 from model_service.dashboard.formatting import BAND_LABELS, label, number, percent, probability
 from model_service.dashboard.queries import SUMMARY_CACHE, last_scored, risk_distribution
-from model_service.registry import ServedModel
 from shared.db.session import session_scope
 from shared.tasks import BANDS, TASKS
 
@@ -126,10 +126,6 @@ def champion_details(tracking_uri: str, model_name: str, alias: str) -> dict[str
 def models():
     settings = current_app.config["KUNDRESA"]
     status = _registry_status()
-    names = {
-        "brand_switch": settings.brand_switch_model,
-        "cart_abandonment": settings.cart_abandonment_model,
-    }
     with session_scope(settings.database_url) as session:
         scored = last_scored(session)
         distributions = {
@@ -142,7 +138,9 @@ def models():
     registry = current_app.extensions.get(predict.EXTENSION)
     cards = []
     for task in TASKS:
-        details = champion_details(settings.mlflow_tracking_uri, names[task], settings.model_alias)
+        details = champion_details(
+            settings.mlflow_tracking_uri, TASKS[task].model_name, TASKS[task].alias
+        )
         served = registry.get(task) if registry is not None else None
         points: tuple = ()
         if details and details["run_id"] and served and served.version == details["version"]:

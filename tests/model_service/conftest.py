@@ -47,7 +47,8 @@ def register_model(
     import skops.io
     from mlflow.models import infer_signature
 
-    from shared.features import CART_CATEGORICAL, CUSTOMER_CATEGORICAL
+    from shared.cart_features import CART_CATEGORICAL
+    from shared.customer_features import CUSTOMER_CATEGORICAL
     from shared.risk_scale import cut_points
     from training.registry import _experiment, reference_row
 
@@ -109,7 +110,7 @@ class Trained:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     from model_service.scoring import score_all
-    from shared.features import load_journey_frames
+    from shared.journey_loader import load_journey_frames
     from training.datasets import brand_switch_dataset, cart_abandonment_dataset
     from training.pipelines import make_task_pipeline
     from training.synth import generate

@@ -13,9 +13,10 @@ from sqlalchemy import insert, select
 
 from model_service.scoring import task_features
 from shared.auth import create_token
+from shared.cart_features import build_cart_features_at
 from shared.db.session import get_engine, session_scope
 from shared.db.tables import Identity, JourneyEvent, RiskScore
-from shared.features import build_cart_features_at, load_journey_frames
+from shared.journey_loader import load_journey_frames
 from tests.model_service.conftest import auth
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model_service.champions import load_champion
 from model_service.columns import as_columns, to_frame
 from model_service.compiled import TOLERANCE, UNSEEN, compile_model, probe_columns
-from model_service.registry import load_champion
 from training.pipelines import make_task_pipeline
 
 TASKS = ("brand_switch", "cart_abandonment")

@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model_service.registry import ChampionRegistry
+from model_service.champions import ChampionRegistry
 from model_service.scoring import task_features
 from shared.auth import create_token
-from shared.features import CUSTOMER_FEATURES, load_journey_frames
+from shared.customer_features import CUSTOMER_FEATURES
+from shared.journey_loader import load_journey_frames
 from tests.model_service.conftest import auth, register_model, set_champion
 
 

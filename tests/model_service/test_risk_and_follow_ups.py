@@ -81,17 +81,16 @@ def _seed(database_url: str) -> None:
         )
 
 
+@pytest.fixture(scope="module")
+def empty_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An MLflow store that holds no model at all: these tests need none."""
+    return f"sqlite:///{tmp_path_factory.mktemp('empty-mlflow') / 'mlflow.db'}"
+
+
 @pytest.fixture
-def client(database_url: str, tmp_path: Path, trained, make_app):
+def client(database_url: str, tmp_path: Path, empty_mlflow_store: str, make_app):
     _seed(database_url)
-    # The session's MLflow store, asked for models it does not hold: these tests need none.
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        mlflow_tracking_uri=trained.mlflow_uri,
-        brand_switch_model="kundresa-brand-switch-untrained",
-        cart_abandonment_model="kundresa-cart-abandonment-untrained",
-    )
+    settings = make_settings(tmp_path, database_url, mlflow_tracking_uri=empty_mlflow_store)
     return make_app(settings).test_client()
 
 
@@ -219,7 +218,7 @@ def test_predictions_without_a_champion_answer_503_and_readyz_says_so(
         "/v1/predict/brand-switch", json={"customer_ids": ["c1"]}, headers=headers
     )
     assert response.status_code == 503
-    assert "kundresa-brand-switch-untrained@champion" in response.get_json()["message"]
+    assert "kundresa-brand-switch@champion" in response.get_json()["message"]
     ready = client.get("/readyz").get_json()
     assert ready["models"]["brand_switch"]["loaded"] is None
     assert ready["status"] == "ready", "the at-risk list and dashboard still work"

@@ -9,19 +9,18 @@ import pandas as pd
 import pytest
 from sqlalchemy import delete, insert
 
-from shared.db.session import get_engine
-from shared.db.tables import Customer, Identity, JourneyEvent, Response
-from shared.features import (
-    CART_FEATURES,
+from shared.cart_features import CART_FEATURES, build_cart_features
+from shared.customer_features import (
     CUSTOMER_CONTEXT,
     CUSTOMER_FEATURES,
-    build_cart_features,
     build_customer_features,
     customer_context,
-    load_journey_frames,
-    stage_timeline,
 )
+from shared.db.session import get_engine
+from shared.db.tables import Customer, Identity, JourneyEvent, Response
+from shared.features import stage_timeline
 from shared.journey import derive_stage
+from shared.journey_loader import load_journey_frames
 from training.synth import generate
 
 END = datetime(2026, 6, 1, tzinfo=UTC)

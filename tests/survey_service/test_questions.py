@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from shared.surveys import builtin_surveys
+from survey_service.eligibility import sampling_bucket
 from survey_service.questions import localize, resolve_locale, score_columns, validate_answers
-from survey_service.service import body_hash, sampling_bucket
+from survey_service.responses import body_hash
 
 POST_PURCHASE = next(s for s in builtin_surveys() if s["key"] == "post_purchase")
 

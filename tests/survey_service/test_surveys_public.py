@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from shared.db.session import session_scope
 from shared.db.tables import Survey, SurveyImpression
 from survey_service import lookups
-from survey_service.service import sampling_bucket
+from survey_service.eligibility import sampling_bucket
 from tests.survey_service.conftest import sqlite_only
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import skops.io
 
-from shared.features import CUSTOMER_FEATURES, load_journey_frames
+from shared.customer_features import CUSTOMER_FEATURES
+from shared.journey_loader import load_journey_frames
 from training.datasets import Dataset, brand_switch_dataset
 from training.evaluate import classification_metrics
 from training.pipelines import calibrated, make_classifier_pipeline
@@ -92,7 +93,7 @@ def model(dataset: Dataset):
 def test_the_whole_model_with_its_rhythm_step_round_trips_and_the_model_service_trusts_it(
     model, dataset
 ):
-    from model_service.registry import TRUSTED_MODULES
+    from model_service.champions import TRUSTED_MODULES
     from training.registry import _skops_trusted_types
 
     trusted = _skops_trusted_types(model)
@@ -154,9 +155,9 @@ def test_repeat_buyers_overdue_against_their_own_rhythm_rank_higher(model, datas
 def test_the_model_service_loads_compiles_explains_and_serves_the_rhythm_model(
     model, dataset, tmp_path
 ):
+    from model_service.champions import load_version
     from model_service.columns import as_columns
     from model_service.explain import top_reasons
-    from model_service.registry import load_version
     from shared.tasks import task_by_name
     from tests.model_service.conftest import register_model
     from tests.training.conftest import mlflow_store

@@ -14,12 +14,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shared.features import (
-    CART_MOMENTS,
-    build_cart_features_at,
-    frames_before,
-    load_journey_frames,
-)
+from shared.cart_features import CART_MOMENTS, build_cart_features_at
+from shared.journey_frames import frames_before
+from shared.journey_loader import load_journey_frames
 from tests.training.conftest import END
 from training.datasets import cart_abandonment_dataset, first_snapshots
 from training.pipelines import make_cart_abandonment_pipeline

@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert
 
+from shared.cart_features import CART_MOMENTS
 from shared.db.session import dispose_engines, get_engine
 from shared.db.tables import Customer, Identity, JourneyEvent
-from shared.features import CART_MOMENTS, JourneyFrames, frames_before, load_journey_frames
+from shared.journey_frames import JourneyFrames, frames_before
+from shared.journey_loader import load_journey_frames
 from shared.tasks import brand_switch_definition, cart_abandonment_definition
 from tests.conftest import make_sqlite_url
 from training.datasets import (

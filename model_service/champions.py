@@ -38,6 +38,7 @@ from shared.tasks import (
     META_TASK,
     TASKS,
     TaskDefinition,
+    task_by_name,
 )
 
 log = logging.getLogger(__name__)
@@ -101,9 +102,7 @@ class ServedModel:
 
 def builder_columns() -> dict[str, tuple[str, ...]]:
     """The columns the shared feature builder produces, per task (what a model must take)."""
-    from shared.features import CART_FEATURES, CUSTOMER_FEATURES
-
-    return {"brand_switch": tuple(CUSTOMER_FEATURES), "cart_abandonment": tuple(CART_FEATURES)}
+    return {name: task.features for name, task in TASKS.items()}
 
 
 def check_compatible(
@@ -229,24 +228,16 @@ def load_version(
     )
 
 
-def model_name_for(settings: Settings, task: str) -> str:
-    """The registered model name of ``task`` (settings may rename them)."""
-    return {
-        "brand_switch": settings.brand_switch_model,
-        "cart_abandonment": settings.cart_abandonment_model,
-    }[task]
-
-
 def load_champion(settings: Settings, task: str) -> ServedModel:
     """Resolve ``<model>@<alias>`` once and load that version (batch scoring, benchmarks)."""
     from mlflow import MlflowClient
 
-    name = model_name_for(settings, task)
+    found_task = task_by_name(task)
     uri = settings.mlflow_tracking_uri
     found = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias(
-        name, settings.model_alias
+        found_task.model_name, found_task.alias
     )
-    return load_version(uri, task, name, str(found.version), builder_columns()[task])
+    return load_version(uri, task, found_task.model_name, str(found.version), found_task.features)
 
 
 @dataclass
@@ -254,6 +245,7 @@ class TaskState:
     """What the poller knows about one task besides the served model (shown on /readyz)."""
 
     model_name: str
+    alias: str
     alias_version: str | None = None
     checked_at: datetime | None = None
     refused: dict[str, Any] | None = None
@@ -267,11 +259,11 @@ class ChampionRegistry:
         self, settings: Settings, expected_columns: Mapping[str, Sequence[str]] | None = None
     ) -> None:
         self.tracking_uri = settings.mlflow_tracking_uri
-        self.alias = settings.model_alias
         self.poll_seconds = settings.model_poll_seconds
         self._expected = expected_columns
         self._states = {
-            task: TaskState(model_name=model_name_for(settings, task)) for task in TASKS
+            name: TaskState(model_name=task.model_name, alias=task.alias)
+            for name, task in TASKS.items()
         }
         # The one reference per task that requests read; replaced whole, never mutated.
         self._served: dict[str, ServedModel] = {}
@@ -304,7 +296,7 @@ class ChampionRegistry:
         now = datetime.now(UTC)
         try:
             client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-            found = client.get_model_version_by_alias(state.model_name, self.alias)
+            found = client.get_model_version_by_alias(state.model_name, state.alias)
         except MlflowException as exc:
             # A missing alias is not an outage: report it; a loaded model keeps serving.
             state.checked_at = now
@@ -396,7 +388,7 @@ class ChampionRegistry:
             report[task] = _iso(
                 {
                     "model_name": state.model_name,
-                    "alias": self.alias,
+                    "alias": state.alias,
                     "loaded": served.describe(locale) if served else None,
                     "alias_version": state.alias_version,
                     "checked_at": state.checked_at,

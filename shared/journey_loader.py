@@ -1,0 +1,209 @@
+"""Reading journey frames from the database: one streamed query per table, vectorised.
+
+The rest of the feature code is pure (frames in, DataFrames out); this is the only part that
+touches the database, so training and serving read exactly the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import String, and_, case, func, or_, select, type_coerce
+
+from shared.db.session import get_engine
+from shared.db.tables import Customer, Identity, JourneyEvent, Response
+from shared.journey_frames import EVENT_PROPERTIES, JourneyFrames, as_utc, property_column
+
+# IN (...) lists longer than this are filtered in pandas: SQLite limits bound parameters.
+MAX_IN_LIST = 1000
+READ_CHUNK = 250_000
+
+
+def load_journey_frames(
+    database_url: str,
+    cutoff: datetime,
+    customer_ids: Sequence[str] | None = None,
+    visitor_ids: Sequence[str] | None = None,
+) -> JourneyFrames:
+    """Read events, responses and customers strictly before ``cutoff``, one query per table.
+
+    An anonymous event counts for the customer its visitor id was linked to before the cutoff;
+    events of visitors never linked are kept with no customer (their carts are scored by
+    visitor). ``customer_ids`` and ``visitor_ids`` restrict the events to those customers and
+    visitors (the model service scoring a few); with only ``visitor_ids`` no customer is read.
+    """
+    cutoff_ts = as_utc(cutoff)
+    cutoff_py = cutoff_ts.to_pydatetime()
+    ids = None if customer_ids is None else list(dict.fromkeys(customer_ids))
+    visitors = None if visitor_ids is None else list(dict.fromkeys(visitor_ids))
+    if ids is None and visitors is not None:
+        ids = []
+    if visitors is not None and len(visitors) > MAX_IN_LIST:
+        raise ValueError(f"at most {MAX_IN_LIST} visitor ids at a time")
+    engine = get_engine(database_url)
+    with engine.connect() as conn:
+        events = _read(conn, _events_query(cutoff_py, ids, visitors), ("occurred_at", "linked_at"))
+        responses = _read(conn, _responses_query(cutoff_py, ids), ("submitted_at", "linked_at"))
+        customers = _read(conn, _customers_query(ids), ())
+    if ids is not None and len(ids) > MAX_IN_LIST:
+        wanted = set(ids)
+        events = events[
+            events["customer_id"].isin(wanted) | events["visitor_id"].isin(set(visitors or ()))
+        ]
+        responses = responses[responses["customer_id"].isin(wanted)]
+        customers = customers[customers["customer_id"].isin(wanted)]
+    events = _prepare_events(events)
+    responses = responses.sort_values("submitted_at", kind="stable").reset_index(drop=True)
+    return JourneyFrames(events=events, responses=responses, customers=customers, cutoff=cutoff_py)
+
+
+def _events_query(cutoff: datetime, ids: list[str] | None, visitors: list[str] | None = None):
+    ev = JourneyEvent.__table__
+    idt = Identity.__table__
+    who = func.coalesce(ev.c.customer_id, idt.c.customer_id)
+    # The whole document is only needed for two rare event types; leaving it out elsewhere
+    # keeps reads fast. The declared numeric properties are extracted in SQL, one per column.
+    props = case(
+        (ev.c.type.in_(("support_contact", "cart_abandoned")), type_coerce(ev.c.properties, String))
+    )
+    numeric = [
+        ev.c.properties[key].as_float().label(property_column(key)) for key in EVENT_PROPERTIES
+    ]
+    # When the event names its customer itself, a later link of its visitor changes nothing.
+    linked_at = case((ev.c.customer_id.is_(None), idt.c.linked_at))
+    stmt = select(
+        who.label("customer_id"),
+        ev.c.visitor_id,
+        ev.c.type,
+        ev.c.stage,
+        ev.c.channel,
+        ev.c.product_category,
+        ev.c.value,
+        ev.c.cart_id,
+        ev.c.device,
+        type_coerce(ev.c.occurred_at, String).label("occurred_at"),
+        type_coerce(linked_at, String).label("linked_at"),
+        props.label("properties"),
+        *numeric,
+    ).select_from(
+        ev.outerjoin(idt, and_(idt.c.visitor_id == ev.c.visitor_id, idt.c.linked_at < cutoff))
+    )
+    return _restrict(stmt, ev, ev.c.occurred_at, cutoff, who, ids, visitors)
+
+
+def _responses_query(cutoff: datetime, ids: list[str] | None):
+    rs = Response.__table__
+    idt = Identity.__table__
+    who = func.coalesce(rs.c.customer_id, idt.c.customer_id)
+    stmt = (
+        select(
+            who.label("customer_id"),
+            rs.c.survey_key,
+            rs.c.nps,
+            rs.c.csat,
+            rs.c.ces,
+            rs.c.reason,
+            rs.c.cart_id,
+            type_coerce(rs.c.submitted_at, String).label("submitted_at"),
+            type_coerce(idt.c.linked_at, String).label("linked_at"),
+        )
+        .select_from(
+            rs.outerjoin(idt, and_(idt.c.visitor_id == rs.c.visitor_id, idt.c.linked_at < cutoff))
+        )
+        .where(who.is_not(None))
+    )
+    return _restrict(stmt, rs, rs.c.submitted_at, cutoff, who, ids)
+
+
+def _restrict(
+    stmt,
+    table,
+    time_column,
+    cutoff: datetime,
+    who,
+    ids: list[str] | None,
+    visitors: list[str] | None = None,
+):
+    """Rows before the cutoff, of the given customers (and visitors) when there are few.
+
+    For everyone, the time condition is wrapped in a function so that no index is used: near
+    "now" nearly every row qualifies, and walking the time index then the table is random I/O
+    (measured on SQLite: 12.5 s instead of 3.9 s for 715,000 events). For a few customers,
+    indexable conditions on the customer and visitor columns come first.
+    """
+    if ids is None or len(ids) > MAX_IN_LIST:
+        return stmt.where(func.coalesce(time_column, time_column) < cutoff)
+    idt = Identity.__table__
+    their_visitors = select(idt.c.visitor_id).where(idt.c.customer_id.in_(ids))
+    if visitors:
+        return stmt.where(
+            time_column < cutoff,
+            or_(
+                table.c.customer_id.in_(ids),
+                table.c.visitor_id.in_(their_visitors),
+                table.c.visitor_id.in_(visitors),
+            ),
+            or_(who.in_(ids), table.c.visitor_id.in_(visitors)),
+        )
+    return stmt.where(
+        time_column < cutoff,
+        or_(table.c.customer_id.in_(ids), table.c.visitor_id.in_(their_visitors)),
+        who.in_(ids),
+    )
+
+
+def _customers_query(ids: list[str] | None):
+    cu = Customer.__table__
+    stmt = select(cu.c.id.label("customer_id"), cu.c.segment, cu.c.locale)
+    if ids is not None and len(ids) <= MAX_IN_LIST:
+        stmt = stmt.where(cu.c.id.in_(ids))
+    return stmt
+
+
+def _read(conn, stmt, time_columns: tuple[str, ...]) -> pd.DataFrame:
+    """Stream a query into one DataFrame, chunk by chunk, so memory stays near the result size."""
+    result = conn.execution_options(stream_results=True, yield_per=READ_CHUNK).execute(stmt)
+    columns = list(result.keys())
+    parts = []
+    for rows in result.partitions():
+        # Column-wise through Arrow: pandas probes Row objects as mappings (ten times slower),
+        # and converts Python strings to its Arrow-backed strings slower than Arrow does.
+        values = zip(*rows, strict=True)
+        table = pa.table({c: pa.array(v) for c, v in zip(columns, values, strict=True)})
+        part = table.to_pandas()
+        for column in time_columns:
+            # SQLite returns text, PostgreSQL aware datetimes; both parse the same way here.
+            part[column] = pd.to_datetime(part[column], utc=True, format="ISO8601")
+        parts.append(part)
+    if not parts:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        for column in time_columns:
+            frame[column] = pd.Series(dtype="datetime64[us, UTC]")
+        return frame
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
+    events = events.copy()
+    events["value"] = pd.to_numeric(events["value"], errors="coerce").astype(float)
+    for column in ("type", "stage", "channel", "product_category", "device"):
+        events[column] = events[column].astype("category")
+    events["properties"] = events["properties"].map(_parse_properties, na_action="ignore")
+    for key in EVENT_PROPERTIES:
+        column = property_column(key)
+        events[column] = pd.to_numeric(events[column], errors="coerce").astype(float)
+    return events.sort_values(["customer_id", "occurred_at"], kind="stable").reset_index(drop=True)
+
+
+def _parse_properties(value: object) -> dict:
+    if isinstance(value, dict):
+        return value
+    try:
+        parsed = json.loads(str(value))
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
