@@ -226,7 +226,9 @@ def _retry_delay(retry_after: str | None, attempt: int) -> float:
     return min(high, low * 2**attempt) * random.uniform(0.75, 1.25)
 
 
-def _client(port: int, headers: dict[str, str], stop_at: float, log: ClientLog, lock) -> None:  # noqa: ANN001
+def _client(
+    port: int, headers: dict[str, str], stop_at: float, log: ClientLog, lock: threading.Lock
+) -> None:
     prefix = uuid.uuid4().hex[:8]
     answers: list[tuple[float, int, bool]] = []
     acknowledged: dict[str, float] = {}
@@ -270,7 +272,9 @@ def _client(port: int, headers: dict[str, str], stop_at: float, log: ClientLog, 
         log.unfinished += pending is not None
 
 
-def _client_process(port: int, headers: dict, stop_at: float, threads: int, queue) -> None:  # noqa: ANN001
+def _client_process(
+    port: int, headers: dict[str, str], stop_at: float, threads: int, queue: multiprocessing.Queue
+) -> None:
     # The parent stops the run on Ctrl-C; a traceback from each child would only add noise.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     log = ClientLog()
