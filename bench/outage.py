@@ -19,8 +19,8 @@ carried ``Retry-After``, the lines the service logged while the database was dow
 lines, tracebacks, the rest) and acknowledgements per second before, during and after the
 outage. The reference is the ideal: nothing lost, nothing doubled, every 5xx with
 ``Retry-After``, and a handful of log lines per outage rather than one traceback per request.
-Must run as root (the cluster runs as the ``postgres`` user) or as the user owning the
-PostgreSQL binaries. The load generator shares the machine's cores with everything else.
+PostgreSQL refuses to run as root, so as root the cluster runs as the ``postgres`` user; as
+anyone else, as that user. The load generator shares the machine's cores with everything else.
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def _postgres_bin() -> Path:
 
 
 class Cluster:
-    """A throwaway cluster in ``folder``: postgres refuses to run as root, so as root the
-    commands run as the ``postgres`` user, who then owns the folder."""
+    """A throwaway cluster in ``folder``; as root its commands run as the ``postgres`` user,
+    who then owns the folder."""
 
     def __init__(self, folder: Path) -> None:
         self.bin = _postgres_bin()
@@ -91,7 +91,7 @@ class Cluster:
         folder.mkdir()
         if self._as_postgres:
             shutil.chown(folder, "postgres", "postgres")
-            # mkdtemp's parent is root's alone (0700); postgres must be able to pass through it.
+            # The temporary folder holding ours is root's alone (0700); postgres must pass through.
             folder.parent.chmod(0o711)
 
     def _run(self, program: str, *args: str) -> None:
