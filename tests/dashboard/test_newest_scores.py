@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from model_service.dashboard.queries import newest_scores
+from model_service.risk import newest_scores
 from shared.db.session import session_scope
 from shared.db.tables import RiskScore
 

@@ -246,7 +246,7 @@ def test_export_query_lists_exactly_what_the_at_risk_pages_list(dashboard_on_eac
     from sqlalchemy import insert
 
     from model_service import service
-    from model_service.dashboard.queries import iter_at_risk_rows
+    from model_service.dashboard.at_risk_rows import iter_at_risk_rows
     from shared.db.tables import RiskScore
     from tests.dashboard.conftest import NOW
 
@@ -279,12 +279,14 @@ def test_export_query_lists_exactly_what_the_at_risk_pages_list(dashboard_on_eac
         {"sort": "value_at_risk"},
     ):
         paged, cursor = [], None
-        while True:
-            page = service.at_risk(url, "brand_switch", limit=7, cursor=cursor, **filters)
-            paged += [item.score_id for item in page.items]
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        # Cursors are signed with the app's secret key.
+        with dashboard_on_each_db.app.app_context():
+            while True:
+                page = service.at_risk(url, "brand_switch", limit=7, cursor=cursor, **filters)
+                paged += [item.score_id for item in page.items]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
         with session_scope(url) as session:
             streamed = [
                 row.id
