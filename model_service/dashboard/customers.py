@@ -156,6 +156,7 @@ def _risk_list(task: str, template_active: str):
     return render_template(
         "dashboard/at_risk.html",
         task=task,
+        entity=TASKS[task].entity,
         rows=rows,
         flt=flt,
         segments=segments,
@@ -339,6 +340,7 @@ def customer(customer_id: str):
         served=served,
         definition=served.definition_text(locale) if served else None,
         latest_by_task=latest_by_task,
+        tasks=tuple(TASKS),
         reasons=reasons,
         action=action,
         answer=answer,

@@ -192,6 +192,7 @@ def test_csv_export_streams_every_row_and_defuses_formulas(dashboard_on_each_db:
     assert response.status_code == 200
     assert response.is_streamed
     assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert response.headers["Cache-Control"] == "no-store"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [r["customer_id"] for r in rows] == ["c-risky", "c-calm"]
     assert rows[0]["latest_comment"] == HOSTILE_COMMENT
