@@ -18,7 +18,9 @@ TODAY = datetime(2026, 11, 1, tzinfo=UTC)
 BACK_TEST = datetime(2026, 5, 1, tzinfo=UTC)
 
 
-def _score(task: str, customer: str | None, as_of: datetime, probability: float, cart: str | None = None):
+def _score(
+    task: str, customer: str | None, as_of: datetime, probability: float, cart: str | None = None
+):
     return RiskScore(
         task=task,
         customer_id=customer,

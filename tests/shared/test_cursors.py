@@ -47,9 +47,8 @@ def test_a_cursor_round_trips_its_values() -> None:
     ],
 )
 def test_an_edited_or_made_up_cursor_is_refused(forge) -> None:  # noqa: ANN001
-    with _app().app_context():
-        with pytest.raises(BadCursor):
-            LIST.decode(forge(LIST.encode(0.25, "c-1")), _values)
+    with _app().app_context(), pytest.raises(BadCursor):
+        LIST.decode(forge(LIST.encode(0.25, "c-1")), _values)
 
 
 def test_a_cursor_opens_neither_another_list_nor_another_app() -> None:

@@ -61,7 +61,9 @@ def test_the_sql_counts_give_the_python_figures() -> None:
     engine = create_engine("sqlite://")
     answers.metadata.create_all(engine)
     with engine.begin() as connection:
-        connection.execute(insert(answers), [dict(zip(("nps", "csat", "ces"), r)) for r in rows])
+        connection.execute(
+            insert(answers), [dict(zip(("nps", "csat", "ces"), r, strict=True)) for r in rows]
+        )
         counted = connection.execute(
             select(*satisfaction_counts(answers.c.nps, answers.c.csat, answers.c.ces))
         ).one()
