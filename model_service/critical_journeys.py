@@ -101,7 +101,7 @@ class Answers:
 
     def add(self, reason: str | None, numbers: list) -> None:
         """Add one (cell, reason) row of counts, in the order of ``satisfaction_counts``."""
-        row = SimpleNamespace(**dict(zip(COUNT_LABELS, numbers, strict=False)))
+        row = SimpleNamespace(**dict(zip(COUNT_LABELS, numbers, strict=True)))
         self.counts.add(row)
         if reason:  # None and "" are no reason (as in shared.metrics.top_reasons)
             self.reasons[reason] = self.reasons.get(reason, 0) + int(row.responses or 0)
