@@ -166,10 +166,10 @@ def database_for(workdir: Path, customers: int, events: int) -> str:
 
 def turn_off_caches() -> None:
     """Every TimedCache of the dashboard keeps nothing: each request does the whole work."""
-    from model_service.dashboard import journeys, queries
+    from model_service.dashboard import filters, journeys, score_figures
     from shared.cache import TimedCache
 
-    for module in (journeys, queries):
+    for module in (filters, journeys, score_figures):
         for value in vars(module).values():
             if isinstance(value, TimedCache):
                 value.seconds = 0

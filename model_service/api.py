@@ -12,7 +12,6 @@ from flask_smorest import abort
 from model_service import service
 from model_service.followups import FollowUpError
 from model_service.predict import EXTENSION, with_texts
-from model_service.risk import BadCursor
 from model_service.schemas import (
     AtRiskPageSchema,
     AtRiskQuerySchema,
@@ -27,6 +26,7 @@ from model_service.schemas import (
 from model_service.served_scale import staleness
 from shared import reasons as reason_texts
 from shared.auth import require_role
+from shared.cursors import BadCursor
 from shared.db.session import session_scope
 from shared.risk_scale import probability_text
 from shared.schemas.fields import is_storable_text

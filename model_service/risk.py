@@ -1,25 +1,25 @@
 """At-risk customers: the newest score per customer, filtered, sorted by expected value at risk
 (probability × value) or by risk, page by page.
 
-Scores are history (one row per scoring), so "at risk now" is the newest row per customer and
-task. Pages use a keyset cursor (the last row's sort key and customer id) rather than an
+Scores are history (one row per scoring), so "at risk now" is the newest row per customer (per
+cart, for carts) and task: ``newest_scores`` is the one definition of it, used by this list,
+its CSV export, the dashboard's aggregates and, as of a moment, the critical journeys. Pages
+use a signed keyset cursor (the last row's sort key, customer id and score id) rather than an
 offset, so a page stays cheap and stable however deep the list goes.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, literal, or_, select
+from sqlalchemy import Select, Subquery, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
 from model_service.served_scale import batch_percentiles
 from model_service.sessions import Database, use_session
+from shared.cursors import CursorCodec
 from shared.db.tables import FollowUp, RiskScore
 
 SORTS: tuple[str, ...] = ("risk", "value_at_risk")
@@ -28,21 +28,22 @@ SORTS: tuple[str, ...] = ("risk", "value_at_risk")
 DEFAULT_SORT = "value_at_risk"
 OPEN_FOLLOW_UP_STATUSES: tuple[str, ...] = ("open", "contacted")
 MAX_PAGE = 500
+CURSORS = CursorCodec("kundresa.at-risk")
 
 
 def next_newer_score(column):  # noqa: ANN001, ANN201 - a SQL expression in, one out
-    """``column`` of the next newer score of the same customer and cart (NULL for the newest),
-    newer meaning a later ``as_of``, then a higher id. Windowed in the order of
-    ix_risk_scores_newest (task, customer, cart, as_of, then the id that SQLite keeps in every
-    index), so over one task SQLite reads that index alone, without sorting."""
+    """``column`` of the next newer score of the same customer and cart (NULL for the newest):
+    the one order of a customer's scores, newer meaning a later ``as_of``, then a higher id.
+
+    ``as_of`` first: a back-test (``kundresa score --as-of`` an earlier date) appends rows with
+    higher ids that must not pass for today's risk. The id breaks ties: a rescoring of the same
+    moment replaces the earlier one. Windowed in the order of ix_risk_scores_newest (task,
+    customer, cart, as_of, then the id that SQLite keeps in every index), so over one task
+    SQLite reads that index alone, without sorting."""
     return func.lead(column).over(
         partition_by=(RiskScore.customer_id, RiskScore.cart_id),
         order_by=(RiskScore.as_of, RiskScore.id),
     )
-
-
-class BadCursor(ValueError):
-    """A cursor that this list did not hand out."""
 
 
 @dataclass(frozen=True)
@@ -73,51 +74,26 @@ class AtRiskPage:
     next_cursor: str | None
 
 
-def latest_scores(task: str) -> Any:
-    """A subquery of the newest score row per known customer for ``task`` (``newest_rank`` is
-    1).
+def newest_scores(task: str, *, customers_only: bool = False) -> Subquery:
+    """The newest score (``next_newer_score``) of each customer, and of each cart for carts,
+    of ``task``: rows of ``risk_scores``.
 
-    The newest is the latest ``as_of``, then the highest probability, then the highest id: a
-    row is kept when no row of the same customer beats it. Each check is a probe of the
-    (customer, task, as_of) index; ranking every row with a window function instead took
-    twice as long at 100,000 customers on SQLite.
+    ``customers_only`` leaves out anonymous visitors' carts: they are scored (a cart-recovery
+    flow can act on them) but are nobody support can call, so the at-risk list and the
+    figures shown above it count customers only. The window reads one index without sorting;
+    only the newest rows are then read by id (measured: 339 -> 247 ms at 100,000 customers on
+    SQLite, against two GROUP BYs joined on as_of).
     """
-    newer = aliased(RiskScore)
-    beaten = exists().where(
-        newer.customer_id == RiskScore.customer_id,
-        newer.task == RiskScore.task,
-        or_(
-            newer.as_of > RiskScore.as_of,
-            and_(
-                newer.as_of == RiskScore.as_of,
-                or_(
-                    newer.probability > RiskScore.probability,
-                    and_(newer.probability == RiskScore.probability, newer.id > RiskScore.id),
-                ),
-            ),
-        ),
-    )
-    # An anonymous visitor's cart is scored (a cart-recovery flow can act on it) but is no
-    # customer support can call: the list is of customers.
-    return (
-        select(RiskScore, literal(1).label("newest_rank"))
-        .where(RiskScore.task == task, RiskScore.customer_id.is_not(None), ~beaten)
+    ranked = (
+        select(RiskScore.id, next_newer_score(RiskScore.id).label("newer_id"))
+        .where(RiskScore.task == task)
         .subquery()
     )
-
-
-def _encode_cursor(key: float, customer_id: str) -> str:
-    raw = json.dumps([key, customer_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key, customer_id = json.loads(raw)
-        return float(key), str(customer_id)
-    except (binascii.Error, ValueError, TypeError):
-        raise BadCursor("This cursor was not made by this list; start again without it.") from None
+    newest = select(ranked.c.id).where(ranked.c.newer_id.is_(None))
+    query = select(RiskScore).where(RiskScore.id.in_(newest))
+    if customers_only:
+        query = query.where(RiskScore.customer_id.is_not(None))
+    return query.subquery()
 
 
 def at_risk_query(
@@ -134,11 +110,10 @@ def at_risk_query(
     behind the paged list and the CSV export. Returns (query, score alias, sort key)."""
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {', '.join(SORTS)}")
-    ranked = latest_scores(task)
-    score = aliased(RiskScore, ranked)
+    score = aliased(RiskScore, newest_scores(task, customers_only=True))
     value_at_risk = score.probability * func.coalesce(score.value, 0.0)
     key = score.probability if sort == "risk" else value_at_risk
-    query: Select = select(score).where(ranked.c.newest_rank == 1)
+    query: Select = select(score)
     if stage:
         query = query.where(score.stage == stage)
     if segment:
@@ -155,7 +130,8 @@ def at_risk_query(
                 FollowUp.status.in_(OPEN_FOLLOW_UP_STATUSES),
             )
         )
-    return query.order_by(key.desc(), score.customer_id.asc()), score, key
+    # The score id last: a customer with two open carts is listed once per cart.
+    return query.order_by(key.desc(), score.customer_id.asc(), score.id.asc()), score, key
 
 
 def at_risk(
@@ -175,7 +151,8 @@ def at_risk(
     (or the riskiest first), each with its percentile within its batch.
 
     ``without_follow_up`` leaves out customers a support agent already has an open or
-    contacted follow-up for. Raises BadCursor for a cursor this list did not make.
+    contacted follow-up for. Raises ``shared.cursors.BadCursor`` for a cursor this list did
+    not make; cursors are signed with the running app's secret key.
     """
     limit = max(1, min(limit, MAX_PAGE))
     query, score, key = at_risk_query(
@@ -188,9 +165,13 @@ def at_risk(
         sort=sort,
     )
     if cursor:
-        last_key, last_customer = _decode_cursor(cursor)
+        last_key, last_customer, last_id = CURSORS.decode(cursor, _cursor_values)
         query = query.where(
-            or_(key < last_key, and_(key == last_key, score.customer_id > last_customer))
+            or_(
+                key < last_key,
+                and_(key == last_key, score.customer_id > last_customer),
+                and_(key == last_key, score.customer_id == last_customer, score.id > last_id),
+            )
         )
     query = query.limit(limit + 1)
     with use_session(db) as session:
@@ -206,10 +187,17 @@ def at_risk(
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
-        next_cursor = _encode_cursor(
-            last.probability if sort == "risk" else last.value_at_risk, last.customer_id
+        next_cursor = CURSORS.encode(
+            last.probability if sort == "risk" else last.value_at_risk,
+            last.customer_id,
+            last.score_id,
         )
     return AtRiskPage(items=items, next_cursor=next_cursor)
+
+
+def _cursor_values(values) -> tuple[float, str, int]:  # noqa: ANN001 - a cursor's list
+    key, customer_id, score_id = values
+    return float(key), str(customer_id), int(score_id)
 
 
 def _open_follow_ups(session: Any, task: str, customer_ids: list[str]) -> dict[str, dict]:

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from model_service.critical_journeys import critical_journeys
 from model_service.followups import (
     customer_follow_ups,
     get_follow_up,
     take_follow_up,
     update_follow_up,
 )
-from model_service.journeys import critical_journeys
 from model_service.risk import at_risk, risk_history
 from model_service.sessions import Database, use_session
 from shared.db.tables import Customer, Identity, JourneyEvent, Response

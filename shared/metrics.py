@@ -1,10 +1,14 @@
-"""Customer-satisfaction metrics as pure functions, shared by the survey API and the dashboard.
+"""Customer-satisfaction metrics: the one definition of NPS, CSAT and CES, in Python and in SQL.
 
 - NPS: % promoters (9–10) − % detractors (0–6) among NPS answers, from −100 to 100.
 - CSAT: % of CSAT answers that are 4 or 5 (satisfied or very satisfied).
 - CES: the mean customer-effort score on 1–7 (higher is easier, as our surveys ask it).
 
 Missing answers (None, NaN) are skipped; with no answers a metric is None, never 0.
+
+Every figure is made from counts (``*_from_counts``): the survey API counts answers in Python,
+the dashboard and the critical journeys count them in SQL (``satisfaction_counts``), and the
+same functions turn either into the figure, with the same rounding.
 """
 
 from __future__ import annotations
@@ -12,46 +16,182 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func
 
 PERIODS: tuple[str, ...] = ("day", "week", "month", "all")
+
+PROMOTER_MIN = 9  # NPS 9–10
+DETRACTOR_MAX = 6  # NPS 0–6
+SATISFIED_MIN = 4  # CSAT 4–5 on 1–5
+# A CSAT answer this low or a CES answer this hard marks an unhappy customer (dashboard advice).
+DISSATISFIED_MAX = 2  # CSAT 1–2
+HARD_EFFORT_MAX = 3  # CES 1–3 on 1–7
 
 
 def _answered(scores: Iterable[float | None]) -> list[float]:
     return [float(s) for s in scores if s is not None and not math.isnan(float(s))]
 
 
+def is_promoter(score: float) -> bool:
+    return score >= PROMOTER_MIN
+
+
+def is_detractor(score: float) -> bool:
+    return score <= DETRACTOR_MAX
+
+
+def is_satisfied(csat_score: float) -> bool:
+    return csat_score >= SATISFIED_MIN
+
+
 def nps_category(score: int) -> str:
     """``promoter`` (9–10), ``passive`` (7–8) or ``detractor`` (0–6)."""
-    if score >= 9:
+    if is_promoter(score):
         return "promoter"
-    return "passive" if score >= 7 else "detractor"
+    return "detractor" if is_detractor(score) else "passive"
+
+
+def nps_from_counts(promoters: int, detractors: int, answered: int) -> float | None:
+    """Net promoter score, −100..100, from counts; None without answers."""
+    if not answered:
+        return None
+    return round(100.0 * (promoters - detractors) / answered, 2)
+
+
+def csat_from_counts(satisfied: int, answered: int) -> float | None:
+    """Share of satisfied answers in percent, from counts; None without answers."""
+    if not answered:
+        return None
+    return round(100.0 * satisfied / answered, 2)
+
+
+def ces_from_sum(total: float, answered: int) -> float | None:
+    """Mean customer-effort score from the sum of the answers; None without answers."""
+    if not answered:
+        return None
+    return round(total / answered, 3)
 
 
 def nps(scores: Iterable[float | None]) -> float | None:
     """Net promoter score, −100..100, or None without answers."""
     answered = _answered(scores)
-    if not answered:
-        return None
-    promoters = sum(1 for s in answered if s >= 9)
-    detractors = sum(1 for s in answered if s <= 6)
-    return round(100.0 * (promoters - detractors) / len(answered), 2)
+    promoters = sum(1 for s in answered if is_promoter(s))
+    detractors = sum(1 for s in answered if is_detractor(s))
+    return nps_from_counts(promoters, detractors, len(answered))
 
 
 def csat(scores: Iterable[float | None]) -> float | None:
     """Share of satisfied answers (4–5 on 1–5) in percent, or None without answers."""
     answered = _answered(scores)
-    if not answered:
-        return None
-    return round(100.0 * sum(1 for s in answered if s >= 4) / len(answered), 2)
+    return csat_from_counts(sum(1 for s in answered if is_satisfied(s)), len(answered))
 
 
 def ces(scores: Iterable[float | None]) -> float | None:
     """Mean customer-effort score (1–7), or None without answers."""
     answered = _answered(scores)
-    if not answered:
-        return None
-    return round(sum(answered) / len(answered), 3)
+    return ces_from_sum(sum(answered), len(answered))
+
+
+# --- in SQL -----------------------------------------------------------------------------------
+
+
+def promoters_sql(nps_column: Any) -> ColumnElement:
+    """How many NPS answers in the group are promoters (an aggregate expression)."""
+    return func.sum(case((nps_column >= PROMOTER_MIN, 1), else_=0))
+
+
+def detractors_sql(nps_column: Any) -> ColumnElement:
+    """How many NPS answers in the group are detractors (an aggregate expression)."""
+    return func.sum(case((nps_column <= DETRACTOR_MAX, 1), else_=0))
+
+
+def satisfied_sql(csat_column: Any) -> ColumnElement:
+    """How many CSAT answers in the group are satisfied (an aggregate expression)."""
+    return func.sum(case((csat_column >= SATISFIED_MIN, 1), else_=0))
+
+
+# The labels of ``satisfaction_counts``, in its order.
+COUNT_LABELS: tuple[str, ...] = (
+    "responses",
+    "nps_answers",
+    "promoters",
+    "detractors",
+    "csat_answers",
+    "satisfied",
+    "ces_answers",
+    "ces_total",
+)
+
+
+def satisfaction_counts(nps_column: Any, csat_column: Any, ces_column: Any) -> list[ColumnElement]:
+    """Aggregate expressions, labelled as ``COUNT_LABELS``, from which ``SatisfactionCounts``
+    makes NPS, CSAT and CES: what a GROUP BY over survey answers selects."""
+    expressions = (
+        func.count(),
+        func.count(nps_column),
+        promoters_sql(nps_column),
+        detractors_sql(nps_column),
+        func.count(csat_column),
+        satisfied_sql(csat_column),
+        func.count(ces_column),
+        func.sum(ces_column),
+    )
+    return [
+        expression.label(name) for expression, name in zip(expressions, COUNT_LABELS, strict=True)
+    ]
+
+
+@dataclass
+class SatisfactionCounts:
+    """Answer counts of one group, as ``satisfaction_counts`` selects them; groups add up."""
+
+    responses: int = 0
+    nps_answers: int = 0
+    promoters: int = 0
+    detractors: int = 0
+    csat_answers: int = 0
+    satisfied: int = 0
+    ces_answers: int = 0
+    ces_total: float = 0.0
+
+    @classmethod
+    def of_row(cls, row: Any) -> SatisfactionCounts:
+        """The counts of a result row that selected ``satisfaction_counts`` (NULL sums are 0)."""
+        counts = cls()
+        counts.add(row)
+        return counts
+
+    def add(self, row: Any) -> None:
+        """Add the counts of a result row that selected ``satisfaction_counts``."""
+        for name in COUNT_LABELS[:-1]:
+            setattr(self, name, getattr(self, name) + int(getattr(row, name) or 0))
+        self.ces_total += float(row.ces_total or 0)
+
+    def figures(self) -> dict[str, float | int | None]:
+        """NPS, CSAT and CES with how many responses and NPS answers they are made of."""
+        return {
+            "responses": self.responses,
+            "nps": self.nps,
+            "csat": self.csat,
+            "ces": self.ces,
+            "nps_answers": self.nps_answers,
+        }
+
+    @property
+    def nps(self) -> float | None:
+        return nps_from_counts(self.promoters, self.detractors, self.nps_answers)
+
+    @property
+    def csat(self) -> float | None:
+        return csat_from_counts(self.satisfied, self.csat_answers)
+
+    @property
+    def ces(self) -> float | None:
+        return ces_from_sum(self.ces_total, self.ces_answers)
 
 
 def top_reasons(reasons: Iterable[str | None], n: int = 3) -> list[tuple[str, int]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
@@ -13,6 +11,7 @@ from flask import Response, current_app, stream_with_context
 from flask_smorest import abort
 
 from shared.auth import require_role
+from shared.csv_export import csv_download
 from shared.schemas.fields import is_storable_text
 from shared.schemas.metrics import MetricsQuerySchema, MetricsSchema
 from shared.schemas.responses import (
@@ -132,32 +131,22 @@ def list_responses(query: dict):
 
 
 CSV_COLUMNS = list(response_queries.RESPONSE_COLUMNS)
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Any:
+    """A response field as a CSV cell (text is defused by ``shared.csv_export``)."""
     if value is None:
         return ""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
-    text = str(value)
-    return "'" + text if isinstance(value, str) and text.startswith(FORMULA_STARTS) else text
+    return value
 
 
-def _csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+def _csv_rows(records: Iterable[dict[str, Any]]) -> Iterator[list[Any]]:
     for record in records:
-        writer.writerow([_cell(record[name]) for name in CSV_COLUMNS])
-        if buffer.tell() > 64_000:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+        yield [_cell(record[name]) for name in CSV_COLUMNS]
 
 
 def _ndjson_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
@@ -188,10 +177,10 @@ def export_responses(query: dict):
     export_format = query.pop("format")
     records = response_queries.iter_responses(_database_url(), query)
     if export_format == "csv":
-        lines, mimetype = _csv_lines(records), "text/csv"
-    else:
-        lines, mimetype = _ndjson_lines(records), "application/x-ndjson"
-    response = Response(stream_with_context(lines), mimetype=mimetype)
+        return csv_download(CSV_COLUMNS, _csv_rows(records), "responses.csv")
+    response = Response(
+        stream_with_context(_ndjson_lines(records)), mimetype="application/x-ndjson"
+    )
     response.headers["Content-Disposition"] = f'attachment; filename="responses.{export_format}"'
     return response
 

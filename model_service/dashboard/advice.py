@@ -15,6 +15,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from shared import reasons as plain_reasons
+from shared.metrics import DISSATISFIED_MAX, HARD_EFFORT_MAX, is_detractor
 from shared.surveys import builtin_surveys
 
 DELIVERY_WORDS: tuple[str, ...] = (
@@ -64,10 +65,14 @@ def is_unhappy(answer: Mapping[str, Any] | None) -> bool:
         return False
     nps, csat, ces = answer.get("nps"), answer.get("csat"), answer.get("ces")
     return (
-        (nps is not None and nps <= 6)
-        or (csat is not None and csat <= 2)
-        or (ces is not None and ces <= 3)
+        (nps is not None and is_detractor(nps))
+        or (csat is not None and csat <= DISSATISFIED_MAX)
+        or _hard(ces)
     )
+
+
+def _hard(ces: float | None) -> bool:
+    return ces is not None and ces <= HARD_EFFORT_MAX
 
 
 def mentions_delivery(text: str | None) -> bool:
@@ -90,16 +95,16 @@ def suggest_action(
     if reason_code in ACTION_FOR_REASON:
         return str(ACTION_FOR_REASON[reason_code])
     if unhappy:
-        ces = answer.get("ces")
-        return str(CALL_EFFORT if ces is not None and ces <= 3 else CALL_UNHAPPY)
+        return str(CALL_EFFORT if _hard(answer.get("ces")) else CALL_UNHAPPY)
     explained = explain_reasons(reasons, locale)
     return explained[0]["action"] if explained else None
 
 
 @cache
 def _reason_labels() -> dict[str, dict[str, str]]:
+    """The option texts of the built-in survey that asks why a cart was left."""
     for survey in builtin_surveys():
-        if survey["key"] == "cart_abandonment":
+        if any(question["id"] == "reason" for question in survey["questions"]):
             return {
                 locale: dict(texts["questions"]["reason"]["options"])
                 for locale, texts in survey["texts"].items()

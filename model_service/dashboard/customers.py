@@ -6,24 +6,12 @@ these views only turn query arguments into a call and the result into a page.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from flask import (
-    Response,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    stream_with_context,
-    url_for,
-)
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -36,25 +24,27 @@ from model_service.dashboard.advice import (
     explain_reasons,
     suggest_action,
 )
-from model_service.dashboard.formatting import TASK_LABELS, label, percent, probability, when
-from model_service.dashboard.forms import FollowUpForm
-from model_service.dashboard.queries import (
-    SUMMARY_CACHE,
-    cached_choices,
+from model_service.dashboard.at_risk_rows import (
     iter_at_risk_rows,
-    last_scored,
     latest_answers,
     latest_follow_ups,
     open_cases_of,
-    risk_summary,
 )
+from model_service.dashboard.filters import cached_choices
+from model_service.dashboard.formatting import TASK_LABELS, label, percent, probability, when
+from model_service.dashboard.forms import FollowUpForm
+from model_service.dashboard.score_figures import SUMMARY_CACHE, last_scored, risk_summary
 from model_service.followups import Conflict, FollowUpError, NotFound, customer_follow_ups
 from model_service.predict import EXTENSION
-from model_service.risk import DEFAULT_SORT, SORTS, AtRiskItem, BadCursor
+from model_service.champions import ServedModel
+from model_service.risk import DEFAULT_SORT, SORTS, AtRiskItem
 from model_service.served_scale import batch_percentiles, staleness
+from shared.csv_export import csv_download
+from shared.cursors import BadCursor
 from shared.db.session import session_scope
 from shared.journey import STAGES
-from shared.tasks import BANDS, TASKS
+from shared.tasks import BANDS, BRAND_SWITCH, CART_ABANDONMENT, DEFAULT_TASK, TASKS
+from shared.web import current_settings
 
 PAGE_SIZE = 25
 TIMELINE_SHOWN = 60
@@ -90,10 +80,6 @@ class ListFilter:
             "without_follow_up": self.without_follow_up,
             "sort": self.sort,
         }
-
-
-def _settings():
-    return current_app.config["KUNDRESA"]
 
 
 def _locale() -> str:
@@ -148,7 +134,7 @@ def _rows(session, task: str, items: list[AtRiskItem]) -> list[Row]:
 
 
 def _risk_list(task: str, template_active: str):
-    settings = _settings()
+    settings = current_settings()
     with session_scope(settings.database_url) as session:
         segments, _categories = cached_choices(settings.database_url, session)
         flt = _list_filter(task, segments)
@@ -171,6 +157,7 @@ def _risk_list(task: str, template_active: str):
     return render_template(
         "dashboard/at_risk.html",
         task=task,
+        entity=TASKS[task].entity,
         rows=rows,
         flt=flt,
         segments=segments,
@@ -199,13 +186,13 @@ def _risk_list(task: str, template_active: str):
 @bp.get("/")
 @login_required
 def at_risk():
-    return _risk_list("brand_switch", "dashboard.at_risk")
+    return _risk_list(BRAND_SWITCH.name, "dashboard.at_risk")
 
 
 @bp.get("/carts")
 @login_required
 def open_carts():
-    return _risk_list("cart_abandonment", "dashboard.open_carts")
+    return _risk_list(CART_ABANDONMENT.name, "dashboard.open_carts")
 
 
 CSV_COLUMNS = (
@@ -231,13 +218,6 @@ CSV_COLUMNS = (
     "model_version",
     "scored_at",
 )
-
-
-def csv_safe(value: object) -> object:
-    """Spreadsheets run cells that start with = + - @ as formulas; comments are hostile input."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def _csv_line(row, answers: dict, follow_ups: dict, locale: str) -> tuple:
@@ -272,37 +252,24 @@ def _csv_line(row, answers: dict, follow_ups: dict, locale: str) -> tuple:
 @bp.get("/export.csv")
 @login_required
 def export_csv():
-    settings = _settings()
-    task = request.args.get("task") if request.args.get("task") in TASKS else "brand_switch"
+    settings = current_settings()
+    task = request.args.get("task") if request.args.get("task") in TASKS else DEFAULT_TASK.name
     with session_scope(settings.database_url) as session:
         segments, _categories = cached_choices(settings.database_url, session)
     flt = _list_filter(task, segments)
     locale = _locale()
 
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        yield buffer.getvalue()
+    def rows() -> Iterator[tuple]:
         with session_scope(settings.database_url) as session:
-            for rows in iter_at_risk_rows(session, task, **flt.query()):
-                ids = [row.customer_id for row in rows]
+            for chunk in iter_at_risk_rows(session, task, **flt.query()):
+                ids = [row.customer_id for row in chunk]
                 answers = latest_answers(session, ids)
                 follow_ups = latest_follow_ups(session, task, ids)
-                buffer.seek(0)
-                buffer.truncate()
-                for row in rows:
-                    writer.writerow(
-                        [csv_safe(v) for v in _csv_line(row, answers, follow_ups, locale)]
-                    )
-                yield buffer.getvalue()
+                for row in chunk:
+                    yield _csv_line(row, answers, follow_ups, locale)
 
     filename = f"kundresa-{task.replace('_', '-')}-{date.today().isoformat()}.csv"
-    return Response(
-        stream_with_context(lines()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_download(CSV_COLUMNS, rows(), filename)
 
 
 # --- customer page ------------------------------------------------------------------------------
@@ -340,7 +307,7 @@ def _risk_chart(history: list[dict]) -> charts.Markup:
 @bp.get("/customers/<customer_id>")
 @login_required
 def customer(customer_id: str):
-    settings = _settings()
+    settings = current_settings()
     locale = _locale()
     with session_scope(settings.database_url) as session:
         profile = service.customer_profile(session, customer_id)
@@ -351,7 +318,8 @@ def customer(customer_id: str):
     latest_by_task: dict[str, dict] = {}
     for score in profile["risk_history"]:
         latest_by_task[score["task"]] = score
-    main = latest_by_task.get("brand_switch") or latest_by_task.get("cart_abandonment")
+    # The first task (in the order of shared.tasks) the customer has a score of.
+    main = next((latest_by_task[task] for task in TASKS if task in latest_by_task), None)
     served = _served(main["task"]) if main else None
     if main:
         with session_scope(settings.database_url) as session:
@@ -373,6 +341,7 @@ def customer(customer_id: str):
         served=served,
         definition=served.definition_text(locale) if served else None,
         latest_by_task=latest_by_task,
+        tasks=tuple(TASKS),
         reasons=reasons,
         action=action,
         answer=answer,
@@ -393,7 +362,7 @@ def customer(customer_id: str):
 @bp.post("/customers/<customer_id>/follow-up")
 @login_required
 def follow_up(customer_id: str):
-    settings = _settings()
+    settings = current_settings()
     form = FollowUpForm()
     back = redirect(url_for("dashboard.customer", customer_id=customer_id))
     if not form.validate_on_submit():
@@ -401,7 +370,7 @@ def follow_up(customer_id: str):
             return render_template("dashboard/error.html", code=400, csrf=True), 400
         flash(_("That did not work: check the note (at most 2000 characters)."), "error")
         return back
-    task = form.task.data if form.task.data in TASKS else "brand_switch"
+    task = form.task.data if form.task.data in TASKS else DEFAULT_TASK.name
     action = form.action.data
     note = (form.note.data or "").strip() or None
     try:

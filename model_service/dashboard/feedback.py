@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from model_service.dashboard import bp, charts
-from model_service.dashboard.formatting import number, percent, when
-from model_service.dashboard.queries import (
-    PERIODS,
+from model_service.dashboard.feedback_figures import (
     FeedbackFilter,
     feedback_by_stage,
     feedback_over_time,
     search_comments,
     survey_keys,
 )
+from model_service.dashboard.filters import PERIODS
+from model_service.dashboard.formatting import number, percent, when
 from shared.db.session import session_scope
 from shared.journey import STAGES
+from shared.web import current_settings
 
 SEARCH_MAX = 100
 # (metric, axis): NPS runs −100..100, CSAT is % satisfied, CES the mean on 1–7.
@@ -50,7 +51,7 @@ def _metric_chart(metric: str, title: str, series: dict[str, list], grain: str):
 @bp.get("/feedback")
 @login_required
 def feedback():
-    database_url = current_app.config["KUNDRESA"].database_url
+    database_url = current_settings().database_url
     text = request.args.get("q", "").strip()[:SEARCH_MAX]
     with session_scope(database_url) as session:
         surveys = survey_keys(session)

@@ -9,6 +9,7 @@ from flask_babel import format_date, format_datetime, format_decimal, format_per
 from flask_babel import lazy_gettext as _l
 
 from shared.risk_scale import probability_text
+from shared.tasks import TASKS
 
 STAGE_LABELS = {
     "awareness": _l("Awareness"),
@@ -38,10 +39,10 @@ LEVEL_LABELS = {
     "low": _l("Healthy"),
     "none": _l("No data"),
 }
-TASK_LABELS = {
-    "brand_switch": _l("Brand switch"),
-    "cart_abandonment": _l("Cart abandonment"),
-}
+# Each task's title, translated. The titles are marked here too, so that the message
+# extractor finds them (it does not read shared.tasks).
+_TASK_TITLES = (_l("Brand switch"), _l("Cart abandonment"))
+TASK_LABELS = {name: _l(task.title) for name, task in TASKS.items()}
 EVENT_LABELS = {
     "page_view": _l("Visited the site"),
     "touchpoint": _l("Saw the brand"),

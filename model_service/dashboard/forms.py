@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from model_service.followups import NOTE_MAX_LENGTH
+from shared.tasks import DEFAULT_TASK
 
 FOLLOW_UP_ACTIONS: tuple[str, ...] = ("take", "note", "contacted", "resolved")
 
@@ -30,6 +31,6 @@ class LanguageForm(FlaskForm):
 class FollowUpForm(FlaskForm):
     """Take a case, add a note, or move it to contacted or resolved (one form, one button each)."""
 
-    task = HiddenField(default="brand_switch")
+    task = HiddenField(default=DEFAULT_TASK.name)
     action = SelectField(choices=[SelectChoice(action, action) for action in FOLLOW_UP_ACTIONS])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=NOTE_MAX_LENGTH)])

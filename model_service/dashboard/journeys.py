@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -10,21 +10,21 @@ from flask_login import login_required
 from model_service import service
 from model_service.dashboard import bp, charts
 from model_service.dashboard.advice import answer_reason_label
+from model_service.dashboard.filters import PERIODS, cached_choices
 from model_service.dashboard.formatting import STAGE_LABELS, label, number, percent
-from model_service.dashboard.queries import (
-    PERIODS,
+from model_service.dashboard.journey_map import (
     JourneyFilter,
     StageFigures,
-    cached_choices,
     criticality_level,
     journey_map_figures,
-    latest_as_of,
     stage_criticality,
 )
+from model_service.dashboard.score_figures import latest_as_of
 from shared.cache import TimedCache
 from shared.db.session import session_scope
 from shared.journey import STAGES
-from shared.tasks import TASKS
+from shared.tasks import DEFAULT_TASK, TASKS
+from shared.web import current_settings
 
 
 def _choice(name: str, allowed: list[str] | tuple[str, ...]) -> str | None:
@@ -67,7 +67,7 @@ MAP_CACHE = TimedCache(seconds=60)
 @bp.get("/journey-map")
 @login_required
 def journey_map():
-    database_url = current_app.config["KUNDRESA"].database_url
+    database_url = current_settings().database_url
     with session_scope(database_url) as session:
         segments, categories = cached_choices(database_url, session)
         flt = JourneyFilter(
@@ -112,8 +112,8 @@ CRITICAL_CACHE = TimedCache(seconds=60)
 @bp.get("/critical-journeys")
 @login_required
 def critical_journeys():
-    settings = current_app.config["KUNDRESA"]
-    task = request.args.get("task") if request.args.get("task") in TASKS else "brand_switch"
+    settings = current_settings()
+    task = request.args.get("task") if request.args.get("task") in TASKS else DEFAULT_TASK.name
     period = request.args.get("period") if request.args.get("period") in CRITICAL_PERIODS else "30d"
     stage = request.args.get("stage") if request.args.get("stage") in STAGES else None
     # A stage filter looks further down the ranking so that it still fills a page.

@@ -19,17 +19,15 @@ from model_service import predict
 from model_service.champions import ServedModel
 from model_service.dashboard import bp, charts
 from model_service.dashboard.formatting import BAND_LABELS, label, number, percent, probability
-from model_service.dashboard.queries import SUMMARY_CACHE, last_scored, risk_distribution
+from model_service.dashboard.score_figures import SUMMARY_CACHE, last_scored, risk_distribution
 from shared.db.session import session_scope
-from shared.tasks import BANDS, TASKS
+from shared.tasks import BANDS, TASKS, Task
+from shared.web import current_settings
 
 log = logging.getLogger(__name__)
 
 # Metrics shown first, in this order, when the run has them; any others follow.
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "lift_top_decile", "log_loss", "positive_rate")
-# Where training logs the held-out evaluation rows with their labels
-# (training.registry.EVALUATION_ARTIFACT; not imported: the service does not load the trainer).
-EVALUATION_ARTIFACT = "evaluation/rows.parquet"
 CALIBRATION_BINS = 10
 
 
@@ -56,23 +54,23 @@ def calibration_bins(
 _CALIBRATIONS: dict[tuple[str, str], tuple] = {}
 
 
-def _calibration(tracking_uri: str, run_id: str, served: ServedModel) -> tuple:
+def _calibration(tracking_uri: str, task: Task, run_id: str, served: ServedModel) -> tuple:
     """The calibration of the served champion on its own held-out evaluation rows (the later
     period of the time split), computed once per process and version."""
     key = (run_id, served.version)
     if key not in _CALIBRATIONS:
-        _CALIBRATIONS[key] = _compute_calibration(tracking_uri, run_id, served)
+        _CALIBRATIONS[key] = _compute_calibration(tracking_uri, task, run_id, served)
     return _CALIBRATIONS[key]
 
 
-def _compute_calibration(tracking_uri: str, run_id: str, served: ServedModel) -> tuple:
+def _compute_calibration(tracking_uri: str, task: Task, run_id: str, served: ServedModel) -> tuple:
     from mlflow.artifacts import download_artifacts
 
     with tempfile.TemporaryDirectory(prefix="kundresa-eval-") as folder:
         try:
             path = download_artifacts(
                 run_id=run_id,
-                artifact_path=EVALUATION_ARTIFACT,
+                artifact_path=task.evaluation_artifact,
                 dst_path=folder,
                 tracking_uri=tracking_uri,
             )
@@ -124,7 +122,7 @@ def champion_details(tracking_uri: str, model_name: str, alias: str) -> dict[str
 @bp.get("/models")
 @login_required
 def models():
-    settings = current_app.config["KUNDRESA"]
+    settings = current_settings()
     status = _registry_status()
     with session_scope(settings.database_url) as session:
         scored = last_scored(session)
@@ -137,14 +135,16 @@ def models():
         }
     registry = current_app.extensions.get(predict.EXTENSION)
     cards = []
-    for task in TASKS:
+    for task, definition in TASKS.items():
         details = champion_details(
-            settings.mlflow_tracking_uri, TASKS[task].model_name, TASKS[task].alias
+            settings.mlflow_tracking_uri, definition.model_name, definition.alias
         )
         served = registry.get(task) if registry is not None else None
         points: tuple = ()
         if details and details["run_id"] and served and served.version == details["version"]:
-            points = _calibration(settings.mlflow_tracking_uri, details["run_id"], served)
+            points = _calibration(
+                settings.mlflow_tracking_uri, definition, details["run_id"], served
+            )
         calibration = None
         if points:
             calibration = charts.calibration_chart(

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from shared.db.session import session_scope
 from shared.db.tables import JourneyEvent, Response, RiskScore, Survey
 from tests.dashboard.conftest import Dashboard
-from tests.model_service.test_journeys import _answer, _event, _score
+from tests.model_service.test_critical_journeys import _answer, _event, _score
 
 # Scored as of Sep 1 and Oct 1: the page's 30-day periods are August and September.
 BEFORE, NOW = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)

@@ -192,6 +192,7 @@ def test_csv_export_streams_every_row_and_defuses_formulas(dashboard_on_each_db:
     assert response.status_code == 200
     assert response.is_streamed
     assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert response.headers["Cache-Control"] == "no-store"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [r["customer_id"] for r in rows] == ["c-risky", "c-calm"]
     assert rows[0]["latest_comment"] == HOSTILE_COMMENT
@@ -246,7 +247,7 @@ def test_export_query_lists_exactly_what_the_at_risk_pages_list(dashboard_on_eac
     from sqlalchemy import insert
 
     from model_service import service
-    from model_service.dashboard.queries import iter_at_risk_rows
+    from model_service.dashboard.at_risk_rows import iter_at_risk_rows
     from shared.db.tables import RiskScore
     from tests.dashboard.conftest import NOW
 
@@ -279,12 +280,14 @@ def test_export_query_lists_exactly_what_the_at_risk_pages_list(dashboard_on_eac
         {"sort": "value_at_risk"},
     ):
         paged, cursor = [], None
-        while True:
-            page = service.at_risk(url, "brand_switch", limit=7, cursor=cursor, **filters)
-            paged += [item.score_id for item in page.items]
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        # Cursors are signed with the app's secret key.
+        with dashboard_on_each_db.app.app_context():
+            while True:
+                page = service.at_risk(url, "brand_switch", limit=7, cursor=cursor, **filters)
+                paged += [item.score_id for item in page.items]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
         with session_scope(url) as session:
             streamed = [
                 row.id

@@ -13,9 +13,9 @@ from flask_babel import Babel
 
 from model_service.dashboard import charts
 from model_service.dashboard.advice import is_unhappy, mentions_delivery, suggest_action
-from model_service.dashboard.customers import csv_safe
+from model_service.dashboard.journey_map import criticality_level, stage_criticality
 from model_service.dashboard.models_page import calibration_bins
-from model_service.dashboard.queries import criticality_level, nps_of, stage_criticality
+from shared.csv_export import defuse
 
 HOSTILE = "<script>alert(1)</script>&"
 
@@ -117,16 +117,6 @@ def test_stage_criticality_combines_drop_off_risk_and_dissatisfaction():
     assert criticality_level(None) == "none"
 
 
-def test_nps_from_counts_matches_the_shared_definition():
-    from shared import metrics
-
-    scores = [10, 9, 8, 7, 6, 0, 3, 10]
-    promoters = sum(s >= 9 for s in scores)
-    detractors = sum(s <= 6 for s in scores)
-    assert nps_of(promoters, detractors, len(scores)) == pytest.approx(metrics.nps(scores))
-    assert nps_of(0, 0, 0) is None
-
-
 def test_calibration_bins_hold_mean_prediction_observed_rate_and_count():
     p = np.array([0.05, 0.08, 0.95, 0.91, 0.99])
     y = np.array([0, 1, 1, 1, 0])
@@ -136,7 +126,9 @@ def test_calibration_bins_hold_mean_prediction_observed_rate_and_count():
 
 
 def test_csv_cells_that_look_like_formulas_are_defused():
-    assert csv_safe('=HYPERLINK("http://evil")') == '\'=HYPERLINK("http://evil")'
-    assert csv_safe("-2+3") == "'-2+3"
-    assert csv_safe("Fine") == "Fine"
-    assert csv_safe(3.5) == 3.5
+    assert defuse('=HYPERLINK("http://evil")') == '\'=HYPERLINK("http://evil")'
+    assert defuse("-2+3") == "'-2+3"
+    assert defuse("\tcmd") == "'\tcmd"
+    assert defuse("Fine") == "Fine"
+    assert defuse(3.5) == 3.5
+    assert defuse(-2) == -2

@@ -3,6 +3,8 @@ PostgreSQL, through the API with real tokens (no model is served: the scores are
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -208,6 +210,25 @@ def test_bad_queries_are_422_naming_the_field(client, database_url: str) -> None
     assert missing.status_code == 404
     unknown = client.post("/v1/follow-ups", json={"customer_id": "ghost"}, headers=headers)
     assert unknown.status_code == 404 and "customer_id" in unknown.get_json()["errors"]
+
+
+def test_a_tampered_or_forged_cursor_is_422_naming_the_cursor(client, database_url: str) -> None:
+    headers = auth(create_token(database_url, "agent", "support"))
+    first = client.get("/v1/at-risk?task=brand_switch&limit=2", headers=headers).get_json()
+    cursor = first["next_cursor"]
+    assert cursor
+    payload, signature = cursor.rsplit(".", 1)
+    unsigned = base64.urlsafe_b64encode(json.dumps([0.8, "c1", 1]).encode()).decode()
+    for forged in (
+        payload + "." + signature[::-1],  # the signature edited
+        unsigned.rstrip("=") + "." + signature,  # another position under its signature
+        unsigned,  # made by hand, unsigned
+    ):
+        response = client.get(f"/v1/at-risk?task=brand_switch&cursor={forged}", headers=headers)
+        assert response.status_code == 422, forged
+        assert "cursor" in response.get_json()["errors"]
+    follows = client.get(f"/v1/at-risk?task=brand_switch&cursor={cursor}", headers=headers)
+    assert follows.status_code == 200
 
 
 def test_predictions_without_a_champion_answer_503_and_readyz_says_so(

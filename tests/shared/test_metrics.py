@@ -43,3 +43,33 @@ def test_periods_start_on_the_first_day() -> None:
     assert period_start(moment, "all") is None
     with pytest.raises(ValueError):
         period_start(moment, "decade")
+
+
+def test_the_sql_counts_give_the_python_figures() -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table, create_engine, insert, select
+
+    from shared.metrics import SatisfactionCounts, satisfaction_counts
+
+    answers = Table(
+        "answers",
+        MetaData(),
+        Column("nps", Integer),
+        Column("csat", Integer),
+        Column("ces", Integer),
+    )
+    rows = [(10, 5, 7), (9, 4, None), (7, 3, 2), (6, None, 1), (0, 1, 5), (None, 4, 3)]
+    engine = create_engine("sqlite://")
+    answers.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(answers), [dict(zip(("nps", "csat", "ces"), r, strict=True)) for r in rows]
+        )
+        counted = connection.execute(
+            select(*satisfaction_counts(answers.c.nps, answers.c.csat, answers.c.ces))
+        ).one()
+    counts = SatisfactionCounts.of_row(counted)
+    assert counts.nps == nps([r[0] for r in rows]) == 0.0
+    assert counts.csat == csat([r[1] for r in rows]) == 60.0
+    assert counts.ces == ces([r[2] for r in rows]) == 3.6
+    assert counts.figures()["responses"] == len(rows)
+    assert SatisfactionCounts().figures()["nps"] is None

@@ -161,6 +161,8 @@ def test_responses_are_listed_with_filters_and_exported_as_streams(
         "/v1/admin/responses/export?format=csv&survey_key=cart_abandonment", headers=support
     )
     assert exported.is_streamed and exported.mimetype == "text/csv"
+    assert exported.headers["Cache-Control"] == "no-store"
+    assert exported.headers["Content-Disposition"] == 'attachment; filename="responses.csv"'
     rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert [(r["reason"], r["comment"]) for r in rows] == [("price_too_high", "'=cmd|calc")]
     bad = client.get("/v1/admin/responses/export?format=xlsx", headers=support)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from model_service import service
-from model_service.journeys import RETURN_TYPES
+from model_service.critical_journeys import RETURN_TYPES
 from shared import metrics
 from shared.auth import create_token
 from shared.db.session import session_scope

@@ -19,6 +19,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -45,6 +46,8 @@ from model_service.risk import next_newer_score
 from model_service.sessions import Database, use_session
 from shared.db.tables import JourneyEvent, Response, RiskScore
 from shared.journey import STAGE_INDEX, STAGE_OF_EVENT, STAGES
+from shared.metrics import COUNT_LABELS, SatisfactionCounts, satisfaction_counts
+from shared.tasks import DEFAULT_TASK
 
 CELL = ("stage", "segment", "product_category")
 PERIOD_PATTERN = re.compile(r"^(\d{1,3})d$")
@@ -75,51 +78,33 @@ class Period:
 
 @dataclass
 class Answers:
-    """A cell's survey answers in one period, as counts summed in the database."""
+    """A cell's survey answers in one period: counts summed in the database, and the reasons."""
 
-    responses: int = 0
-    nps_answers: int = 0
-    promoters: int = 0
-    detractors: int = 0
-    csat_answers: int = 0
-    satisfied: int = 0
-    ces_answers: int = 0
-    ces_total: float = 0.0
+    counts: SatisfactionCounts = field(default_factory=SatisfactionCounts)
     reasons: dict[str, int] = field(default_factory=dict)
 
-    # The same definitions and rounding as shared.metrics, fed by counts instead of answers.
+    @property
+    def responses(self) -> int:
+        return self.counts.responses
+
     @property
     def nps(self) -> float | None:
-        if not self.nps_answers:
-            return None
-        return round(100.0 * (self.promoters - self.detractors) / self.nps_answers, 2)
+        return self.counts.nps
 
     @property
     def csat(self) -> float | None:
-        if not self.csat_answers:
-            return None
-        return round(100.0 * self.satisfied / self.csat_answers, 2)
+        return self.counts.csat
 
     @property
     def ces(self) -> float | None:
-        return round(self.ces_total / self.ces_answers, 3) if self.ces_answers else None
+        return self.counts.ces
 
-    def add(self, reason: str | None, counts: list) -> None:
-        """Add one (cell, reason) row of counts, in the order of ``_answer_rows``."""
-        numbers = [int(n or 0) for n in counts[:7]]
-        responses, nps_answers, promoters, detractors, csat_answers, satisfied, ces_answers = (
-            numbers
-        )
-        self.responses += responses
-        self.nps_answers += nps_answers
-        self.promoters += promoters
-        self.detractors += detractors
-        self.csat_answers += csat_answers
-        self.satisfied += satisfied
-        self.ces_answers += ces_answers
-        self.ces_total += float(counts[7] or 0)
+    def add(self, reason: str | None, numbers: list) -> None:
+        """Add one (cell, reason) row of counts, in the order of ``satisfaction_counts``."""
+        row = SimpleNamespace(**dict(zip(COUNT_LABELS, numbers, strict=True)))
+        self.counts.add(row)
         if reason:  # None and "" are no reason (as in shared.metrics.top_reasons)
-            self.reasons[reason] = self.reasons.get(reason, 0) + responses
+            self.reasons[reason] = self.reasons.get(reason, 0) + int(row.responses or 0)
 
     def top_reasons(self) -> list[dict[str, Any]]:
         # Most common first, ties by name: the order of shared.metrics.top_reasons.
@@ -129,7 +114,7 @@ class Answers:
 
 def critical_journeys(
     db: Database,
-    task: str = "brand_switch",
+    task: str = DEFAULT_TASK.name,
     *,
     period: str = "30d",
     end: datetime | None = None,
@@ -205,7 +190,7 @@ def _figures(session: Session, task: str, periods: tuple[Period, ...]) -> Figure
 
 # Every part of the statement has these columns; a part leaves out what it does not fill.
 LABELS = ("kind", "period", *CELL, "reason", "reached")
-NUMBERS = 8
+NUMBERS = len(COUNT_LABELS)
 
 
 def _part(
@@ -340,16 +325,7 @@ def _answer_rows(newest: CTE, period: Period) -> Select:
         .subquery()
     )
     key = [*(people.c[column] for column in CELL), Response.reason]
-    numbers = [
-        func.count(),
-        func.count(Response.nps),
-        func.sum(case((Response.nps >= 9, 1), else_=0)),
-        func.sum(case((Response.nps <= 6, 1), else_=0)),
-        func.count(Response.csat),
-        func.sum(case((Response.csat >= 4, 1), else_=0)),
-        func.count(Response.ces),
-        func.sum(Response.ces),
-    ]
+    numbers = satisfaction_counts(Response.nps, Response.csat, Response.ces)
     labels = {**{column: people.c[column] for column in CELL}, "reason": Response.reason}
     return (
         select(*_part("answers", period.name, numbers, **labels))
