@@ -36,7 +36,6 @@ from model_service.dashboard.forms import FollowUpForm
 from model_service.dashboard.score_figures import SUMMARY_CACHE, last_scored, risk_summary
 from model_service.followups import Conflict, FollowUpError, NotFound, customer_follow_ups
 from model_service.predict import EXTENSION
-from model_service.champions import ServedModel
 from model_service.risk import DEFAULT_SORT, SORTS, AtRiskItem
 from model_service.served_scale import batch_percentiles, staleness
 from shared.csv_export import csv_download
