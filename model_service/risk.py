@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from model_service.served_scale import batch_percentiles
 from model_service.sessions import Database, use_session
 from shared.db.tables import FollowUp, RiskScore
+from shared.errors import Invalid
 
 SORTS: tuple[str, ...] = ("risk", "value_at_risk")
 # Support acts first where most is expected to be lost: a 40 % risk on 9,000 a year before a
@@ -41,8 +42,10 @@ def next_newer_score(column):  # noqa: ANN001, ANN201 - a SQL expression in, one
     )
 
 
-class BadCursor(ValueError):
+class BadCursor(Invalid):
     """A cursor that this list did not hand out."""
+
+    field = "cursor"
 
 
 @dataclass(frozen=True)

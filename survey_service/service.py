@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared import errors as domain_errors
 from shared import metrics
 from shared.db.session import session_factory, session_scope
 from shared.db.tables import (
@@ -45,20 +46,27 @@ log = logging.getLogger(__name__)
 STREAM_BATCH = 1000
 
 
-class Invalid(Exception):
+class Invalid(domain_errors.Invalid):
     """Input that passed the schema but breaks a rule; ``errors`` maps fields to messages."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("invalid")
-        self.errors = errors
+        super().__init__(errors=errors)
 
 
-class Conflict(Exception):
-    pass
+class Conflict(domain_errors.Conflict):
+    """``detail`` names what is taken; the view words the refusal for its caller."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        self.detail = detail
 
 
-class NotFound(Exception):
-    pass
+class NotFound(domain_errors.NotFound):
+    """``detail`` names what is missing; the view words the refusal for its caller."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        self.detail = detail
 
 
 def _insert(session: Session, table: type):  # noqa: ANN202

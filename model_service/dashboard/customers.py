@@ -47,12 +47,13 @@ from model_service.dashboard.queries import (
     open_cases_of,
     risk_summary,
 )
-from model_service.followups import Conflict, FollowUpError, NotFound, customer_follow_ups
+from model_service.followups import customer_follow_ups
 from model_service.predict import EXTENSION
 from model_service.registry import ServedModel
 from model_service.risk import DEFAULT_SORT, SORTS, AtRiskItem, BadCursor
 from model_service.served_scale import batch_percentiles, staleness
 from shared.db.session import session_scope
+from shared.errors import KundresaError, NotFound
 from shared.journey import STAGES
 from shared.tasks import BANDS, TASKS
 
@@ -436,6 +437,6 @@ def follow_up(customer_id: str):
                 flash(messages.get(action, _("Saved.")), "success")
     except NotFound:
         abort(404)
-    except (Conflict, FollowUpError) as exc:
+    except KundresaError as exc:
         flash(str(exc), "error")
     return back
