@@ -8,7 +8,8 @@ leaves ``message`` out, and the view words it with ``shared.web.refuses``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any
 
 
 class KundresaError(Exception):
@@ -22,16 +23,15 @@ class KundresaError(Exception):
         message: str | None = None,
         *,
         field: str | None = None,
-        errors: Mapping[str, Sequence[str]] | None = None,
+        errors: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message or type(self).__name__)
         self.message = message
         field = field or self.field
         if errors is None and field is not None and message is not None:
             errors = {field: [message]}
-        self.errors: dict[str, list[str]] = {
-            name: list(texts) for name, texts in (errors or {}).items()
-        }
+        # Nested like marshmallow's (``{"texts": {"en": [...]}}``) or flat; sent dotted.
+        self.errors: dict[str, Any] = dict(errors or {})
 
 
 class Invalid(KundresaError):

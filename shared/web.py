@@ -148,7 +148,7 @@ def refuses(
                 if refusal.message is None:
                     refusal.message = message
                     if not refusal.errors and errors:
-                        refusal.errors = {name: list(texts) for name, texts in errors.items()}
+                        refusal.errors = dict(errors)
                 raise
 
         return RESPONSE_DOCS.alt_response(
