@@ -4,6 +4,8 @@ Statuses only move forward (open → contacted → resolved; a case may be resol
 open); every change and note is kept in ``follow_up_notes``. The outcome of a case is read from
 the risk history: the score when it was taken against the first score made after it was
 resolved, so the team sees whether talking to the customer lowered the risk.
+
+Every function takes the caller's session; the ones that change something commit it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from model_service.sessions import Database, use_session
 from shared.db.tables import Customer, FollowUp, FollowUpNote, RiskScore
-from shared.tasks import TASKS
+from shared.errors import Conflict, Invalid, NotFound
+from shared.tasks import TASK_NAMES
 
 STATUSES: tuple[str, ...] = ("open", "contacted", "resolved")
 ALLOWED_MOVES: dict[str, set[str]] = {
@@ -27,70 +29,52 @@ ALLOWED_MOVES: dict[str, set[str]] = {
 NOTE_MAX_LENGTH = 2000
 
 
-class FollowUpError(Exception):
-    """A follow-up request that cannot be done; ``field`` names the culprit for the 4xx body."""
-
-    status_code = 422
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class NotFound(FollowUpError):
-    status_code = 404
-
-
-class Conflict(FollowUpError):
-    status_code = 409
-
-
 def is_allowed_move(current: str, new: str) -> bool:
     """Whether a case may go from ``current`` to ``new`` (staying put adds a note)."""
     return new in ALLOWED_MOVES.get(current, set())
 
 
 def take_follow_up(
-    db: Database, customer_id: str, task: str, assignee: str, note: str | None = None
+    session: Session, customer_id: str, task: str, assignee: str, note: str | None = None
 ) -> dict[str, Any]:
     """Open a follow-up for an at-risk customer, linked to their newest score of ``task``."""
-    if task not in TASKS:
-        raise FollowUpError(f"Unknown task; use one of {', '.join(TASKS)}.", "task")
-    with use_session(db) as session:
-        if session.get(Customer, customer_id) is None:
-            raise NotFound(f"No customer {customer_id!r}.", "customer_id")
-        existing = session.scalar(
-            select(FollowUp).where(
-                FollowUp.customer_id == customer_id,
-                FollowUp.task == task,
-                FollowUp.status != "resolved",
-            )
+    if task not in TASK_NAMES:
+        message = f"Unknown task; use one of {', '.join(TASK_NAMES)}."
+        raise Invalid(message, field="task")
+    if session.get(Customer, customer_id) is None:
+        raise NotFound(f"No customer {customer_id!r}.", field="customer_id")
+    existing = session.scalar(
+        select(FollowUp).where(
+            FollowUp.customer_id == customer_id,
+            FollowUp.task == task,
+            FollowUp.status != "resolved",
         )
-        if existing is not None:
-            raise Conflict(
-                f"{existing.assignee} already follows this customer up (follow-up {existing.id}).",
-                "customer_id",
-            )
-        score_id = session.scalar(
-            select(RiskScore.id)
-            .where(RiskScore.customer_id == customer_id, RiskScore.task == task)
-            .order_by(RiskScore.as_of.desc(), RiskScore.id.desc())
-            .limit(1)
+    )
+    if existing is not None:
+        raise Conflict(
+            f"{existing.assignee} already follows this customer up (follow-up {existing.id}).",
+            field="customer_id",
         )
-        follow_up = FollowUp(
-            customer_id=customer_id, task=task, assignee=assignee, risk_score_id=score_id
-        )
-        session.add(follow_up)
-        session.flush()
-        session.add(
-            FollowUpNote(follow_up_id=follow_up.id, author=assignee, status="open", note=note)
-        )
-        session.flush()
-        return follow_up_view(session, follow_up)
+    score_id = session.scalar(
+        select(RiskScore.id)
+        .where(RiskScore.customer_id == customer_id, RiskScore.task == task)
+        .order_by(RiskScore.as_of.desc(), RiskScore.id.desc())
+        .limit(1)
+    )
+    follow_up = FollowUp(
+        customer_id=customer_id, task=task, assignee=assignee, risk_score_id=score_id
+    )
+    session.add(follow_up)
+    session.flush()
+    session.add(FollowUpNote(follow_up_id=follow_up.id, author=assignee, status="open", note=note))
+    session.flush()
+    view = follow_up_view(session, follow_up)
+    session.commit()
+    return view
 
 
 def update_follow_up(
-    db: Database,
+    session: Session,
     follow_up_id: int,
     *,
     author: str,
@@ -99,47 +83,44 @@ def update_follow_up(
 ) -> dict[str, Any]:
     """Move a case forward and/or add a note; every change is kept as a note line."""
     if status is not None and status not in STATUSES:
-        raise FollowUpError(f"Status must be one of {', '.join(STATUSES)}.", "status")
+        raise Invalid(f"Status must be one of {', '.join(STATUSES)}.", field="status")
     if status is None and not note:
-        raise FollowUpError("Send a new status, a note, or both.", "status")
-    with use_session(db) as session:
-        follow_up = session.get(FollowUp, follow_up_id)
-        if follow_up is None:
-            raise NotFound(f"No follow-up {follow_up_id}.", "id")
-        new_status = status or follow_up.status
-        if not is_allowed_move(follow_up.status, new_status):
-            raise FollowUpError(
-                f"A {follow_up.status} follow-up cannot become {new_status}.", "status"
-            )
-        now = datetime.now(UTC)
-        follow_up.status = new_status
-        follow_up.updated_at = now
-        if new_status == "resolved" and follow_up.resolved_at is None:
-            follow_up.resolved_at = now
-        session.add(
-            FollowUpNote(follow_up_id=follow_up.id, author=author, status=new_status, note=note)
-        )
-        session.flush()
-        return follow_up_view(session, follow_up)
+        raise Invalid("Send a new status, a note, or both.", field="status")
+    follow_up = session.get(FollowUp, follow_up_id)
+    if follow_up is None:
+        raise NotFound(f"No follow-up {follow_up_id}.", field="id")
+    new_status = status or follow_up.status
+    if not is_allowed_move(follow_up.status, new_status):
+        raise Invalid(f"A {follow_up.status} follow-up cannot become {new_status}.", field="status")
+    now = datetime.now(UTC)
+    follow_up.status = new_status
+    follow_up.updated_at = now
+    if new_status == "resolved" and follow_up.resolved_at is None:
+        follow_up.resolved_at = now
+    session.add(
+        FollowUpNote(follow_up_id=follow_up.id, author=author, status=new_status, note=note)
+    )
+    session.flush()
+    view = follow_up_view(session, follow_up)
+    session.commit()
+    return view
 
 
-def get_follow_up(db: Database, follow_up_id: int) -> dict[str, Any]:
-    with use_session(db) as session:
-        follow_up = session.get(FollowUp, follow_up_id)
-        if follow_up is None:
-            raise NotFound(f"No follow-up {follow_up_id}.", "id")
-        return follow_up_view(session, follow_up)
+def get_follow_up(session: Session, follow_up_id: int) -> dict[str, Any]:
+    follow_up = session.get(FollowUp, follow_up_id)
+    if follow_up is None:
+        raise NotFound(f"No follow-up {follow_up_id}.", field="id")
+    return follow_up_view(session, follow_up)
 
 
-def customer_follow_ups(db: Database, customer_id: str) -> list[dict[str, Any]]:
+def customer_follow_ups(session: Session, customer_id: str) -> list[dict[str, Any]]:
     """Every follow-up of one customer, newest first, with notes and outcome."""
-    with use_session(db) as session:
-        rows = session.scalars(
-            select(FollowUp)
-            .where(FollowUp.customer_id == customer_id)
-            .order_by(FollowUp.created_at.desc(), FollowUp.id.desc())
-        )
-        return [follow_up_view(session, row) for row in rows]
+    rows = session.scalars(
+        select(FollowUp)
+        .where(FollowUp.customer_id == customer_id)
+        .order_by(FollowUp.created_at.desc(), FollowUp.id.desc())
+    )
+    return [follow_up_view(session, row) for row in rows]
 
 
 def follow_up_view(session: Session, follow_up: FollowUp) -> dict[str, Any]:

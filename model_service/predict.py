@@ -10,7 +10,7 @@ slicing DataFrames used to cost more than the prediction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 from flask import current_app, request
 from flask_smorest import abort
+from marshmallow import Schema
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from model_service.batching import PredictionBatcher
 from model_service.champions import ChampionRegistry, ServedModel
@@ -31,15 +33,13 @@ from model_service.schemas import (
 from model_service.scoring import score_rows, task_features
 from model_service.served_scale import served_scale
 from shared import reasons as reason_texts
-from shared.auth import require_role
-from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
-from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
-from shared.db.session import session_scope
+from shared.auth import auth
 from shared.db.tables import Customer, Identity, JourneyEvent
+from shared.errors import NotFound
 from shared.journey_loader import load_journey_frames
 from shared.risk_scale import probability_text
-from shared.settings import Settings
-from shared.web import StrictBlueprint
+from shared.tasks import BRAND_SWITCH, CART_ABANDONMENT, Task
+from shared.web import StrictBlueprint, current_settings, db_session, refuses
 
 blp = StrictBlueprint(
     "predict",
@@ -47,7 +47,6 @@ blp = StrictBlueprint(
     url_prefix="/v1/predict",
     description="Online risk predictions with reasons, from the champion models.",
 )
-BEARER = [{"bearer": []}]
 CONTEXT = ("id", "customer_id", "visitor_id", "cart_id", "stage")
 EXTENSION = "kundresa_models"
 # One per process: concurrent requests share model calls (see batching.py).
@@ -58,14 +57,10 @@ def registry() -> ChampionRegistry:
     return current_app.extensions[EXTENSION]
 
 
-def _settings() -> Settings:
-    return current_app.config["KUNDRESA"]
-
-
-def served_or_503(task: str) -> ServedModel:
-    served = registry().get(task)
+def served_or_503(task: Task) -> ServedModel:
+    served = registry().get(task.name)
     if served is None:
-        state = registry().status()[task]
+        state = registry().status()[task.name]
         detail = (state.get("refused") or {}).get("reason") or (state.get("error") or {}).get(
             "message"
         )
@@ -77,46 +72,46 @@ def served_or_503(task: str) -> ServedModel:
     return served
 
 
-def _documented(view):  # noqa: ANN001, ANN202
-    view = blp.alt_response(401, description="No or an unknown token.")(view)
-    view = blp.alt_response(403, description="The token's role may not do this.")(view)
-    view = blp.alt_response(404, description="Unknown ids, named in errors.")(view)
+# How each task's rows are built from the ids of a request (records are read alike).
+RowsFromIds = Callable[[Session, dict[str, Any]], tuple[Columns, list[dict[str, Any]]]]
+
+
+def _predict_route(
+    task: Task, request_schema: type[Schema], from_ids: RowsFromIds, question: str
+) -> None:
+    """``POST /v1/predict/<task>``: score the records sent, or the task's rows built from ids."""
+
+    def predict(body: dict[str, Any]) -> dict[str, Any]:
+        served = served_or_503(task)
+        if body.get("records") is not None:
+            features, context = _from_records(body["records"], task.features, task.categorical)
+        else:
+            features, context = from_ids(db_session(), body)
+        return _answer(served, features, context)
+
+    predict.__doc__ = question  # the operation's summary in the OpenAPI document
+    view = auth("support")(predict)
     view = blp.alt_response(503, description="No champion model is loaded for this task.")(view)
-    return blp.doc(security=BEARER)(view)
+    view = refuses(NotFound, "Unknown ids, named in errors.")(view)
+    view = blp.response(200, PredictResponseSchema)(view)
+    view = blp.arguments(request_schema())(view)
+    path = "/" + task.name.replace("_", "-")
+    blp.route(path, methods=["POST"], endpoint=f"predict_{task.name}")(view)
 
 
-@blp.route("/brand-switch", methods=["POST"])
-@blp.arguments(BrandSwitchRequestSchema())
-@blp.response(200, PredictResponseSchema)
-@_documented
-@require_role("support")
-def predict_brand_switch(body: dict[str, Any]):
-    """Will these customers stop buying within the horizon? Probability, band and reasons."""
-    served = served_or_503("brand_switch")
-    if body.get("records") is not None:
-        features, context = _from_records(body["records"], CUSTOMER_FEATURES, CUSTOMER_CATEGORICAL)
-    else:
-        features, context = _customers_from_database(body["customer_ids"], body["as_of"])
-    return _answer(served, features, context)
+def _brand_switch_rows(
+    session: Session, body: dict[str, Any]
+) -> tuple[Columns, list[dict[str, Any]]]:
+    return _customers_from_database(session, body["customer_ids"], body["as_of"])
 
 
-@blp.route("/cart-abandonment", methods=["POST"])
-@blp.arguments(CartAbandonmentRequestSchema())
-@blp.response(200, PredictResponseSchema)
-@_documented
-@require_role("support")
-def predict_cart_abandonment(body: dict[str, Any]):
-    """Will these open carts end without a purchase within 24 hours?"""
-    served = served_or_503("cart_abandonment")
-    if body.get("records") is not None:
-        features, context = _from_records(body["records"], CART_FEATURES, CART_CATEGORICAL)
-    elif body.get("cart_ids") is not None:
-        features, context = _carts_from_database(body["as_of"], cart_ids=body["cart_ids"])
-    elif body.get("visitor_ids") is not None:
-        features, context = _carts_from_database(body["as_of"], visitor_ids=body["visitor_ids"])
-    else:
-        features, context = _carts_from_database(body["as_of"], customer_ids=body["customer_ids"])
-    return _answer(served, features, context)
+def _cart_abandonment_rows(
+    session: Session, body: dict[str, Any]
+) -> tuple[Columns, list[dict[str, Any]]]:
+    # The request schema lets exactly one source through.
+    sources = ("cart_ids", "visitor_ids", "customer_ids")
+    source = next(name for name in sources if body.get(name) is not None)
+    return _carts_from_database(session, body["as_of"], **{source: body[source]})
 
 
 def _from_records(
@@ -157,30 +152,29 @@ def _not_found(field: str, wanted: Sequence[str], missing: dict[str, str]) -> No
         errors = {
             f"{field}.{i}": [missing[value]] for i, value in enumerate(wanted) if value in missing
         }
-        abort(404, message=f"{len(missing)} of the {field} cannot be scored.", errors=errors)
+        raise NotFound(f"{len(missing)} of the {field} cannot be scored.", errors=errors)
 
 
 def _customers_from_database(
-    ids: list[str], as_of: datetime | None
+    session: Session, ids: list[str], as_of: datetime | None
 ) -> tuple[Columns, list[dict[str, Any]]]:
     now = as_of or datetime.now(UTC)
-    database_url = _settings().database_url
     unique = list(dict.fromkeys(ids))
-    with session_scope(database_url) as session:
-        known = set(session.scalars(select(Customer.id).where(Customer.id.in_(unique))))
+    known = set(session.scalars(select(Customer.id).where(Customer.id.in_(unique))))
     missing = {i: f"Unknown customer {i!r}." for i in unique if i not in known}
-    frames = load_journey_frames(database_url, now, customer_ids=unique)
-    features, context = task_features("brand_switch", frames, now, active_only=False)
+    frames = load_journey_frames(current_settings().database_url, now, customer_ids=unique)
+    features, context = task_features(BRAND_SWITCH, frames, now, active_only=False)
     for customer_id in unique:
         if customer_id in known and customer_id not in features.index:
             missing[customer_id] = f"Customer {customer_id!r} has no journey events yet."
     _not_found("customer_ids", ids, missing)
     features, context = features.loc[unique], context.loc[unique]
     context = context.assign(id=context["customer_id"], visitor_id=None)
-    return _rows(features, context, CUSTOMER_FEATURES)
+    return _rows(features, context, BRAND_SWITCH.features)
 
 
 def _carts_from_database(
+    session: Session,
     as_of: datetime | None,
     cart_ids: list[str] | None = None,
     customer_ids: list[str] | None = None,
@@ -190,36 +184,36 @@ def _carts_from_database(
     are read by visitor id, so an anonymous visitor's cart is scored before the visitor
     identifies, with the features it will still have afterwards."""
     now = as_of or datetime.now(UTC)
-    database_url = _settings().database_url
-    with session_scope(database_url) as session:
-        if cart_ids is not None:
-            unique = list(dict.fromkeys(cart_ids))
-            cart_visitors = dict(
-                session.execute(
-                    select(JourneyEvent.cart_id, JourneyEvent.visitor_id)
-                    .where(JourneyEvent.cart_id.in_(unique), JourneyEvent.visitor_id.is_not(None))
-                    .distinct()
-                ).all()
+    if cart_ids is not None:
+        unique = list(dict.fromkeys(cart_ids))
+        cart_visitors = dict(
+            session.execute(
+                select(JourneyEvent.cart_id, JourneyEvent.visitor_id)
+                .where(JourneyEvent.cart_id.in_(unique), JourneyEvent.visitor_id.is_not(None))
+                .distinct()
+            ).all()
+        )
+        visitors = sorted(set(cart_visitors.values()))
+        customers = _linked_customers(session, visitors, now)
+    elif visitor_ids is not None:
+        unique = list(dict.fromkeys(visitor_ids))
+        visitors = unique
+        customers = _linked_customers(session, visitors, now)
+        seen = set(
+            session.scalars(
+                select(JourneyEvent.visitor_id)
+                .where(JourneyEvent.visitor_id.in_(unique))
+                .distinct()
             )
-            visitors = sorted(set(cart_visitors.values()))
-            customers = _linked_customers(session, visitors, now)
-        elif visitor_ids is not None:
-            unique = list(dict.fromkeys(visitor_ids))
-            visitors = unique
-            customers = _linked_customers(session, visitors, now)
-            seen = set(
-                session.scalars(
-                    select(JourneyEvent.visitor_id)
-                    .where(JourneyEvent.visitor_id.in_(unique))
-                    .distinct()
-                )
-            )
-        else:
-            unique = list(dict.fromkeys(customer_ids or []))
-            visitors = None
-            customers = list(session.scalars(select(Customer.id).where(Customer.id.in_(unique))))
-    frames = load_journey_frames(database_url, now, customer_ids=customers, visitor_ids=visitors)
-    features, context = task_features("cart_abandonment", frames, now)
+        )
+    else:
+        unique = list(dict.fromkeys(customer_ids or []))
+        visitors = None
+        customers = list(session.scalars(select(Customer.id).where(Customer.id.in_(unique))))
+    frames = load_journey_frames(
+        current_settings().database_url, now, customer_ids=customers, visitor_ids=visitors
+    )
+    features, context = task_features(CART_ABANDONMENT, frames, now)
     if cart_ids is not None:
         missing = {
             c: f"Unknown cart {c!r}." if c not in cart_visitors else f"Cart {c!r} is not open."
@@ -250,7 +244,7 @@ def _carts_from_database(
         wanted = context["customer_id"].isin(known).to_numpy()
         features, context = features[wanted], context[wanted]
     context = context.assign(id=context["cart_id"])
-    return _rows(features, context, CART_FEATURES)
+    return _rows(features, context, CART_ABANDONMENT.features)
 
 
 def _linked_customers(session: Any, visitors: list[str], now: datetime) -> list[str]:
@@ -273,7 +267,7 @@ def _answer(
 ) -> dict[str, Any]:
     # The cut points and percentiles of this version's newest batch, so that a customer gets
     # the band the at-risk list gives the same probability.
-    scale = served_scale(_settings().database_url, served)
+    scale = served_scale(current_settings().database_url, served)
     scores = score_rows(served, features, scale.cuts, predict=BATCHER.predictor(served))
     locale = (
         request.accept_languages.best_match(reason_texts.LOCALES) or reason_texts.DEFAULT_LOCALE
@@ -325,3 +319,17 @@ def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
     return str(value)
+
+
+_predict_route(
+    BRAND_SWITCH,
+    BrandSwitchRequestSchema,
+    _brand_switch_rows,
+    "Will these customers stop buying within the horizon? Probability, band and reasons.",
+)
+_predict_route(
+    CART_ABANDONMENT,
+    CartAbandonmentRequestSchema,
+    _cart_abandonment_rows,
+    "Will these open carts end without a purchase within 24 hours?",
+)

@@ -16,10 +16,9 @@ from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
 from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
 from shared.journey import STAGES
 from shared.schemas.fields import CleanString, Identifier, UtcDateTime
-from shared.tasks import BANDS, TASKS
+from shared.tasks import BANDS, DEFAULT_TASK, TASK_NAMES
 
 MAX_ITEMS = 1000
-TASK_NAMES = sorted(TASKS)
 PROBABILITY_TEXT = 'The probability as people read it: whole percent, "< 1 %" and "> 99 %".'
 PERCENTILE = "Percent of the scores of the same batch at or below this one (100: riskiest)."
 BAND = "high: top 10 % of the batch's scores, medium: the next 20 %, low: the rest."
@@ -175,7 +174,7 @@ class ModelsSchema(Schema):
 
 
 class AtRiskQuerySchema(StrictSchema):
-    task = fields.String(load_default="brand_switch", validate=validate.OneOf(TASK_NAMES))
+    task = fields.String(load_default=DEFAULT_TASK.name, validate=validate.OneOf(TASK_NAMES))
     stage = fields.String(validate=validate.OneOf(STAGES))
     segment = CleanString(validate=validate.Length(max=40))
     band = fields.String(validate=validate.OneOf(BANDS))
@@ -317,7 +316,7 @@ class CustomerProfileSchema(Schema):
 
 
 class CriticalQuerySchema(StrictSchema):
-    task = fields.String(load_default="brand_switch", validate=validate.OneOf(TASK_NAMES))
+    task = fields.String(load_default=DEFAULT_TASK.name, validate=validate.OneOf(TASK_NAMES))
     period = fields.String(
         load_default="30d",
         validate=validate.Regexp(r"^\d{1,3}d$", error="Must look like 30d (days)."),
@@ -372,7 +371,7 @@ class CriticalJourneysSchema(Schema):
 
 class FollowUpCreateSchema(StrictSchema):
     customer_id = Identifier(required=True)
-    task = fields.String(load_default="brand_switch", validate=validate.OneOf(TASK_NAMES))
+    task = fields.String(load_default=DEFAULT_TASK.name, validate=validate.OneOf(TASK_NAMES))
     note = CleanString(validate=validate.Length(max=NOTE_MAX_LENGTH), load_default=None)
 
 

@@ -8,6 +8,9 @@ Each process remembers a live token it has looked up for ``TOKEN_CACHE_SECONDS``
 token's hash), so a request does not wait on a query. A token revoked elsewhere (the CLI, another
 worker) therefore keeps working in a process for at most that long; a revocation in the same
 process takes effect at once. Unknown tokens are never remembered: a new token works at once.
+
+Views say which role they need with ``@auth(role)``, which also documents the bearer security
+requirement and the 401/403 answers in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
-from flask import current_app, g, request
-from flask_smorest import abort
+from flask import g, request
+from flask_smorest import Blueprint, abort
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from shared.cache import TimedCache
 from shared.db.session import session_scope
 from shared.db.tables import ApiToken, Site
+from shared.web import RESPONSE_DOCS, ErrorSchema, db_session
 
 ROLES: tuple[str, ...] = ("admin", "support", "ingest")
 # What each role may also do: admin can act as support and ingest.
@@ -80,18 +85,17 @@ def revoke_token(database_url: str, prefix_or_name: str) -> int:
     return count
 
 
-def token_role(database_url: str, token: str) -> tuple[str, str] | None:
+def token_role(session: Session, token: str) -> tuple[str, str] | None:
     """(name, role) of a live token, or None; always asks the database."""
-    return _stored_role(database_url, hash_token(token))
+    return _stored_role(session, hash_token(token))
 
 
-def _stored_role(database_url: str, digest: str) -> tuple[str, str] | None:
-    with session_scope(database_url) as session:
-        row = session.execute(
-            select(ApiToken.name, ApiToken.role, ApiToken.token_hash).where(
-                ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)
-            )
-        ).first()
+def _stored_role(session: Session, digest: str) -> tuple[str, str] | None:
+    row = session.execute(
+        select(ApiToken.name, ApiToken.role, ApiToken.token_hash).where(
+            ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)
+        )
+    ).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return row.name, row.role
@@ -109,10 +113,12 @@ class TokenCache:
     ) -> None:
         self._found = TimedCache(seconds, size=max_entries, keep_none=False, clock=clock)
 
-    def role(self, database_url: str, token: str) -> tuple[str, str] | None:
-        """(name, role) of a live token, from memory while fresh, else from the database."""
-        key = (database_url, hash_token(token))
-        return self._found.get(key, lambda: _stored_role(*key))
+    def role(self, session: Session, token: str) -> tuple[str, str] | None:
+        """(name, role) of a live token, from memory while fresh, else from ``session``'s
+        database."""
+        digest = hash_token(token)
+        key = (session.get_bind().url, digest)
+        return self._found.get(key, lambda: _stored_role(session, digest))
 
     def clear(self) -> None:
         self._found.clear()
@@ -121,45 +127,70 @@ class TokenCache:
         return len(self._found)
 
 
-# One per process: what require_role asks.
+# One per process: what ``auth`` asks.
 TOKENS = TokenCache()
 
+BEARER_SECURITY = [{"bearer": []}]
+# RFC 9110: a 401 names the scheme that would be accepted.
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kundresa"'}
 
-def require_role(role: str) -> Callable:
-    """Decorator for views: a bearer token whose role grants ``role``, else 401/403."""
+
+def auth(role: str) -> Callable:
+    """Decorator for views: a bearer token whose role grants ``role``, else 401 (with a
+    ``WWW-Authenticate`` challenge) or 403; documents the requirement and both answers."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                abort(
-                    401,
-                    message="A bearer token is required.",
-                    errors={"Authorization": ["Missing bearer token."]},
-                )
-            found = TOKENS.role(current_app.config["KUNDRESA"].database_url, token.strip())
-            if found is None:
-                abort(
-                    401,
-                    message="The token is not valid.",
-                    errors={"Authorization": ["Unknown or revoked token."]},
-                )
-            name, token_role_name = found
-            if role not in ROLE_GRANTS[token_role_name]:
-                abort(
-                    403,
-                    message=f"This needs the {role} role.",
-                    errors={"Authorization": [f"Role {token_role_name} may not do this."]},
-                )
-            g.principal = name
-            g.role = token_role_name
+            _authorise(role)
             return view(*args, **kwargs)
 
-        return wrapped
+        documented = Blueprint.doc(security=BEARER_SECURITY)(wrapped)
+        documented = RESPONSE_DOCS.alt_response(
+            403, schema=ErrorSchema, description="The token's role may not do this."
+        )(documented)
+        return RESPONSE_DOCS.alt_response(
+            401,
+            schema=ErrorSchema,
+            description="No or an unknown token.",
+            headers={
+                "WWW-Authenticate": {
+                    "description": "The scheme to authenticate with.",
+                    "schema": {"type": "string"},
+                }
+            },
+        )(documented)
 
     return decorator
+
+
+def _authorise(role: str) -> None:
+    """Set ``g.principal`` and ``g.role`` from the request's token, or abort."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        abort(
+            401,
+            message="A bearer token is required.",
+            errors={"Authorization": ["Missing bearer token."]},
+            headers=CHALLENGE,
+        )
+    found = TOKENS.role(db_session(), token.strip())
+    if found is None:
+        abort(
+            401,
+            message="The token is not valid.",
+            errors={"Authorization": ["Unknown or revoked token."]},
+            headers=CHALLENGE,
+        )
+    name, granted = found
+    if role not in ROLE_GRANTS[granted]:
+        abort(
+            403,
+            message=f"This needs the {role} role.",
+            errors={"Authorization": [f"Role {granted} may not do this."]},
+        )
+    g.principal = name
+    g.role = granted
 
 
 def create_site(database_url: str, name: str, origins: list[str]) -> str:

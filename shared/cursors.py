@@ -14,11 +14,15 @@ from typing import Any, TypeVar
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
 
+from shared.errors import Invalid
+
 T = TypeVar("T")
 
 
-class BadCursor(ValueError):
-    """A cursor that this list did not hand out."""
+class BadCursor(Invalid):
+    """A cursor that this list did not hand out (a 422 naming ``cursor``)."""
+
+    field = "cursor"
 
     def __init__(self) -> None:
         super().__init__("This cursor was not made by this list; start again without it.")

@@ -1,25 +1,34 @@
 """What every Flask app of Kundresa has in common: the OpenAPI-documented API object, one error
-format, body-size limits, health and readiness probes, Prometheus metrics and JSON logs.
+format, the settings extension, a database session per request, body-size limits, health and
+readiness probes, Prometheus metrics and JSON logs.
 
 One error format everywhere: ``{"code": 422, "message": "...", "errors": {"field": ["..."]}}``,
-where nested fields are dotted (``events.3.occurred_at``) so a user can find the culprit.
+where nested fields are dotted (``events.3.occurred_at``) so a user can find the culprit. The
+OpenAPI document describes that body (``ErrorSchema``), and the domain's refusals
+(``shared.errors``) become status codes here and nowhere else (``STATUS``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import wraps
+from http import HTTPStatus
 from typing import Any
 
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, g, jsonify
 from flask_smorest import Api, Blueprint, abort
+from flask_smorest.response import ResponseMixin
+from marshmallow import RAISE, Schema, fields
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from shared.db.session import get_engine
+from shared.db.session import get_engine, session_factory
+from shared.errors import Conflict, Invalid, KundresaError, NotFound
 from shared.observability import configure_logging, install_metrics
 from shared.settings import Settings
 
@@ -50,9 +59,110 @@ class StrictBlueprint(Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
 
+class ErrorSchema(Schema):
+    """The body of every error answer (what ``error_response`` sends)."""
+
+    class Meta:
+        unknown = RAISE
+
+    code = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
+    message = fields.String(required=True, metadata={"description": "What went wrong, for people."})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={
+            "description": "Messages per culprit field; nested fields are dotted "
+            "(events.3.occurred_at). Absent when no single field is to blame."
+        },
+    )
+
+
+class KundresaApi(Api):
+    """flask-smorest's ``Api`` documenting the error body the app really sends."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+# The one place a refusal of the domain becomes an HTTP status code.
+STATUS: dict[type[KundresaError], int] = {Invalid: 422, NotFound: 404, Conflict: 409}
+
+EXTENSION = "kundresa"
+
+
+class KundresaExtension:
+    """The app's settings, kept as Flask extensions keep their state, and the teardown that
+    closes the request's database session (see ``db_session``)."""
+
+    def __init__(self, app: Flask | None = None, settings: Settings | None = None) -> None:
+        self.settings: Settings | None = None
+        if app is not None and settings is not None:
+            self.init_app(app, settings)
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        self.settings = settings
+        app.extensions[EXTENSION] = self
+        # Kept while dashboard modules still read app.config; current_settings() is the way.
+        app.config["KUNDRESA"] = settings
+        app.teardown_appcontext(_close_db_session)
+
+
 def current_settings() -> Settings:
     """The settings of the app handling this request (set once by ``create_api``)."""
-    return current_app.config["KUNDRESA"]
+    return current_app.extensions[EXTENSION].settings
+
+
+def db_session() -> Session:
+    """The request's SQLAlchemy session: opened on first use, closed when the request ends.
+
+    Use cases commit explicitly; what a request leaves uncommitted is rolled back at close.
+    """
+    session = g.get("db_session")
+    if session is None:
+        session = g.db_session = session_factory(current_settings().database_url)()
+    return session
+
+
+def _close_db_session(_error: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+# Documents alternative responses for decorators that belong to no one blueprint.
+RESPONSE_DOCS = ResponseMixin()
+
+
+def refuses(
+    error: type[KundresaError], message: str, errors: Mapping[str, Sequence[str]] | None = None
+) -> Callable:
+    """Decorator for views: the view may answer ``error`` (documented with ``message``), and
+    where the use case raised it without words of its own, ``message`` and ``errors`` say what
+    the refusal means to this caller."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except error as refusal:
+                if refusal.message is None:
+                    refusal.message = message
+                    if not refusal.errors and errors:
+                        refusal.errors = dict(errors)
+                raise
+
+        return RESPONSE_DOCS.alt_response(
+            _status_of(error), schema=ErrorSchema, description=message
+        )(wrapped)
+
+    return decorate
+
+
+def _status_of(error: type[KundresaError]) -> int:
+    for kind in error.__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    raise TypeError(f"{error.__name__} has no HTTP status in shared.web.STATUS")
 
 
 def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -100,6 +210,12 @@ def _handle_http_exception(error: HTTPException):
     return response, code
 
 
+def _handle_refusal(error: KundresaError):
+    code = _status_of(type(error))
+    default = "The request is not valid." if code == 422 else HTTPStatus(code).phrase + "."
+    return error_response(code, error.message or default, error.errors)
+
+
 def _handle_unexpected(error: Exception):
     # Never leak internals: log the trace server-side, answer with the one error format.
     log.exception("unhandled error")
@@ -123,9 +239,9 @@ def create_api(
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.config["KUNDRESA"] = settings
+    KundresaExtension(app, settings)
     configure_logging()
-    api = Api(app, spec_kwargs={"info": {"description": f"{title} of Kundresa."}})
+    api = KundresaApi(app, spec_kwargs={"info": {"description": f"{title} of Kundresa."}})
     api.spec.components.security_scheme(
         "bearer",
         {
@@ -135,6 +251,7 @@ def create_api(
         },
     )
     app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(KundresaError, _handle_refusal)
     app.register_error_handler(Exception, _handle_unexpected)
     install_metrics(app)
     _install_probes(app, settings, readiness_checks or {})

@@ -28,6 +28,7 @@ from limits.strategies import FixedWindowRateLimiter
 
 from shared.schemas.fields import is_storable_text
 from shared.settings import Settings
+from shared.web import current_settings
 from survey_service import lookups
 from survey_service.ratelimit_memory import SCHEME as MEMORY_SCHEME
 
@@ -46,7 +47,7 @@ def presented_site_key() -> str | None:
 
 
 def _database_url() -> str:
-    return current_app.config["KUNDRESA"].database_url
+    return current_settings().database_url
 
 
 def _lookup_site(key: str) -> lookups.SiteInfo | None:

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
-from flask import Response, current_app, stream_with_context
-from flask_smorest import abort
+from flask import Response, stream_with_context
 
-from shared.auth import require_role
+from shared.auth import auth
 from shared.csv_export import csv_download
+from shared.errors import NotFound
 from shared.schemas.fields import is_storable_text
 from shared.schemas.metrics import MetricsQuerySchema, MetricsSchema
 from shared.schemas.responses import (
@@ -25,36 +25,28 @@ from shared.schemas.surveys import (
     SurveyPatchSchema,
     SurveySchema,
 )
-from shared.web import StrictBlueprint
+from shared.web import StrictBlueprint, current_settings, refuses
 from survey_service import errors, response_queries, survey_definitions
 
 blp = StrictBlueprint(
     "admin", __name__, url_prefix="/v1/admin", description="Surveys, responses and metrics."
 )
-BEARER = [{"bearer": []}]
-AUTH_ERRORS = ((401, "No or an unknown token."), (403, "The token's role may not do this."))
+NO_SURVEY = "No survey has this key."
 
 
 def _database_url() -> str:
-    return current_app.config["KUNDRESA"].database_url
-
-
-def _documented_auth(view):  # noqa: ANN001, ANN202
-    for code, description in AUTH_ERRORS:
-        view = blp.alt_response(code, description=description)(view)
-    return blp.doc(security=BEARER)(view)
+    return current_settings().database_url
 
 
 def _key_or_404(key: str) -> str:
     if len(key) > 80 or not is_storable_text(key):
-        abort(404, message="No survey has this key.")
+        raise NotFound(NO_SURVEY)
     return key
 
 
 @blp.route("/surveys", methods=["GET"])
 @blp.response(200, SurveyListSchema)
-@_documented_auth
-@require_role("support")
+@auth("support")
 def list_surveys():
     """Every survey, active or not."""
     return {"items": survey_definitions.list_surveys(_database_url())}
@@ -63,66 +55,46 @@ def list_surveys():
 @blp.route("/surveys", methods=["POST"])
 @blp.arguments(SurveyCreateSchema())
 @blp.response(201, SurveySchema)
-@blp.alt_response(409, description="A survey with this key exists.")
-@_documented_auth
-@require_role("admin")
+@refuses(errors.Conflict, "A survey with this key exists.", errors={"key": ["Already used."]})
+@auth("admin")
 def create_survey(data: dict):
     """Create a survey: questions, texts per locale (English required), sampling, cooldown."""
-    try:
-        return survey_definitions.create_survey(_database_url(), data)
-    except errors.Conflict:
-        abort(409, message="A survey with this key exists.", errors={"key": ["Already used."]})
+    return survey_definitions.create_survey(_database_url(), data)
 
 
 @blp.route("/surveys/<key>", methods=["GET"])
 @blp.response(200, SurveySchema)
-@blp.alt_response(404, description="No survey has this key.")
-@_documented_auth
-@require_role("support")
+@refuses(NotFound, NO_SURVEY)
+@auth("support")
 def get_survey(key: str):
     """One survey with all its locales."""
-    try:
-        return survey_definitions.get_survey(_database_url(), _key_or_404(key))
-    except errors.NotFound:
-        abort(404, message="No survey has this key.")
+    return survey_definitions.get_survey(_database_url(), _key_or_404(key))
 
 
 @blp.route("/surveys/<key>", methods=["PATCH"])
 @blp.arguments(SurveyPatchSchema())
 @blp.response(200, SurveySchema)
-@blp.alt_response(404, description="No survey has this key.")
-@_documented_auth
-@require_role("admin")
+@refuses(NotFound, NO_SURVEY)
+@refuses(errors.Invalid, "The survey is not valid.")
+@auth("admin")
 def update_survey(patch: dict, key: str):
     """Change some fields; the survey as a whole must stay valid. The key never changes."""
-    try:
-        return survey_definitions.update_survey(_database_url(), _key_or_404(key), patch)
-    except errors.NotFound:
-        abort(404, message="No survey has this key.")
-    except errors.Invalid as invalid:
-        abort(422, message="The survey is not valid.", errors=invalid.errors)
+    return survey_definitions.update_survey(_database_url(), _key_or_404(key), patch)
 
 
 @blp.route("/surveys/<key>", methods=["DELETE"])
 @blp.response(200, SurveySchema)
-@blp.alt_response(404, description="No survey has this key.")
-@_documented_auth
-@require_role("admin")
+@refuses(NotFound, NO_SURVEY)
+@auth("admin")
 def deactivate_survey(key: str):
     """Deactivate a survey: no one is offered it any more; its responses are kept."""
-    try:
-        return survey_definitions.update_survey(
-            _database_url(), _key_or_404(key), {"active": False}
-        )
-    except errors.NotFound:
-        abort(404, message="No survey has this key.")
+    return survey_definitions.update_survey(_database_url(), _key_or_404(key), {"active": False})
 
 
 @blp.route("/responses", methods=["GET"])
 @blp.arguments(ResponseListQuerySchema(), location="query")
 @blp.response(200, ResponseListSchema)
-@_documented_auth
-@require_role("support")
+@auth("support")
 def list_responses(query: dict):
     """Responses, newest first, filtered by survey, stage, customer, visitor and time."""
     limit, offset = query.pop("limit"), query.pop("offset")
@@ -170,8 +142,7 @@ def _json_default(value: Any) -> str:
         }
     }
 )
-@_documented_auth
-@require_role("support")
+@auth("support")
 def export_responses(query: dict):
     """All matching responses as NDJSON (default) or CSV, streamed in batches."""
     export_format = query.pop("format")
@@ -188,8 +159,7 @@ def export_responses(query: dict):
 @blp.route("/metrics", methods=["GET"])
 @blp.arguments(MetricsQuerySchema(), location="query")
 @blp.response(200, MetricsSchema)
-@_documented_auth
-@require_role("support")
+@auth("support")
 def survey_metrics(query: dict):
     """NPS, CSAT, mean CES, response count and top abandonment reasons per survey, stage and
     period (day, week, month or all)."""

@@ -8,12 +8,13 @@ the demo works on whatever host and port the service runs.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy import select
 
 from shared.auth import create_site
 from shared.db.session import session_scope
 from shared.db.tables import Site
+from shared.web import current_settings
 
 bp = Blueprint(
     "demo",
@@ -173,7 +174,7 @@ def _idle_seconds() -> int:
 def shop(page: str) -> str:
     if page not in PAGES:
         abort(404)
-    settings = current_app.config["KUNDRESA"]
+    settings = current_settings()
     origin = request.host_url.rstrip("/")
     locale = _locale()
     texts = TEXTS[locale]

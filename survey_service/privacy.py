@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
-from flask_smorest import abort
+from flask import g
 
-from shared.auth import require_role
+from shared.auth import auth
+from shared.errors import NotFound
 from shared.schemas.fields import is_storable_text
 from shared.schemas.privacy import CustomerExportSchema, ErasureSchema
-from shared.web import StrictBlueprint
-from survey_service import customer_data, errors
+from shared.web import StrictBlueprint, current_settings, refuses
+from survey_service import customer_data
 
 blp = StrictBlueprint(
     "privacy",
@@ -17,40 +17,35 @@ blp = StrictBlueprint(
     url_prefix="/v1/admin/customers",
     description="Export and erase one customer's data (logged in privacy_requests).",
 )
-BEARER = [{"bearer": []}]
+NOTHING_HELD = "Nothing is held about this customer."
 
 
 def _customer_id(value: str) -> str:
     # Nothing is stored under an id the schemas would refuse, so such an id holds nothing.
     if len(value) > 64 or not is_storable_text(value):
-        abort(404, message="Nothing is held about this customer.")
+        raise NotFound(NOTHING_HELD)
     return value
 
 
 @blp.route("/<customer_id>/export", methods=["GET"])
 @blp.response(200, CustomerExportSchema)
-@blp.alt_response(404, description="Nothing is held about this customer.")
-@blp.doc(security=BEARER)
-@require_role("admin")
+@refuses(NotFound, NOTHING_HELD)
+@auth("admin")
 def export_customer(customer_id: str):
     """Everything held about one customer (profile, identities, events, responses, offers,
     risk scores, follow-ups) as JSON."""
-    try:
-        return customer_data.export_customer(
-            current_app.config["KUNDRESA"].database_url, _customer_id(customer_id), g.principal
-        )
-    except errors.NotFound:
-        abort(404, message="Nothing is held about this customer.")
+    return customer_data.export_customer(
+        current_settings().database_url, _customer_id(customer_id), g.principal
+    )
 
 
 @blp.route("/<customer_id>", methods=["DELETE"])
 @blp.response(200, ErasureSchema)
-@blp.doc(security=BEARER)
-@require_role("admin")
+@auth("admin")
 def erase_customer(customer_id: str):
     """Erase a customer: events, identities, offers, risk scores and follow-ups are deleted;
     responses are anonymised (scores kept, ids and free text gone) so aggregates stay right.
     Erasing again is harmless and answers zero counts."""
     return customer_data.erase_customer(
-        current_app.config["KUNDRESA"].database_url, _customer_id(customer_id), g.principal
+        current_settings().database_url, _customer_id(customer_id), g.principal
     )

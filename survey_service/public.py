@@ -7,7 +7,7 @@ allowed origin. Bodies are JSON sent as ``application/json`` or as ``text/plain`
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 from flask_smorest import abort
 
 from shared.schemas.events import EventBatchSchema, EventReceiptSchema
@@ -20,6 +20,7 @@ from shared.schemas.surveys import (
     PublicSurveySchema,
     SurveyQuerySchema,
 )
+from shared.web import current_settings, refuses
 from survey_service import access, eligibility, errors, event_ingest, identity, lookups, responses
 from survey_service.parsing import PublicBlueprint
 from survey_service.questions import localize
@@ -37,14 +38,10 @@ blp.after_request(access.add_cors_headers)
 SITE_KEY = [{"site_key": []}]
 
 
-def _settings():  # noqa: ANN202
-    return current_app.config["KUNDRESA"]
-
-
 def _survey_or_404(survey_key: str) -> lookups.SurveyInfo:
     survey = None
     if len(survey_key) <= 80 and is_storable_text(survey_key):
-        survey = lookups.survey(_settings().database_url, survey_key)
+        survey = lookups.survey(current_settings().database_url, survey_key)
     if survey is None:
         abort(404, message="No survey has this key.")
     return survey
@@ -70,7 +67,9 @@ def get_eligibility(survey_key: str, visitor_id: str, **_: object):
     """May this visitor be asked now? Sampling is fixed per visitor; an offer starts the
     survey's cooldown (``reason``: ok, sampled_out, cooldown or inactive)."""
     survey = _survey_or_404(survey_key)
-    eligible, reason = eligibility.check_eligibility(_settings().database_url, survey, visitor_id)
+    eligible, reason = eligibility.check_eligibility(
+        current_settings().database_url, survey, visitor_id
+    )
     return {"eligible": eligible, "reason": reason}
 
 
@@ -78,24 +77,20 @@ def get_eligibility(survey_key: str, visitor_id: str, **_: object):
 @blp.arguments(ResponseInSchema())
 @blp.response(201, ResponseReceiptSchema)
 @blp.alt_response(200, schema=ResponseReceiptSchema, description="Already stored (a retry).")
-@blp.alt_response(409, description="This response_id was stored with another body.")
+@refuses(
+    errors.Conflict,
+    "This response_id was already used for another response.",
+    errors={"response_id": ["Already used with a different body."]},
+)
+@refuses(errors.Invalid, "The answers are not valid.")
 @blp.doc(security=SITE_KEY)
 def post_response(data: dict):
     """Store a survey response once: 201 stored, 200 a retry of the same body, 409 the same
     id with another body. Answers are checked against the survey's questions."""
-    settings = _settings()
-    try:
-        receipt = responses.add_response(
-            settings.database_url, g.site.id, data, settings.max_text_length
-        )
-    except errors.Invalid as invalid:
-        abort(422, message="The answers are not valid.", errors=invalid.errors)
-    except errors.Conflict:
-        abort(
-            409,
-            message="This response_id was already used for another response.",
-            errors={"response_id": ["Already used with a different body."]},
-        )
+    settings = current_settings()
+    receipt = responses.add_response(
+        settings.database_url, g.site.id, data, settings.max_text_length
+    )
     body = {"response_id": receipt.response_id, "duplicate": receipt.duplicate}
     return (body, 200) if receipt.duplicate else body
 
@@ -107,7 +102,7 @@ def post_response(data: dict):
 def post_events(data: dict):
     """Store up to 500 journey events; all or nothing. Known ``event_id`` s are counted as
     duplicates and skipped, so a retried batch is never stored twice."""
-    settings = _settings()
+    settings = current_settings()
     events = data["events"]
     if len(events) > settings.max_events_per_call:
         abort(
@@ -126,5 +121,7 @@ def post_events(data: dict):
 def post_identify(data: dict):
     """Link an anonymous visitor id to a customer id (a customer on two devices is one
     customer); the customer is created when new."""
-    is_new = identity.identify(_settings().database_url, data["visitor_id"], data["customer_id"])
+    is_new = identity.identify(
+        current_settings().database_url, data["visitor_id"], data["customer_id"]
+    )
     return {**data, "new_customer": is_new}

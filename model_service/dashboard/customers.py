@@ -34,13 +34,14 @@ from model_service.dashboard.filters import cached_choices
 from model_service.dashboard.formatting import TASK_LABELS, label, percent, probability, when
 from model_service.dashboard.forms import FollowUpForm
 from model_service.dashboard.score_figures import SUMMARY_CACHE, last_scored, risk_summary
-from model_service.followups import Conflict, FollowUpError, NotFound, customer_follow_ups
+from model_service.followups import customer_follow_ups
 from model_service.predict import EXTENSION
 from model_service.risk import DEFAULT_SORT, SORTS, AtRiskItem
 from model_service.served_scale import batch_percentiles, staleness
 from shared.csv_export import csv_download
 from shared.cursors import BadCursor
 from shared.db.session import session_scope
+from shared.errors import KundresaError, NotFound
 from shared.journey import STAGES
 from shared.tasks import BANDS, BRAND_SWITCH, CART_ABANDONMENT, DEFAULT_TASK, TASKS
 from shared.web import current_settings
@@ -404,6 +405,6 @@ def follow_up(customer_id: str):
                 flash(messages.get(action, _("Saved.")), "success")
     except NotFound:
         abort(404)
-    except (Conflict, FollowUpError) as exc:
+    except KundresaError as exc:
         flash(str(exc), "error")
     return back

@@ -164,7 +164,8 @@ def test_follow_up_moves_forward_keeps_its_history_and_shows_whether_risk_went_d
     # The next scoring after the case was resolved shows the outcome.
     with session_scope(database_url) as session:
         session.execute(insert(RiskScore), [_score("c1", 0.3, datetime.now(UTC))])
-    outcome = service.get_follow_up(database_url, follow_up["id"])
+    with session_scope(database_url) as session:
+        outcome = service.get_follow_up(session, follow_up["id"])
     assert outcome["risk_change"] == pytest.approx(0.3 - 0.8)
     assert [n["status"] for n in outcome["notes"]] == ["open", "contacted", "resolved"]
     assert [n["note"] for n in outcome["notes"]][:2] == ["Will call", "Called"]

@@ -20,9 +20,14 @@ def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(database_url: str) 
         stored = session.scalars(select(ApiToken)).one()
     assert token not in (stored.token_hash, stored.prefix, stored.name)
     assert stored.token_hash == hash_token(token)
-    assert token_role(database_url, token) == ("crm-sync", "support")
+    assert _role(token_role, database_url, token) == ("crm-sync", "support")
     assert revoke_token(database_url, "crm-sync") == 1
-    assert token_role(database_url, token) is None
+    assert _role(token_role, database_url, token) is None
+
+
+def _role(lookup, database_url: str, token: str) -> tuple[str, str] | None:  # noqa: ANN001
+    with session_scope(database_url) as session:
+        return lookup(session, token)
 
 
 class _Clock:
@@ -51,13 +56,13 @@ def test_a_token_revoked_elsewhere_stops_working_when_its_cache_entry_expires(
     clock = _Clock()
     cache = TokenCache(seconds=30, clock=clock)
     token = create_token(database_url, name="crm-sync", role="support")
-    assert cache.role(database_url, token) == ("crm-sync", "support")
+    assert _role(cache.role, database_url, token) == ("crm-sync", "support")
     _revoke_elsewhere(database_url, "crm-sync")
     clock.now += 29
-    assert cache.role(database_url, token) == ("crm-sync", "support")
+    assert _role(cache.role, database_url, token) == ("crm-sync", "support")
     clock.now += 1
-    assert cache.role(database_url, token) is None
-    assert token_role(database_url, token) is None
+    assert _role(cache.role, database_url, token) is None
+    assert _role(token_role, database_url, token) is None
 
 
 def test_a_revocation_in_this_process_and_a_new_token_take_effect_at_once(
@@ -66,24 +71,24 @@ def test_a_revocation_in_this_process_and_a_new_token_take_effect_at_once(
     from shared.auth import TOKENS
 
     token = create_token(database_url, name="crm-sync", role="support")
-    assert TOKENS.role(database_url, token) == ("crm-sync", "support")
+    assert _role(TOKENS.role, database_url, token) == ("crm-sync", "support")
     assert revoke_token(database_url, "crm-sync") == 1
-    assert TOKENS.role(database_url, token) is None
+    assert _role(TOKENS.role, database_url, token) is None
     # An unknown token is never remembered: once created it works on the next request.
     later = "kr_" + "x" * 43
-    assert TOKENS.role(database_url, later) is None
+    assert _role(TOKENS.role, database_url, later) is None
     with session_scope(database_url) as session:
         session.add(
             ApiToken(name="late", role="admin", token_hash=hash_token(later), prefix="kr_xxxx")
         )
-    assert TOKENS.role(database_url, later) == ("late", "admin")
+    assert _role(TOKENS.role, database_url, later) == ("late", "admin")
 
 
 def test_the_token_cache_stays_bounded(database_url: str) -> None:
     cache = TokenCache(max_entries=2)
     tokens = [create_token(database_url, name=f"t{i}", role="ingest") for i in range(5)]
     for token in tokens:
-        assert cache.role(database_url, token) is not None
+        assert _role(cache.role, database_url, token) is not None
     assert len(cache) <= 2
 
 
