@@ -49,8 +49,9 @@ def main() -> None:
         first_snapshots,
     )
     from training.evaluate import classification_metrics
-    from training.registry import load_registered_model, train
+    from training.mlflow_io import load_registered_model
     from training.synth import generate
+    from training.train import train
 
     work = Path(tempfile.mkdtemp(prefix="decision-time-"))
     url = args.database_url

@@ -68,7 +68,7 @@ def main() -> None:
         )
 
     from shared.features import load_journey_frames
-    from training.registry import train
+    from training.train import train
 
     tracking = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ["MLFLOW_ARTIFACT_ROOT"] = (folder / "mlartifacts").as_uri()
