@@ -68,6 +68,7 @@ def main() -> None:
         )
 
     from shared.features import load_journey_frames
+    from shared.tasks import TASK_NAMES
     from training.train import train
 
     tracking = f"sqlite:///{folder / 'mlflow.db'}"
@@ -78,7 +79,7 @@ def main() -> None:
     read_seconds = time.perf_counter() - started
     print(f"read {len(frames.events):,} events in {read_seconds:.0f} s", flush=True)
     results = []
-    for task in ("brand_switch", "cart_abandonment"):
+    for task in TASK_NAMES:
         task_started = time.perf_counter()
 
         def say(message: str, task_started: float = task_started, task: str = task) -> None:
