@@ -43,14 +43,13 @@ def main() -> None:
 
     from shared.db.migrate import upgrade
     from shared.journey_loader import load_journey_frames
-    from training.datasets import (
-        brand_switch_dataset,
-        cart_abandonment_dataset,
-        first_snapshots,
-    )
+    from shared.tasks import TASKS
+    from training.datasets import first_snapshots
     from training.evaluate import classification_metrics
-    from training.registry import load_registered_model, train
+    from training.mlflow_io import load_registered_model
+    from training.recipes import recipe_for
     from training.synth import generate
+    from training.train import train
 
     work = Path(tempfile.mkdtemp(prefix="decision-time-"))
     url = args.database_url
@@ -68,10 +67,11 @@ def main() -> None:
 
     before = _previous_models(url, args.before, work) if args.before else {}
     frames = load_journey_frames(url, END)
-    builders = {"brand_switch": brand_switch_dataset, "cart_abandonment": cart_abandonment_dataset}
-    for task, build in builders.items():
+    for spec in TASKS.values():
+        task = spec.name
         result = train(url, task, tracking_uri=tracking, frames=frames)
-        dataset = build(frames)  # the trainer's own rows: same builder, same defaults
+        # The trainer's own rows: same recipe, same defaults.
+        dataset = recipe_for(spec).dataset(frames, spec.horizon_days(), None, 0, None)
         model = load_registered_model(result.model_name, result.version)
         test = dataset.evaluation
         print(
@@ -79,7 +79,7 @@ def main() -> None:
             f"on {result.chosen_on}; test rows from {dataset.evaluation_cutoff:%Y-%m-%d}"
         )
         parts = [("test window", test)]
-        if task == "cart_abandonment":
+        if spec.entity == "cart":
             parts.append(("first snapshot of each cart", first_snapshots(test)))
         for title, rows in parts:
             y = rows["label"].to_numpy()
@@ -110,6 +110,8 @@ def _previous_models(url: str, ref: str, work: Path) -> dict[str, dict]:
     """Fit REF's recipe in a temporary worktree of REF; its pickled models by task."""
     import json
 
+    from shared.tasks import TASK_NAMES
+
     tree = work / "before"
     subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
@@ -132,7 +134,7 @@ def _previous_models(url: str, ref: str, work: Path) -> dict[str, dict]:
             capture_output=True,
         )
     models = {}
-    for task in ("brand_switch", "cart_abandonment"):
+    for task in TASK_NAMES:
         with (work / f"{task}.pkl").open("rb") as file:
             models[task] = pickle.load(file)  # noqa: S301 - written by this run, just now
         models[task]["own"] = json.loads((work / f"{task}.json").read_text())

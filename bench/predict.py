@@ -13,7 +13,7 @@
    ``predict_proba`` on the prebuilt feature matrix. Target: ≤ 2× (read once + predict).
 
 The work folder keeps the synthetic database (made once, ``training.synth``) and an MLflow
-store with a model trained by ``training.registry.train_task`` on a small sample database
+store with a model trained by ``training.train.train_task`` on a small sample database
 (training on all customers is not what is measured). The load generator runs on the same
 machine, so all figures share its cores.
 """
@@ -96,7 +96,8 @@ def prepare(workdir: Path, customers: int) -> dict[str, str]:
     try:
         MlflowClient().get_model_version_by_alias(TASKS[TASK].model_name, CHAMPION_ALIAS)
     except MlflowException:
-        from training.registry import promote, train_task
+        from training.promotion import promote
+        from training.train import train_task
 
         print("training the brand-switch model on the sample ...", flush=True)
         _name, version = train_task(sample_url, TASK)

@@ -68,7 +68,8 @@ def main() -> None:
         )
 
     from shared.journey_loader import load_journey_frames
-    from training.registry import train
+    from shared.tasks import TASK_NAMES
+    from training.train import train
 
     tracking = f"sqlite:///{folder / 'mlflow.db'}"
     os.environ["MLFLOW_ARTIFACT_ROOT"] = (folder / "mlartifacts").as_uri()
@@ -78,7 +79,7 @@ def main() -> None:
     read_seconds = time.perf_counter() - started
     print(f"read {len(frames.events):,} events in {read_seconds:.0f} s", flush=True)
     results = []
-    for task in ("brand_switch", "cart_abandonment"):
+    for task in TASK_NAMES:
         task_started = time.perf_counter()
 
         def say(message: str, task_started: float = task_started, task: str = task) -> None:

@@ -216,7 +216,8 @@ def prepare(
         f"{var_dir} is writable; with too little data, raise --customers or --days; "
         f"{start_over}.",
     ):
-        from training.registry import promote, train_task
+        from training.promotion import promote
+        from training.train import train_task
 
         for task in TASKS:
             if has_champion(settings, task):

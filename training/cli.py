@@ -347,7 +347,7 @@ def train(
     BG/NBD). The first version of a model becomes champion if it beats every baseline; later
     versions need `kundresa promote`.
     """
-    from training.registry import train as run_training
+    from training.train import train as run_training
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     with _user_errors():
@@ -423,7 +423,7 @@ def evaluate(
     quiet: bool,
 ) -> None:
     """Score a registered model on the latest evaluation period, overall and per stage."""
-    from training.registry import evaluate_version
+    from training.version_evaluation import evaluate_version
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with _user_errors():
@@ -490,7 +490,7 @@ def promote(
     decision is recorded in the version's tags. Exits with 3 when the version is refused, so a
     retraining script can tell.
     """
-    from training.registry import promote as run_promotion
+    from training.promotion import promote as run_promotion
 
     if force and not (reason and reason.strip()):
         raise click.UsageError("--force needs --reason TEXT: say why the candidate should win")

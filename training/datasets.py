@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,13 @@ from shared.customer_features import (
     build_customer_features,
 )
 from shared.journey_frames import JourneyFrames, as_utc
-from shared.tasks import TaskDefinition, brand_switch_definition, cart_abandonment_definition
+from shared.tasks import (
+    BRAND_SWITCH,
+    CART_ABANDONMENT,
+    TaskDefinition,
+    brand_switch_definition,
+    cart_abandonment_definition,
+)
 
 CART_HORIZON = pd.Timedelta(hours=24)
 # Rolling cutoffs for brand switch are this far apart. Two weeks: the training cutoffs must
@@ -228,7 +234,7 @@ def brand_switch_dataset(
     # latest of their cutoffs.
     latest_fit_cutoff = validation_cutoff if validation_cutoff is not None else train_cutoffs[-1]
     return Dataset(
-        task="brand_switch",
+        task=BRAND_SWITCH.name,
         features=list(CUSTOMER_FEATURES),
         categorical=list(CUSTOMER_CATEGORICAL),
         train=train,
@@ -399,7 +405,7 @@ def cart_abandonment_dataset(
         frames, eval_start, evaluation_days, max_eval_rows, seed, progress, moments, spans
     )
     return Dataset(
-        task="cart_abandonment",
+        task=CART_ABANDONMENT.name,
         features=list(CART_FEATURES),
         categorical=list(CART_CATEGORICAL),
         train=train,
@@ -455,3 +461,8 @@ def _cart_evaluation_start(
     if eval_start >= end:
         raise NotEnoughData(f"cutoff {eval_start:%Y-%m-%d} leaves no evaluation period")
     return eval_start
+
+
+def as_utc_datetime(moment) -> datetime:
+    """A timestamp (aware or a string with its offset) as an aware UTC datetime."""
+    return pd.Timestamp(moment).tz_convert(UTC).to_pydatetime()

@@ -1,7 +1,7 @@
 """Metrics and plots on the evaluation period, overall and per journey stage.
 
 ``mlflow.models.evaluate`` logs plots but no Brier score and no per-stage slices, so the few
-metrics we need are computed here with scikit-learn and logged by ``training.registry``.
+metrics we need are computed here with scikit-learn and logged by ``training.train``.
 """
 
 from __future__ import annotations

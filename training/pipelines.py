@@ -18,8 +18,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
-from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
+from shared.tasks import BRAND_SWITCH, CART_ABANDONMENT, Task
 from training.rhythm import RHYTHM_FEATURES, PurchaseRhythm
 
 ESTIMATORS = ("hgb", "logistic")
@@ -100,13 +99,13 @@ def make_brand_switch_pipeline(
     max_iter: int = 150,
     rhythm_horizon_days: int | None = None,
 ) -> CalibratedClassifierCV:
-    """The calibrated brand-switch model over ``CUSTOMER_FEATURES`` (with the purchase-rhythm
+    """The calibrated brand-switch model over the task's features (with the purchase-rhythm
     step when ``rhythm_horizon_days`` is given, as the trainer does)."""
-    numeric = [c for c in CUSTOMER_FEATURES if c not in CUSTOMER_CATEGORICAL]
+    numeric = [c for c in BRAND_SWITCH.features if c not in BRAND_SWITCH.categorical]
     return calibrated(
         make_classifier_pipeline(
             numeric,
-            CUSTOMER_CATEGORICAL,
+            list(BRAND_SWITCH.categorical),
             estimator,
             random_state,
             max_iter,
@@ -118,19 +117,22 @@ def make_brand_switch_pipeline(
 def make_cart_abandonment_pipeline(
     estimator: str = "hgb", random_state: int = 0, max_iter: int = 150
 ) -> CalibratedClassifierCV:
-    """The calibrated cart-abandonment model over ``CART_FEATURES``."""
-    numeric = [c for c in CART_FEATURES if c not in CART_CATEGORICAL]
+    """The calibrated cart-abandonment model over the task's features."""
+    numeric = [c for c in CART_ABANDONMENT.features if c not in CART_ABANDONMENT.categorical]
     return calibrated(
-        make_classifier_pipeline(numeric, CART_CATEGORICAL, estimator, random_state, max_iter)
+        make_classifier_pipeline(
+            numeric, list(CART_ABANDONMENT.categorical), estimator, random_state, max_iter
+        )
     )
 
 
 def make_task_pipeline(
-    task: str, estimator: str = "hgb", random_state: int = 0, max_iter: int = 150
+    task: str | Task, estimator: str = "hgb", random_state: int = 0, max_iter: int = 150
 ) -> CalibratedClassifierCV:
-    """The calibrated pipeline of a task by name."""
-    makers = {
-        "brand_switch": make_brand_switch_pipeline,
-        "cart_abandonment": make_cart_abandonment_pipeline,
-    }
-    return makers[task](estimator=estimator, random_state=random_state, max_iter=max_iter)
+    """The calibrated pipeline of a task (or task name), as its recipe makes it."""
+    # Imported here: the recipes module builds on this one.
+    from training.recipes import recipe_for
+
+    return recipe_for(task).pipeline(
+        estimator=estimator, random_state=random_state, max_iter=max_iter
+    )

@@ -273,8 +273,9 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     from werkzeug.serving import make_server
 
     from model_service.scoring import score_all
-    from training.registry import promote, train_task
+    from training.promotion import promote
     from training.synth import generate
+    from training.train import train_task
 
     folder = tmp_path_factory.mktemp("dashboard-live")
     database_url = make_sqlite_url(folder)

@@ -4,7 +4,7 @@
 journeys, a small model per task fitted on the training code's time-split datasets and
 pipelines and registered as ``@champion`` in a real MLflow store with the metadata the
 trainer writes, and every customer and open cart scored as of the end of the data.
-(``training.registry.train_task`` also fits baselines, per-stage models and plots: a minute
+(``training.train.train_task`` also fits baselines, per-stage models and plots: a minute
 we cannot spend here; the demo end-to-end test runs it with this service.)
 """
 
@@ -50,7 +50,8 @@ def register_model(
     from shared.cart_features import CART_CATEGORICAL
     from shared.customer_features import CUSTOMER_CATEGORICAL
     from shared.risk_scale import cut_points
-    from training.registry import _experiment, reference_row
+    from training.mlflow_io import task_experiment as _experiment
+    from training.train import reference_row
 
     spec = TASKS[task]
     sample = train[features]

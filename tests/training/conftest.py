@@ -64,7 +64,7 @@ def mlflow_store(tracking_uri: str, artifact_root: str) -> Iterator[None]:
     what was there before.
 
     MLflow's tracking and registry URIs are process-wide: ``mlflow.set_tracking_uri`` and
-    ``set_registry_uri`` (which ``training.registry.configure_mlflow`` calls) set module
+    ``set_registry_uri`` (which ``training.mlflow_io.configure_mlflow`` calls) set module
     globals *and* environment variables, and MLFLOW_REGISTRY_URI then wins over everything
     else. Restoring only the environment would leave later tests talking to this store.
     """
@@ -93,7 +93,7 @@ def mlflow_store(tracking_uri: str, artifact_root: str) -> Iterator[None]:
 
 
 def _train(shop: Shop, task: str):
-    from training.registry import train
+    from training.train import train
 
     with mlflow_store(shop.mlflow_uri, shop.artifact_root):
         return train(shop.database_url, task, progress=False)
@@ -118,8 +118,7 @@ def register_constant_model(model_name: str, run_id: str, features: list[str], f
     from mlflow import MlflowClient
     from sklearn.dummy import DummyClassifier
 
-    from shared.tasks import DEFINITION_TAG, META_FEATURES, META_TASK
-    from training.registry import EVALUATION_ARTIFACT
+    from shared.tasks import DEFINITION_TAG, EVALUATION_ARTIFACT, META_FEATURES, META_TASK
 
     rows = pd.read_parquet(
         mlflow.artifacts.download_artifacts(

@@ -63,7 +63,7 @@ def test_p_alive_falls_as_a_repeat_buyer_stays_silent_past_their_rhythm():
 
 
 def test_the_rhythm_step_round_trips_through_skops_with_the_trainers_trusted_types():
-    from training.registry import _skops_trusted_types
+    from training.mlflow_io import skops_trusted_types as _skops_trusted_types
 
     rows = _simulated_buyers(500)
     rhythm = PurchaseRhythm(HORIZON_DAYS).fit(rows)
@@ -94,7 +94,7 @@ def test_the_whole_model_with_its_rhythm_step_round_trips_and_the_model_service_
     model, dataset
 ):
     from model_service.champions import TRUSTED_MODULES
-    from training.registry import _skops_trusted_types
+    from training.mlflow_io import skops_trusted_types as _skops_trusted_types
 
     trusted = _skops_trusted_types(model)
     assert "training.rhythm.PurchaseRhythm" in trusted

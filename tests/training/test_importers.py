@@ -151,7 +151,7 @@ def test_imported_order_history_alone_trains_a_brand_switch_model(
     import random
     from datetime import UTC, datetime, timedelta
 
-    from training.registry import train
+    from training.train import train
 
     rng = random.Random(2)
     start = datetime(2025, 1, 1, tzinfo=UTC)

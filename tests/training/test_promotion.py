@@ -13,7 +13,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from training.datasets import Dataset, NotEnoughData
 from training.evaluate import brier, metrics_by_stage, paired_bootstrap, roc_auc
-from training.registry import split_validation
+from training.train import split_validation
 
 
 def _two_scorers(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

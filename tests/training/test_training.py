@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 from shared.tasks import (
     CHAMPION_ALIAS,
     DEFINITION_TAG,
+    EVALUATION_ARTIFACT,
     META_BASE_RATE,
     META_DEFINITION,
     META_FEATURES,
@@ -26,12 +27,9 @@ from shared.tasks import (
     brand_switch_definition,
 )
 from tests.training.conftest import register_constant_model
-from training.registry import (
-    EVALUATION_ARTIFACT,
-    evaluate_version,
-    load_registered_model,
-    promote,
-)
+from training.mlflow_io import load_registered_model
+from training.promotion import promote
+from training.version_evaluation import evaluate_version
 
 MODEL = "kundresa-brand-switch"
 
