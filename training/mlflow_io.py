@@ -128,11 +128,16 @@ def version_train_end(client: MlflowClient, model_name: str, version: str) -> da
 
 
 def log_evaluation_rows(rows: pd.DataFrame, artifact: str) -> None:
-    """Log a run's held-out rows (with labels and snapshot times) as the artifact ``artifact``."""
+    """Log a run's held-out rows (features, labels and snapshot times) as ``artifact``.
+
+    Without their ids: a row is named by its customer or cart, and an artifact store keeps
+    what it is given for as long as the run lives, beyond any erasure request. Promotion and
+    the calibration curve score these rows as a whole; neither needs to know whose they are.
+    """
     path = PurePosixPath(artifact)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / path.name
-        rows.to_parquet(local)
+        rows.reset_index(drop=True).to_parquet(local)
         mlflow.log_artifact(str(local), artifact_path=str(path.parent))
 
 

@@ -326,7 +326,7 @@ def _train(
             "estimator": chosen,
             "code_version": code["text"],
         }
-        example = X_learn.head(5)
+        example = X_learn.head(5).reset_index(drop=True)  # an example, not whose it is
         info = mlflow.sklearn.log_model(
             model,
             name="model",

@@ -5,7 +5,10 @@ definition, and promotion only moves the champion to a model clearly better on t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 import numpy as np
@@ -224,3 +227,42 @@ def test_the_code_version_is_logged_with_the_run(brand_switch_run, shop_mlflow):
         f"kundresa {package} git {commit[:12]}"
     )
     assert brand_switch_run.code_version == run.data.tags["kundresa.code_version"]
+
+
+def test_no_artifact_of_a_run_names_a_customer_visitor_or_cart(brand_switch_run, cart_run, shop):
+    """Erasure cannot reach into an artifact store, so runs keep no ids at all: the evaluation
+    rows, the input example and every other file of both runs are searched for every id."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(shop.database_url)
+    with engine.connect() as conn:
+        ids = {
+            value
+            for query in (
+                "SELECT id FROM customers",
+                "SELECT DISTINCT visitor_id FROM journey_events",
+                "SELECT DISTINCT cart_id FROM journey_events WHERE cart_id IS NOT NULL",
+            )
+            for (value,) in conn.execute(text(query))
+            if value
+        }
+    engine.dispose()
+    assert len(ids) > 100
+    pattern = re.compile("|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)))
+    client = MlflowClient(tracking_uri=shop.mlflow_uri)
+    for run_id in (brand_switch_run.run_id, cart_run.run_id):
+        root = Path(urlparse(client.get_run(run_id).info.artifact_uri).path)
+        files = [f for f in root.rglob("*") if f.is_file()]
+        assert any(f.name == "rows.parquet" for f in files)
+        for file in files:
+            if file.suffix == ".parquet":
+                frame = pd.read_parquet(file)
+                cells = " ".join(map(str, frame.index)) + " " + frame.astype(str).to_csv()
+            elif (
+                file.suffix in {".json", ".yaml", ".txt", ".MLmodel", ""} or file.name == "MLmodel"
+            ):
+                cells = file.read_text(errors="ignore")
+            else:
+                continue  # images, pickles of estimators: no rows in them
+            found = pattern.search(cells)
+            assert found is None, f"{file.relative_to(root)} holds the id {found.group(0)!r}"
