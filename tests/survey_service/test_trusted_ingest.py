@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -225,3 +226,24 @@ def test_the_identity_secret_stays_out_of_reprs(site_key: str, database_url: str
 
     secret = identity_secret(database_url, site_key)
     assert secret and secret not in repr(lookups.site(database_url, site_key))
+
+
+@sqlite_only
+def test_neither_the_secret_nor_a_signature_is_logged(
+    client: FlaskClient,
+    browser: dict,
+    site_key: str,
+    database_url: str,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = identity_secret(database_url, site_key)
+    signature = sign_customer_id(secret, "c-1")
+    link = {"visitor_id": "v-1", "customer_id": "c-1"}
+    client.post(f"/v1/identify?identity_signature={signature}", json=link, headers=browser)
+    client.post("/v1/identify", json=link, headers={**browser, SIGNATURE: signature})
+    client.post("/v1/identify", json=link, headers={**browser, SIGNATURE: "0" * 64})
+    # Every field of every record, as the JSON formatter would write them.
+    logged = capfd.readouterr().err + " ".join(str(vars(r)) for r in caplog.records)
+    assert "/v1/identify" in logged
+    assert secret not in logged and signature not in logged
