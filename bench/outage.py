@@ -117,8 +117,11 @@ class Cluster:
 # --- the survey service ------------------------------------------------------------------
 
 
-def _prepare_database(url: str) -> str:
-    from shared.auth import create_site
+def _prepare_database(url: str) -> dict[str, str]:
+    """Migrate, add the built-in surveys, and return the headers of the shop's back office
+    (site key and ingest token): the answers name customers, which a browser could not
+    unsigned."""
+    from shared.auth import create_site, create_token
     from shared.db.migrate import upgrade
     from shared.db.session import dispose_engines
     from shared.surveys import ensure_builtin_surveys
@@ -126,8 +129,9 @@ def _prepare_database(url: str) -> str:
     upgrade(url)
     ensure_builtin_surveys(url)
     key = create_site(url, "Outage bench shop", [ORIGIN])
+    token = create_token(url, "outage-back-office", "ingest")
     dispose_engines()
-    return key
+    return {"X-Site-Key": key, "Authorization": f"Bearer {token}"}
 
 
 def _serve(database_url: str, folder: Path, log: Path) -> tuple[subprocess.Popen, int]:
@@ -334,9 +338,9 @@ def _disrupt(
 
 
 def _start_clients(
-    port: int, key: str, stop_at: float, clients: int
+    port: int, site: dict[str, str], stop_at: float, clients: int
 ) -> tuple[list[multiprocessing.Process], multiprocessing.Queue]:
-    headers = {"Content-Type": "application/json", "X-Site-Key": key, "Origin": ORIGIN}
+    headers = {"Content-Type": "application/json", **site}
     queue: multiprocessing.Queue = multiprocessing.Queue()
     per_process = [clients // PROCESSES + (i < clients % PROCESSES) for i in range(PROCESSES)]
     processes = [
@@ -458,11 +462,11 @@ def run(args: argparse.Namespace, folder: Path) -> list[str]:
     try:
         cluster.create()
         cluster.start()
-        key = _prepare_database(cluster.url)
+        site = _prepare_database(cluster.url)
         server_log = args.keep_log or folder / "service.log"
         server, port = _serve(cluster.url, folder, server_log)
         timeline = Timeline(started=time.time())
-        processes, queue = _start_clients(port, key, timeline.started + args.seconds, args.clients)
+        processes, queue = _start_clients(port, site, timeline.started + args.seconds, args.clients)
         _disrupt(cluster, server, server_log, args, timeline)
         log = _collect(processes, queue)
         timeline.ended = time.time()

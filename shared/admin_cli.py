@@ -70,10 +70,44 @@ def sites() -> None:
     help="An allowed origin such as https://shop.example (repeat for several).",
 )
 def sites_create(name: str, origins: tuple[str, ...]) -> None:
-    """Register a site and print its publishable site key (for data-site-key)."""
+    """Register a site: print its publishable site key (for data-site-key), then its identity
+    secret (for the shop's server only; it is not shown again)."""
     from shared.auth import create_site
+    from shared.identity_signature import identity_secret
 
-    click.echo(create_site(Settings.from_env().database_url, name, list(origins)))
+    database_url = Settings.from_env().database_url
+    key = create_site(database_url, name, list(origins))
+    click.echo(key)
+    click.echo(identity_secret(database_url, key))
+    click.echo(
+        "The first line is the site key (public, for the widget). The second is the identity "
+        "secret: keep it on the shop's server to sign customer ids; it cannot be shown again "
+        "(kundresa sites rotate-secret makes a new one). Customer ids from browsers must be "
+        "signed.",
+        err=True,
+    )
+
+
+@sites.command("rotate-secret")
+@click.argument("name")
+@click.option(
+    "--require/--no-require",
+    default=None,
+    help="Refuse (or accept) unsigned customer ids from browsers; default: leave as it is.",
+)
+def sites_rotate_secret(name: str, require: bool | None) -> None:
+    """Give the site NAME a new identity secret and print it once; the old one stops working."""
+    from shared.identity_signature import rotate_identity_secret
+
+    secret = rotate_identity_secret(Settings.from_env().database_url, name, require)
+    if secret is None:
+        raise click.ClickException(f"No site is named {name!r}.")
+    click.echo(secret)
+    click.echo(
+        f"New identity secret for {name!r}; store it on the shop's server now, it cannot be "
+        "shown again. Signatures made with the old secret are refused from now on.",
+        err=True,
+    )
 
 
 @click.group()

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from shared.cache import TimedCache
 from shared.db.session import session_scope
 from shared.db.tables import ApiToken, Site
+from shared.identity_signature import new_identity_secret
 from shared.web import RESPONSE_DOCS, ErrorSchema, db_session
 
 ROLES: tuple[str, ...] = ("admin", "support", "ingest")
@@ -142,7 +143,7 @@ def auth(role: str) -> Callable:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            _authorise(role)
+            authorise(role)
             return view(*args, **kwargs)
 
         documented = Blueprint.doc(security=BEARER_SECURITY)(wrapped)
@@ -164,7 +165,7 @@ def auth(role: str) -> Callable:
     return decorator
 
 
-def _authorise(role: str) -> None:
+def authorise(role: str) -> None:
     """Set ``g.principal`` and ``g.role`` from the request's token, or abort."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -193,9 +194,21 @@ def _authorise(role: str) -> None:
     g.role = granted
 
 
-def create_site(database_url: str, name: str, origins: list[str]) -> str:
-    """Register a web shop and return its publishable site key."""
+def create_site(
+    database_url: str, name: str, origins: list[str], *, require_identity_signature: bool = True
+) -> str:
+    """Register a web shop and return its publishable site key. The site gets an identity
+    secret (``shared.identity_signature``) and, unless told otherwise, refuses customer ids
+    from browsers that its server has not signed."""
     key = new_site_key()
     with session_scope(database_url) as session:
-        session.add(Site(name=name, site_key=key, allowed_origins=origins))
+        session.add(
+            Site(
+                name=name,
+                site_key=key,
+                allowed_origins=origins,
+                identity_secret=new_identity_secret(),
+                require_identity_signature=require_identity_signature,
+            )
+        )
     return key

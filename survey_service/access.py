@@ -1,8 +1,18 @@
 """Who may call the public API: the site key, the request's origin, CORS and rate limits.
 
 A site key is publishable (it sits in the shop's HTML), so it names a site rather than
-proving anything; the real fence for browsers is the origin check, and for everyone the rate
-limit per site key and client address.
+proving anything. Two kinds of caller use it:
+
+- a browser on the shop's pages: the site key and one of the site's allowed origins. What it
+  may claim is limited (``survey_service.browser_claims``).
+- the shop's back office: the site key and ``Authorization: Bearer`` with an ingest (or admin)
+  token; it needs no origin and may send anything for any customer.
+
+A POST without a token and without an ``Origin`` is refused: every browser sends ``Origin`` on
+a POST, so such a call comes from a script pretending to be the site. GETs (a survey's texts,
+eligibility) claim nothing about anyone and stay open without ``Origin``, because browsers
+leave it out of same-origin GETs (the Fetch standard). For everyone there is the rate limit
+per site key and client address.
 
 The rate limit is the ``limits`` library (the engine under Flask-Limiter) called directly:
 one fixed-window counter per site key and address, in Redis when ``REDIS_URL`` is set. For
@@ -26,6 +36,8 @@ from limits import RateLimitItem, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from shared.auth import authorise
+from shared.identity_signature import SIGNATURE_HEADER
 from shared.schemas.fields import is_storable_text
 from shared.settings import Settings
 from shared.web import current_settings
@@ -35,7 +47,11 @@ from survey_service.ratelimit_memory import SCHEME as MEMORY_SCHEME
 log = logging.getLogger(__name__)
 
 SITE_KEY_HEADER = "X-Site-Key"
-ALLOW_HEADERS = "Content-Type, X-Site-Key"
+ALLOW_HEADERS = f"Content-Type, {SITE_KEY_HEADER}, {SIGNATURE_HEADER}"
+# What a back-office token must grant (admin grants it too).
+BACK_OFFICE_ROLE = "ingest"
+# Methods by which a browser always names its origin.
+ORIGIN_REQUIRED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALLOW_METHODS = "GET, POST"
 PREFLIGHT_MAX_AGE = "600"
 
@@ -93,13 +109,35 @@ def authorise_site() -> Response | None:
     site = _lookup_site(key)
     if site is None:
         abort(403, message="Unknown or inactive site key.", errors={SITE_KEY_HEADER: ["Unknown."]})
-    origin = request.headers.get("Origin")
-    if origin is not None:
-        if not site.allows(origin):
-            abort(403, message="This origin is not allowed.", errors={"Origin": [origin]})
-        g.cors_origin = origin
+    if "Authorization" in request.headers:
+        authorise(BACK_OFFICE_ROLE)
+        g.back_office = True
+    else:
+        _check_browser_origin(site)
+        g.back_office = False
     g.site = site
     return None
+
+
+def _check_browser_origin(site: lookups.SiteInfo) -> None:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        if request.method in ORIGIN_REQUIRED_METHODS:
+            abort(
+                403,
+                message="A call without a token must come from a browser on an allowed origin; "
+                "a shop's server sends an ingest token (Authorization: Bearer).",
+                errors={"Origin": ["Missing."]},
+            )
+        return
+    if not site.allows(origin):
+        abort(403, message="This origin is not allowed.", errors={"Origin": [origin]})
+    g.cors_origin = origin
+
+
+def is_back_office() -> bool:
+    """Whether this public call carries a back-office token (else it is a browser's)."""
+    return bool(g.get("back_office"))
 
 
 def add_cors_headers(response: Response) -> Response:

@@ -4,17 +4,29 @@ mode (issue 5).
 
 The page finds or creates the "Demo shop" site and allows the request's own origin on it, so
 the demo works on whatever host and port the service runs.
+
+This module is also the demo shop's own server, doing what a real shop's back office does:
+with ``?customer=ID`` (the demo's stand-in for a signed-in customer) it signs the customer id
+with the site's identity secret and gives the page only the signature, and it records the
+purchase itself when an order is confirmed, since a browser may not claim one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
 from flask import Blueprint, abort, render_template, request, url_for
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from shared.auth import create_site
 from shared.db.session import session_scope
 from shared.db.tables import Site
+from shared.identity_signature import new_identity_secret, sign_customer_id
+from shared.schemas.events import EventSchema
 from shared.web import current_settings
+from survey_service import event_ingest
 
 bp = Blueprint(
     "demo",
@@ -140,8 +152,16 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def demo_site_key(database_url: str, origin: str) -> str:
-    """The key of the "Demo shop" site, created when missing, with ``origin`` allowed on it."""
+@dataclass(frozen=True)
+class DemoSite:
+    id: int
+    key: str
+    identity_secret: str = field(repr=False)
+
+
+def demo_site(database_url: str, origin: str) -> DemoSite:
+    """The "Demo shop" site, created when missing, with ``origin`` allowed on it and an
+    identity secret (a demo site made before secrets existed gets one here)."""
     with session_scope(database_url) as session:
         site = session.scalars(
             select(Site).where(Site.name == DEMO_SITE_NAME).order_by(Site.id)
@@ -150,8 +170,44 @@ def demo_site_key(database_url: str, origin: str) -> str:
             if origin not in (site.allowed_origins or []):
                 # A new list, not an in-place append: SQLAlchemy only sees a reassigned JSON value.
                 site.allowed_origins = [*(site.allowed_origins or []), origin]
-            return site.site_key
-    return create_site(database_url, DEMO_SITE_NAME, [origin])
+            if not site.identity_secret:
+                site.identity_secret = new_identity_secret()
+            return DemoSite(site.id, site.site_key, site.identity_secret)
+    create_site(database_url, DEMO_SITE_NAME, [origin])
+    return demo_site(database_url, origin)
+
+
+def _record_purchase(database_url: str, site: DemoSite, customer_id: str | None) -> None:
+    """What the shop's back office does when an order is confirmed: send the purchase. The demo
+    has no order database, so the checkout form carries the cart, its value and the widget's
+    visitor id; the order id makes a reload a duplicate, not a second purchase."""
+    order = request.args.get("order", "")
+    try:
+        event = EventSchema().load(
+            {
+                "event_id": f"demo-purchase-{order}",
+                "type": "purchase",
+                "visitor_id": request.args.get("visitor") or None,
+                "customer_id": customer_id,
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "order_id": order,
+                "cart_id": request.args.get("cart") or None,
+                "value": request.args.get("amount") or None,
+            }
+        )
+    except ValidationError:
+        # No order, or no one to attach it to (a visitor who did not consent): nothing to send.
+        return
+    event_ingest.ingest_events(database_url, site.id, [event])
+
+
+def _signed_in_customer() -> str | None:
+    """``?customer=ID``: the demo's stand-in for the shop's sign-in."""
+    customer = request.args.get("customer", "").strip()
+    try:
+        return EventSchema().fields["customer_id"].deserialize(customer) if customer else None
+    except ValidationError:
+        return None
 
 
 def _locale() -> str:
@@ -175,7 +231,10 @@ def shop(page: str) -> str:
     if page not in PAGES:
         abort(404)
     settings = current_settings()
-    origin = request.host_url.rstrip("/")
+    site = demo_site(settings.database_url, request.host_url.rstrip("/"))
+    customer = _signed_in_customer()
+    if page == "confirmation":
+        _record_purchase(settings.database_url, site, customer)
     locale = _locale()
     texts = TEXTS[locale]
     return render_template(
@@ -189,11 +248,14 @@ def shop(page: str) -> str:
             for sku, price, category in PRODUCTS
         ],
         order_id=request.args.get("order", "")[:64],
-        site_key=demo_site_key(settings.database_url, origin),
+        site_key=site.key,
+        customer_id=customer,
+        # The page gets the signature, never the secret.
+        identity_signature=sign_customer_id(site.identity_secret, customer) if customer else None,
         idle_seconds=_idle_seconds(),
         # ?consent=required shows the widget waiting for the shop's consent banner.
         require_consent=request.args.get("consent") == "required",
         # The demo's own switches, kept on every link.
-        keep={k: request.args[k] for k in ("consent", "idle") if k in request.args},
+        keep={k: request.args[k] for k in ("consent", "idle", "customer") if k in request.args},
         widget_url=url_for("widget.widget_js"),
     )

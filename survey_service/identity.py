@@ -29,18 +29,31 @@ def _ensure_customers(session: Session, customer_ids: set[str]) -> int:
     return len(session.execute(statement.returning(Customer.id), customer_rows(customer_ids)).all())
 
 
-def identify(database_url: str, visitor_id: str, customer_id: str) -> bool:
-    """Link a visitor id to a customer (the latest link wins); True when the customer is new."""
+class RelinkRefused(Exception):
+    """The visitor is linked to another customer, and this call may not move it."""
+
+
+def identify(database_url: str, visitor_id: str, customer_id: str, may_relink: bool) -> bool:
+    """Link a visitor id to a customer; True when the customer is new.
+
+    A visitor already linked to another customer moves to this one only when ``may_relink``
+    (the shop's server, or a browser with the customer's signature); otherwise
+    ``RelinkRefused`` is raised and nothing is written. One statement decides, so two calls
+    racing cannot slip a re-link past the check.
+    """
     with session_scope(database_url) as session:
         is_new = bool(_ensure_customers(session, {customer_id}))
         now = datetime.now(UTC)
         statement = _insert(session, Identity).values(
             visitor_id=visitor_id, customer_id=customer_id, linked_at=now
         )
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["visitor_id"],
-                set_={"customer_id": customer_id, "linked_at": now},
-            )
+        upsert = statement.on_conflict_do_update(
+            index_elements=["visitor_id"],
+            set_={"customer_id": customer_id, "linked_at": now},
+            where=None if may_relink else Identity.customer_id == customer_id,
         )
+        written = session.execute(upsert.returning(Identity.visitor_id)).first()
+        if written is None:
+            # Leaving the block by an exception rolls back the new customer too.
+            raise RelinkRefused(visitor_id)
     return is_new

@@ -9,7 +9,7 @@ cached, so a new site works immediately.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +26,9 @@ class SiteInfo:
     id: int
     key: str
     origins: frozenset[str]
+    # Whether browsers' customer ids must be signed, and the secret that checks them.
+    require_identity_signature: bool = False
+    identity_secret: str | None = field(default=None, repr=False)
 
     def allows(self, origin: str) -> bool:
         return "*" in self.origins or origin in self.origins
@@ -60,13 +63,23 @@ def site(database_url: str, site_key: str) -> SiteInfo | None:
     def load() -> SiteInfo | None:
         with session_scope(database_url) as session:
             row = session.execute(
-                select(Site.id, Site.site_key, Site.allowed_origins).where(
-                    Site.site_key == site_key, Site.active.is_(True)
-                )
+                select(
+                    Site.id,
+                    Site.site_key,
+                    Site.allowed_origins,
+                    Site.require_identity_signature,
+                    Site.identity_secret,
+                ).where(Site.site_key == site_key, Site.active.is_(True))
             ).first()
         if row is None:
             return None
-        return SiteInfo(row.id, row.site_key, frozenset(row.allowed_origins or ()))
+        return SiteInfo(
+            row.id,
+            row.site_key,
+            frozenset(row.allowed_origins or ()),
+            row.require_identity_signature,
+            row.identity_secret,
+        )
 
     return _SITES.get((database_url, site_key), load)
 

@@ -1,8 +1,10 @@
 """The public API a web shop's pages call: surveys, eligibility, responses, events, identify.
 
-Every route needs a site key (``X-Site-Key`` or ``?site_key=``) and, from a browser, an
-allowed origin. Bodies are JSON sent as ``application/json`` or as ``text/plain`` (what
-``navigator.sendBeacon`` can send cross-origin without a preflight); both parse the same.
+Every route needs a site key (``X-Site-Key`` or ``?site_key=``), and either an allowed origin
+(a browser) or an ingest token (the shop's back office); see ``survey_service.access``. What a
+browser may send is limited by ``survey_service.browser_claims``. Bodies are JSON sent as
+``application/json`` or as ``text/plain`` (what ``navigator.sendBeacon`` can send cross-origin
+without a preflight); both parse the same.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from flask import g
 from flask_smorest import abort
 
+from shared.identity_signature import SIGNATURE_HEADER
 from shared.schemas.events import EventBatchSchema, EventReceiptSchema
 from shared.schemas.fields import is_storable_text
 from shared.schemas.identify import IdentifySchema, IdentityReceiptSchema
@@ -21,7 +24,16 @@ from shared.schemas.surveys import (
     SurveyQuerySchema,
 )
 from shared.web import current_settings, refuses
-from survey_service import access, eligibility, errors, event_ingest, identity, lookups, responses
+from survey_service import (
+    access,
+    browser_claims,
+    eligibility,
+    errors,
+    event_ingest,
+    identity,
+    lookups,
+    responses,
+)
 from survey_service.parsing import PublicBlueprint
 from survey_service.questions import localize
 
@@ -35,7 +47,12 @@ blp.before_request(access.limit_rate)
 blp.before_request(access.authorise_site)
 blp.after_request(access.add_cors_headers)
 
-SITE_KEY = [{"site_key": []}]
+# A browser presents the site key alone, the shop's back office the site key and a token.
+SITE_KEY = [{"site_key": []}, {"site_key": [], "bearer": []}]
+BROWSER_REFUSED = (
+    "From a browser: a back-office event type, another visitor's events, or a customer id "
+    "without a valid X-Identity-Signature."
+)
 
 
 def _survey_or_404(survey_key: str) -> lookups.SurveyInfo:
@@ -83,10 +100,14 @@ def get_eligibility(survey_key: str, visitor_id: str, **_: object):
     errors={"response_id": ["Already used with a different body."]},
 )
 @refuses(errors.Invalid, "The answers are not valid.")
+@blp.alt_response(403, description=BROWSER_REFUSED)
 @blp.doc(security=SITE_KEY)
 def post_response(data: dict):
     """Store a survey response once: 201 stored, 200 a retry of the same body, 409 the same
-    id with another body. Answers are checked against the survey's questions."""
+    id with another body. Answers are checked against the survey's questions. From a browser,
+    a ``customer_id`` needs the shop's ``X-Identity-Signature``."""
+    if not access.is_back_office():
+        browser_claims.check_response(g.site, data)
     settings = current_settings()
     receipt = responses.add_response(
         settings.database_url, g.site.id, data, settings.max_text_length
@@ -98,10 +119,13 @@ def post_response(data: dict):
 @blp.route("/events", methods=["POST"])
 @blp.arguments(EventBatchSchema())
 @blp.response(202, EventReceiptSchema)
+@blp.alt_response(403, description=BROWSER_REFUSED)
 @blp.doc(security=SITE_KEY)
 def post_events(data: dict):
     """Store up to 500 journey events; all or nothing. Known ``event_id`` s are counted as
-    duplicates and skipped, so a retried batch is never stored twice."""
+    duplicates and skipped, so a retried batch is never stored twice. A browser sends only
+    its own visitor's events, no purchases, refunds, abandoned carts or support contacts
+    (those need an ingest token), and a ``customer_id`` only with its signature."""
     settings = current_settings()
     events = data["events"]
     if len(events) > settings.max_events_per_call:
@@ -110,6 +134,8 @@ def post_events(data: dict):
             message="Too many events in one call.",
             errors={"events": [f"At most {settings.max_events_per_call} per call."]},
         )
+    if not access.is_back_office():
+        browser_claims.check_events(g.site, events)
     accepted, duplicates = event_ingest.ingest_events(settings.database_url, g.site.id, events)
     return {"accepted": accepted, "duplicates": duplicates}
 
@@ -117,11 +143,30 @@ def post_events(data: dict):
 @blp.route("/identify", methods=["POST"])
 @blp.arguments(IdentifySchema())
 @blp.response(200, IdentityReceiptSchema)
+@blp.alt_response(
+    403,
+    description="From a browser: no valid X-Identity-Signature where the site requires one, "
+    "or a visitor linked to another customer.",
+)
 @blp.doc(security=SITE_KEY)
 def post_identify(data: dict):
     """Link an anonymous visitor id to a customer id (a customer on two devices is one
-    customer); the customer is created when new."""
-    is_new = identity.identify(
-        current_settings().database_url, data["visitor_id"], data["customer_id"]
+    customer); the customer is created when new. From a browser, the customer id needs the
+    shop's ``X-Identity-Signature`` when the site requires it, and always to move a visitor
+    linked to another customer."""
+    visitor_id, customer_id = data["visitor_id"], data["customer_id"]
+    may_relink = access.is_back_office() or browser_claims.customer_is_signed(
+        g.site, customer_id, "customer_id"
     )
+    try:
+        is_new = identity.identify(
+            current_settings().database_url, visitor_id, customer_id, may_relink
+        )
+    except identity.RelinkRefused:
+        abort(
+            403,
+            message="This visitor is linked to another customer; moving it needs the shop's "
+            "identity signature.",
+            errors={SIGNATURE_HEADER: ["Missing or not valid for customer_id."]},
+        )
     return {**data, "new_customer": is_new}

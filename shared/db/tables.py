@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -67,6 +68,12 @@ class Site(Base):
     allowed_origins: Mapped[list] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Kept as is because it must verify signatures (shared.identity_signature); never logged.
+    identity_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    # New sites refuse unsigned customer ids; sites made before secrets existed do not (0006).
+    require_identity_signature: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=false()
+    )
 
 
 class ApiToken(Base):

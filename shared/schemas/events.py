@@ -11,6 +11,11 @@ from shared.schemas.fields import CleanString, Identifier, JsonObject, UtcDateTi
 from shared.schemas.surveys import StrictSchema
 
 MAX_EVENTS_PER_CALL = 500
+# Facts only the shop's back office knows: money that moved, a cart it gave up on, a contact
+# with its support. A browser cannot honestly claim them (survey_service.browser_claims).
+BACK_OFFICE_EVENT_TYPES: frozenset[str] = frozenset(
+    {"purchase", "refund", "cart_abandoned", "support_contact"}
+)
 
 
 class EventSchema(StrictSchema):

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from shared.db.session import dispose_engines, session_scope
 from shared.db.tables import Customer
 from shared.demo import Ports, prepare, start_services
+from shared.identity_signature import identity_secret, sign_customer_id
 from tests.conftest import make_settings
 from tests.ports import free_port
 
@@ -57,7 +58,12 @@ def exercise_suite(settings, credentials, ports: Ports) -> None:
         "locale": "sv",
         "answers": {"csat": 2, "ces": 6, "nps": 3, "comment": "Leveransen tog tre veckor."},
     }
-    site = {"X-Site-Key": credentials.site_key, "Origin": survey}
+    secret = identity_secret(settings.database_url, credentials.site_key)
+    site = {
+        "X-Site-Key": credentials.site_key,
+        "Origin": survey,
+        "X-Identity-Signature": sign_customer_id(secret, customer_id),
+    }
     status, _ = call("POST", f"{survey}/v1/responses", response, site)
     assert status == 201
     status, _ = call("POST", f"{survey}/v1/responses", response, site)

@@ -46,9 +46,20 @@ def site_key(database_url: str) -> str:
 
 
 @pytest.fixture
-def site(site_key: str) -> dict[str, str]:
-    """Headers of a server-to-server call with the site key (no Origin)."""
-    return {"X-Site-Key": site_key}
+def ingest_token(database_url: str) -> str:
+    return create_token(database_url, "test-back-office", "ingest")
+
+
+@pytest.fixture
+def site(site_key: str, ingest_token: str) -> dict[str, str]:
+    """Headers of the shop's back office: the site key and an ingest token (no Origin)."""
+    return {"X-Site-Key": site_key, "Authorization": f"Bearer {ingest_token}"}
+
+
+@pytest.fixture
+def browser(site_key: str) -> dict[str, str]:
+    """Headers of a browser on the shop's pages: the site key and an allowed Origin."""
+    return {"X-Site-Key": site_key, "Origin": ORIGIN}
 
 
 @pytest.fixture

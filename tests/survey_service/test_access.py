@@ -11,12 +11,12 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from shared.auth import create_site
+from shared.auth import create_site, create_token
 from shared.db.session import session_scope
 from shared.db.tables import Site
 from survey_service.ratelimit_memory import SCHEME as MEMORY_SCHEME
 from survey_service.ratelimit_memory import SweptMemoryStorage
-from tests.survey_service.conftest import ORIGIN, sqlite_only
+from tests.survey_service.conftest import ORIGIN, event, sqlite_only
 
 IDENTIFY = {"visitor_id": "v-1", "customer_id": "c-1"}
 
@@ -42,23 +42,59 @@ def test_an_inactive_site_is_refused(client: FlaskClient, database_url: str) -> 
     )
 
 
-def test_only_the_sites_origins_may_call_from_a_browser(client: FlaskClient, site_key: str) -> None:
+def test_only_the_sites_origins_may_call_from_a_browser(
+    client: FlaskClient, site_key: str, site: dict
+) -> None:
+    page_view = {"events": [event("e-1")]}
     allowed = client.post(
-        "/v1/identify", json=IDENTIFY, headers={"X-Site-Key": site_key, "Origin": ORIGIN}
+        "/v1/events", json=page_view, headers={"X-Site-Key": site_key, "Origin": ORIGIN}
     )
-    assert allowed.status_code == 200
+    assert allowed.status_code == 202
     assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "Origin" in allowed.headers["Vary"]
     other = client.post(
-        "/v1/identify",
-        json=IDENTIFY,
+        "/v1/events",
+        json=page_view,
         headers={"X-Site-Key": site_key, "Origin": "https://evil.example"},
     )
     assert other.status_code == 403
     assert "Access-Control-Allow-Origin" not in other.headers
-    server_to_server = client.post("/v1/identify", json=IDENTIFY, headers={"X-Site-Key": site_key})
-    assert server_to_server.status_code == 200
-    assert "Access-Control-Allow-Origin" not in server_to_server.headers
+    # Without a token, a POST without Origin is a script pretending to be the site.
+    no_origin = client.post("/v1/events", json=page_view, headers={"X-Site-Key": site_key})
+    assert no_origin.status_code == 403
+    assert "Origin" in no_origin.json["errors"]
+    # The shop's back office: the site key and an ingest token, no Origin needed.
+    back_office = client.post("/v1/events", json=page_view, headers=site)
+    assert back_office.status_code == 202
+    assert "Access-Control-Allow-Origin" not in back_office.headers
+    # Reading a survey claims nothing: browsers leave Origin out of same-origin GETs.
+    read = client.get("/v1/surveys/post_purchase", headers={"X-Site-Key": site_key})
+    assert read.status_code == 200
+
+
+@sqlite_only
+def test_a_back_office_call_needs_a_live_token_that_may_ingest(
+    client: FlaskClient, site_key: str, support: dict, database_url: str
+) -> None:
+    page_view = {"events": [event("e-1")]}
+    unknown = client.post(
+        "/v1/events",
+        json=page_view,
+        headers={"X-Site-Key": site_key, "Authorization": "Bearer kr_forged"},
+    )
+    assert unknown.status_code == 401
+    assert "Authorization" in unknown.json["errors"]
+    wrong_role = client.post(
+        "/v1/events", json=page_view, headers={"X-Site-Key": site_key, **support}
+    )
+    assert wrong_role.status_code == 403
+    admin_token = create_token(database_url, "an-admin", "admin")
+    as_admin = client.post(
+        "/v1/events",
+        json=page_view,
+        headers={"X-Site-Key": site_key, "Authorization": f"Bearer {admin_token}"},
+    )
+    assert as_admin.status_code == 202
 
 
 @sqlite_only
@@ -79,7 +115,9 @@ def test_a_preflight_is_answered_for_allowed_origins_only(
         answer = client.options(path, headers=ask)
         assert answer.status_code == 204, path
         assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
-        assert answer.headers["Access-Control-Allow-Headers"] == "Content-Type, X-Site-Key"
+        assert answer.headers["Access-Control-Allow-Headers"] == (
+            "Content-Type, X-Site-Key, X-Identity-Signature"
+        )
         assert set(answer.headers["Access-Control-Allow-Methods"].split(", ")) == {"GET", "POST"}
         assert "Origin" in answer.headers["Vary"]
     survey = client.options("/v1/surveys/post_purchase", headers=ask)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from shared.db.session import session_scope
 from shared.db.tables import Customer, Response
+from shared.identity_signature import identity_secret, sign_customer_id
 from tests.survey_service.conftest import post_purchase_body, sqlite_only
 
 
@@ -67,8 +68,10 @@ def test_a_beacon_text_plain_body_is_read_like_json(
     client: FlaskClient, site_key: str, database_url: str
 ) -> None:
     body = post_purchase_body()
+    # sendBeacon sets no headers: the customer's signature rides in the query too.
+    signature = sign_customer_id(identity_secret(database_url, site_key), body["customer_id"])
     answer = client.post(
-        f"/v1/responses?site_key={site_key}",
+        f"/v1/responses?site_key={site_key}&identity_signature={signature}",
         data=json.dumps(body),
         headers={"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://shop.example"},
     )
@@ -76,8 +79,8 @@ def test_a_beacon_text_plain_body_is_read_like_json(
     assert answer.headers["Access-Control-Allow-Origin"] == "https://shop.example"
     bad = client.post(
         f"/v1/responses?site_key={site_key}",
-        data=json.dumps({**body, "answers": {"csat": 6}}),
-        headers={"Content-Type": "text/plain"},
+        data=json.dumps({**body, "customer_id": None, "answers": {"csat": 6}}),
+        headers={"Content-Type": "text/plain", "Origin": "https://shop.example"},
     )
     assert bad.status_code == 422
     assert set(bad.json["errors"]) == {"answers.csat", "answers.ces"}

@@ -118,12 +118,23 @@ def test_identify_links_the_visitor_to_the_customer_and_their_later_answers_are_
     base, database_url = service.base, service.database_url
     customer = "cust-ida-4711"
     page = open_page()
-    page.goto(f"{base}/demo/shop?lang=en")
-    wait_for_widget(page)
-    # The shop's own code, once the visitor has logged in.
+    # Signed in: the shop's server signs the customer id and the page calls Kundresa.identify
+    # with the signature (the demo's stand-in for a sign-in is ?customer=).
     with page.expect_response(lambda r: r.url.split("?")[0].endswith("/v1/identify")) as linked:
-        page.evaluate(f"() => Kundresa.identify('{customer}')")
+        page.goto(f"{base}/demo/shop?lang=en&customer={customer}")
+    wait_for_widget(page)
     assert linked.value.status == 200
+    assert "x-identity-signature" in linked.value.request.headers
+    # Without the signature the service refuses to move the visitor to another customer.
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/v1/identify")) as forged:
+        page.evaluate("() => Kundresa.identify('someone-else')")
+    assert forged.value.status == 403
+    with page.expect_response(lambda r: r.url.split("?")[0].endswith("/v1/identify")) as again:
+        page.evaluate(
+            "(signature) => Kundresa.identify(document.body.dataset.customerId, {signature})",
+            linked.value.request.headers["x-identity-signature"],
+        )
+    assert again.value.status == 200
     visitor = visitor_id(page)
     assert linked.value.json() == {
         "visitor_id": visitor,
@@ -168,4 +179,29 @@ def test_identify_links_the_visitor_to_the_customer_and_their_later_answers_are_
             )
         ).all()
     assert added == [(customer,)]
+    assert page.errors == []
+
+
+def test_a_placed_order_is_recorded_by_the_shops_server_not_claimed_by_the_browser(
+    service, open_page
+) -> None:
+    base, database_url = service.base, service.database_url
+    page = open_page()
+    page.goto(f"{base}/demo/shop?lang=en")
+    wait_for_widget(page)
+    page.click("[data-add='wool-socks']")
+    page.goto(f"{base}/demo/shop/checkout?lang=en")
+    wait_for_widget(page)
+    page.get_by_role("button", name="Place order").click()
+    page.wait_for_url("**/demo/shop/confirmation**")
+    order = page.locator("[data-order]").get_attribute("data-order")
+    visitor = visitor_id(page)
+    assert visitor
+    with session_scope(database_url) as session:
+        bought = session.execute(
+            select(JourneyEvent.visitor_id, JourneyEvent.value, JourneyEvent.order_id).where(
+                JourneyEvent.type == "purchase", JourneyEvent.order_id == order
+            )
+        ).all()
+    assert bought == [(visitor, 149.0, order)]
     assert page.errors == []

@@ -71,6 +71,12 @@
     });
   }
 
+  // A signed-in customer: the shop's server put the id and its signature into the page.
+  var customerId = document.body.getAttribute("data-customer-id");
+  if (customerId) {
+    window.Kundresa.identify(customerId, { signature: document.body.getAttribute("data-identity-signature") });
+  }
+
   var cart = load();
   render(cart);
   if (cart.lines.length) announce(cart);
@@ -99,10 +105,13 @@
   var form = document.querySelector("[data-checkout]");
   if (form) {
     form.addEventListener("submit", function () {
-      var order = randomId("order-");
-      form.elements.order.value = order;
-      // Only what the journey needs: never the name or email the visitor typed.
-      window.Kundresa.track("purchase", { cart_id: cart.id, order_id: order, value: total(cart) });
+      form.elements.order.value = randomId("order-");
+      // The purchase is the shop's server's to report (a browser may not claim one): the demo's
+      // server records it on the confirmation page from these fields. Only what the journey
+      // needs: never the name or email the visitor typed.
+      form.elements.cart.value = cart.id || "";
+      form.elements.amount.value = String(total(cart));
+      form.elements.visitor.value = localStorage.getItem("kundresa.vid") || "";
       save({ id: null, lines: [] });
     });
   }

@@ -31,6 +31,9 @@ function start(script) {
   let consented = !requireConsent || read("local", "consent") === "1";
   let memoryVisitor = null;
   let customerId = null;
+  // Whether the shop's server signed customerId: only then do events and answers carry it
+  // (the service refuses an unsigned customer id from a browser on sites that require it).
+  let customerSigned = false;
   let serviceDown = false;
   let open = false;
   let stopWatching = () => {};
@@ -88,7 +91,7 @@ function start(script) {
     if (typeof type !== "string" || !type) return;
     const extra = Object.assign({}, props);
     const event = { event_id: uuid(), type, occurred_at: new Date().toISOString(), device };
-    if (customerId) event.customer_id = customerId;
+    if (customerId && customerSigned) event.customer_id = customerId;
     EVENT_FIELDS.forEach((field) => {
       if (extra[field] != null) event[field] = field === "value" ? Number(extra[field]) : String(extra[field]);
       delete extra[field];
@@ -100,9 +103,20 @@ function start(script) {
     else if (!flushTimer) flushTimer = setTimeout(safe(flush), FLUSH_MS);
   }
 
-  function identify(id) {
+  // options.signature: hex HMAC-SHA256 of the id with the site's identity secret, made by the
+  // shop's server (never the secret itself in the page).
+  function identify(id, options) {
     if (id == null || id === "") return;
+    const signature = options && typeof options.signature === "string" ? options.signature : null;
+    // Queued events were made for the previous customer: send them before switching.
+    if (customerId && customerId !== String(id) && events.length) flush();
     customerId = String(id);
+    customerSigned = !!signature;
+    api.setSignature(signature);
+    link();
+  }
+
+  function link() {
     const visitor = visitorId();
     if (visitor && !serviceDown) quiet(api.postJSON("/v1/identify", { visitor_id: visitor, customer_id: customerId }));
   }
@@ -137,7 +151,7 @@ function start(script) {
                 locale: survey.locale || locale,
                 answers,
               };
-              if (customerId) body.customer_id = customerId;
+              if (customerId && customerSigned) body.customer_id = customerId;
               if (opts.stage) body.stage = String(opts.stage);
               if (opts.cartId) body.cart_id = String(opts.cartId);
               if (opts.orderId) body.order_id = String(opts.orderId);
@@ -175,7 +189,7 @@ function start(script) {
       write("local", "consent", "1");
       flush();
       // A customer named before consent is linked to the visitor only now.
-      if (customerId) identify(customerId);
+      if (customerId) link();
     } else {
       events.length = 0;
       memoryVisitor = null;

@@ -7,10 +7,16 @@ const RETRY_DELAYS_MS = [1000, 3000, 9000, 27000, 60000];
 
 export function createTransport(base, siteKey) {
   const pending = new Map();
+  // The shop's server-made signature of the signed-in customer's id (Kundresa.identify).
+  let signature = null;
 
   function url(path, params) {
     const query = new URLSearchParams(Object.assign({ site_key: siteKey }, params || {}));
     return `${base}${path}?${query}`;
+  }
+
+  function setSignature(value) {
+    signature = value || null;
   }
 
   function request(path, options, params) {
@@ -29,18 +35,22 @@ export function createTransport(base, siteKey) {
   }
 
   function postJSON(path, body, keepalive) {
+    const headers = { "Content-Type": "application/json", "X-Site-Key": siteKey };
+    if (signature) headers["X-Identity-Signature"] = signature;
     return request(path, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-Site-Key": siteKey },
+      headers,
       body: JSON.stringify(body),
       keepalive: !!keepalive,
     });
   }
 
-  // sendBeacon cannot set headers: the site key goes in the query and the body is text/plain.
+  // sendBeacon cannot set headers: the site key (and the signature) go in the query and the
+  // body is text/plain.
   function beacon(path, body) {
     try {
-      if (navigator.sendBeacon && navigator.sendBeacon(url(path), JSON.stringify(body))) return;
+      const params = signature ? { identity_signature: signature } : null;
+      if (navigator.sendBeacon && navigator.sendBeacon(url(path, params), JSON.stringify(body))) return;
     } catch (_) {
       // Fall through to a keepalive fetch.
     }
@@ -70,5 +80,5 @@ export function createTransport(base, siteKey) {
     pending.clear();
   }
 
-  return { getJSON, postJSON, beacon, sendResponse, flushPending };
+  return { getJSON, postJSON, beacon, sendResponse, flushPending, setSignature };
 }
