@@ -144,9 +144,9 @@ class TriggerSchema(StrictSchema):
             _page_url_pattern_compiles,
         ],
         metadata={
-            "description": "A glob the whole page URL (?page_url=) must match, case-sensitive: "
-            "* is any run of characters, ? one character, [abc] one of a set. For example "
-            "https://shop.example/order/*/thanks*."
+            "description": "A glob the whole page URL (?page_url=; the widget sends it without "
+            "query or fragment) must match, case-sensitive: * is any run of characters, ? one "
+            "character, [abc] one of a set. For example https://shop.example/order/*/thanks."
         },
     )
     days_since_last_order = fields.Nested(

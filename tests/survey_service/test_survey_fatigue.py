@@ -154,7 +154,7 @@ def test_every_trigger_condition_is_enforced(
         "event": "page_view",
         "cart_items": 1,
         "stage": "desire",
-        "page_url": "https://shop.example/cart?step=2",
+        "page_url": "https://shop.example/cart/step-2",
     }
     _purchase(client, site, "e-old", days_ago=40, visitor_id="v-1")
     assert _ask(client, site, "delivery-check", "v-1", **moment) == "ok"
