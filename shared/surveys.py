@@ -27,6 +27,17 @@ SURVEY_KINDS: tuple[str, ...] = (
     "support_ces",
     "custom",
 )
+# When several surveys are due at the same moment (the same event for the same visitor), the
+# highest priority is offered and the others are refused with reason ``priority``; after it,
+# the global cooldown keeps the rest away. A survey about an order that happened outranks one
+# about a cart left behind, so a cart-abandonment survey never stacks on a post-purchase one.
+PRIORITY_BY_KIND: dict[str, int] = {
+    "post_purchase": 40,
+    "cart_abandonment": 30,
+    "support_ces": 20,
+    "relationship_nps": 10,
+    "custom": 10,
+}
 
 ABANDONMENT_REASONS: tuple[str, ...] = (
     "unexpected_shipping_cost",
@@ -206,6 +217,11 @@ _COMMENT_QUESTION = {
     "required": False,
     "max_length": COMMENT_MAX_LENGTH,
 }
+
+
+def default_priority(kind: str | None) -> int:
+    """A survey's priority when its admin set none: by its kind."""
+    return PRIORITY_BY_KIND.get(kind or "custom", PRIORITY_BY_KIND["custom"])
 
 
 def reason_label(code: str, locale: str) -> str:

@@ -80,12 +80,17 @@ def get_survey(survey_key: str, locale: str | None = None, **_: object):
 @blp.response(200, EligibilitySchema)
 @blp.alt_response(404, description="No survey has this key.")
 @blp.doc(security=SITE_KEY)
-def get_eligibility(survey_key: str, visitor_id: str, **_: object):
-    """May this visitor be asked now? Sampling is fixed per visitor; an offer starts the
-    survey's cooldown (``reason``: ok, sampled_out, cooldown or inactive)."""
+def get_eligibility(survey_key: str, visitor_id: str, **context: object):
+    """May this visitor be asked now? ``reason`` says why not, checked in this order:
+    inactive, trigger (the survey's trigger does not hold for this moment: send ``event``,
+    ``page_url``, ``stage``, ``cart_items`` as the page knows them), sampled_out (fixed per
+    visitor), cooldown (this survey offered recently), global_cooldown (any survey offered
+    or answered recently, on any of the person's devices), global_cap, priority (a survey
+    with a higher priority is due now). An offer starts every cooldown."""
     survey = _survey_or_404(survey_key)
+    moment = eligibility.Moment(**{k: context.get(k) for k in eligibility.MOMENT_FIELDS})
     eligible, reason = eligibility.check_eligibility(
-        current_settings().database_url, survey, visitor_id
+        current_settings().database_url, g.site, survey, visitor_id, moment
     )
     return {"eligible": eligible, "reason": reason}
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from shared.db.session import session_scope
 from shared.db.tables import Survey
 from shared.schemas.surveys import SurveyCreateSchema
+from shared.surveys import default_priority
 from survey_service import lookups
 from survey_service.errors import Conflict, Invalid, NotFound
 
@@ -23,6 +24,7 @@ SURVEY_FIELDS = (
     "trigger",
     "sampling_rate",
     "cooldown_days",
+    "priority",
     "active",
 )
 
@@ -54,7 +56,7 @@ def create_survey(database_url: str, data: Mapping[str, Any]) -> dict[str, Any]:
         with session_scope(database_url) as session:
             if session.scalar(select(Survey.id).where(Survey.key == data["key"])) is not None:
                 raise Conflict(data["key"])
-            row = Survey(**data)
+            row = Survey(**{"priority": default_priority(data.get("kind")), **data})
             session.add(row)
             session.flush()
             record = survey_record(row)
@@ -71,6 +73,10 @@ def update_survey(database_url: str, key: str, patch: Mapping[str, Any]) -> dict
         if row is None:
             raise NotFound(key)
         merged = {"key": row.key, **{n: getattr(row, n) for n in SURVEY_FIELDS}, **patch}
+        # A trigger saved before triggers were checked may hold keys no longer known: it is
+        # checked only when the change sets it, so such a survey can still be deactivated.
+        if "trigger" not in patch:
+            del merged["trigger"]
         errors = SurveyCreateSchema().validate(merged)
         if errors:
             raise Invalid(errors)

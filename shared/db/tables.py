@@ -74,6 +74,16 @@ class Site(Base):
     require_identity_signature: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=false()
     )
+    # Survey fatigue across every survey, per person (see survey_service/eligibility.py);
+    # 0 turns a limit off.
+    global_cooldown_shown_days: Mapped[int] = mapped_column(
+        Integer, default=14, server_default="14"
+    )
+    global_cooldown_answered_days: Mapped[int] = mapped_column(
+        Integer, default=30, server_default="30"
+    )
+    max_surveys_per_period: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    period_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
 
 
 class ApiToken(Base):
@@ -154,6 +164,13 @@ class JourneyEvent(Base):
     )
 
 
+def _kind_priority(context) -> int:
+    # Imported here: shared.surveys imports these tables.
+    from shared.surveys import default_priority
+
+    return default_priority(context.get_current_parameters().get("kind"))
+
+
 class Survey(Base):
     __tablename__ = "surveys"
 
@@ -169,6 +186,8 @@ class Survey(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When several surveys are due at the same moment, the highest priority wins.
+    priority: Mapped[int] = mapped_column(Integer, default=_kind_priority, server_default="10")
 
 
 class SurveyImpression(Base):

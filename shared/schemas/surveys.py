@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from shared.schemas.fields import CleanString, Identifier, JsonObject
+from shared.journey import EVENT_TYPES, STAGES
+from shared.schemas.fields import CleanString, Identifier
 from shared.surveys import QUESTION_TYPES, SURVEY_KINDS
 
 QUESTION_ID = validate.Regexp(
@@ -18,6 +21,21 @@ SURVEY_KEY = validate.Regexp(
 LOCALE = validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$", error="Use a locale such as sv or sv-SE.")
 CHOICE_TYPES = {"single_choice", "multi_choice"}
 MAX_TEXT_LENGTH = 2000
+PAGE_URL_PATTERN_MAX_LENGTH = 500
+PAGE_URL_MAX_LENGTH = 2000
+MAX_DAYS = 3650
+PRIORITY = validate.Range(min=0, max=1000)
+# Why a visitor may not be offered a survey, in the order they are checked.
+ELIGIBILITY_REASONS: tuple[str, ...] = (
+    "ok",
+    "inactive",
+    "trigger",
+    "sampled_out",
+    "cooldown",
+    "global_cooldown",
+    "global_cap",
+    "priority",
+)
 
 
 def _label(required: bool = False) -> CleanString:
@@ -71,6 +89,76 @@ class LocaleTextsSchema(StrictSchema):
     )
 
 
+def _page_url_pattern_compiles(pattern: str) -> None:
+    try:
+        re.compile(fnmatch.translate(pattern))
+    except re.error as exc:
+        raise ValidationError(f"Not a usable pattern: {exc}.") from exc
+
+
+class DaysSinceLastOrderSchema(StrictSchema):
+    min = fields.Integer(
+        validate=validate.Range(min=0, max=MAX_DAYS),
+        metadata={"description": "At least this many days since the person's last purchase."},
+    )
+    max = fields.Integer(
+        validate=validate.Range(min=0, max=MAX_DAYS),
+        metadata={"description": "At most this many days since the person's last purchase."},
+    )
+
+    @validates_schema
+    def _a_sensible_range(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("Give min, max or both.")
+        if data.get("min", 0) > data.get("max", MAX_DAYS):
+            raise ValidationError("min must not exceed max.", "min")
+
+
+class TriggerSchema(StrictSchema):
+    """When a survey may be offered. Every condition given must hold (the eligibility check
+    enforces each); a key not listed here is refused, so a typo never silently widens a
+    survey's audience."""
+
+    event = fields.String(
+        validate=validate.OneOf(EVENT_TYPES),
+        metadata={
+            "description": "The moment the page asks at, sent as ?event= with the eligibility "
+            "request (the widget sends purchase with an order, exit_intent for a cart left "
+            "behind, else page_view)."
+        },
+    )
+    requires_cart = fields.Boolean(
+        metadata={"description": "Only with a non-empty cart (?cart_items= at least 1)."}
+    )
+    min_purchases = fields.Integer(
+        validate=validate.Range(min=0, max=100000),
+        metadata={"description": "At least this many purchases by the person (all their ids)."},
+    )
+    stage = fields.String(
+        validate=validate.OneOf(STAGES),
+        metadata={"description": "Only when the page says the visitor is at this stage."},
+    )
+    page_url = CleanString(
+        validate=[
+            validate.Length(min=1, max=PAGE_URL_PATTERN_MAX_LENGTH),
+            _page_url_pattern_compiles,
+        ],
+        metadata={
+            "description": "A glob the whole page URL (?page_url=; the widget sends it without "
+            "query or fragment) must match, case-sensitive: * is any run of characters, ? one "
+            "character, [abc] one of a set. For example https://shop.example/order/*/thanks."
+        },
+    )
+    days_since_last_order = fields.Nested(
+        DaysSinceLastOrderSchema,
+        metadata={"description": "Days since the person's last purchase; none: never met."},
+    )
+
+
+def _trigger_field() -> fields.Nested:
+    return fields.Nested(TriggerSchema, allow_none=True)
+
+
 class SurveyFieldsSchema(StrictSchema):
     """What an admin may set; ``SurveyCreateSchema`` adds the immutable key."""
 
@@ -85,9 +173,13 @@ class SurveyFieldsSchema(StrictSchema):
         required=True,
         validate=validate.Length(min=1, max=30),
     )
-    trigger = JsonObject(allow_none=True)
+    trigger = _trigger_field()
     sampling_rate = fields.Float(
         validate=validate.Range(min=0, max=1), load_default=1.0, allow_nan=False
+    )
+    priority = fields.Integer(
+        validate=PRIORITY,
+        metadata={"description": "Wins over lower ones due at the same moment; default by kind."},
     )
     cooldown_days = fields.Integer(validate=validate.Range(min=0, max=3650), load_default=30)
     active = fields.Boolean(load_default=True)
@@ -136,8 +228,9 @@ class SurveyPatchSchema(StrictSchema):
     name = CleanString(validate=validate.Length(min=1, max=200))
     questions = fields.List(fields.Raw(), validate=validate.Length(min=1, max=20))
     texts = fields.Dict(keys=CleanString(), values=fields.Raw())
-    trigger = JsonObject(allow_none=True)
+    trigger = _trigger_field()
     sampling_rate = fields.Float(validate=validate.Range(min=0, max=1), allow_nan=False)
+    priority = fields.Integer(validate=PRIORITY)
     cooldown_days = fields.Integer(validate=validate.Range(min=0, max=3650))
     active = fields.Boolean()
 
@@ -151,6 +244,7 @@ class SurveySchema(Schema):
     trigger = fields.Dict(allow_none=True)
     sampling_rate = fields.Float()
     cooldown_days = fields.Integer()
+    priority = fields.Integer()
     active = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -199,9 +293,25 @@ class PublicSurveySchema(Schema):
 
 
 class EligibilityQuerySchema(SiteKeyQuerySchema):
+    """Who asks, and what the page knows about the moment: a survey's trigger is checked
+    against it (what is not sent does not meet a condition that needs it)."""
+
     visitor_id = Identifier(required=True)
+    event = fields.String(
+        validate=validate.OneOf(EVENT_TYPES),
+        metadata={"description": "The moment: purchase, exit_intent, page_view …"},
+    )
+    page_url = CleanString(
+        validate=validate.Length(min=1, max=PAGE_URL_MAX_LENGTH),
+        metadata={"description": "The page's URL, matched against the trigger's page_url."},
+    )
+    stage = fields.String(validate=validate.OneOf(STAGES))
+    cart_items = fields.Integer(
+        validate=validate.Range(min=0, max=100000),
+        metadata={"description": "Items in the visitor's cart, for requires_cart."},
+    )
 
 
 class EligibilitySchema(Schema):
     eligible = fields.Boolean()
-    reason = fields.String(validate=validate.OneOf(("ok", "sampled_out", "cooldown", "inactive")))
+    reason = fields.String(validate=validate.OneOf(ELIGIBILITY_REASONS))

@@ -25,7 +25,9 @@ from tests.survey_service.conftest import event, post_purchase_body
 
 def _customer_with_history(client: FlaskClient, site: dict, database_url: str) -> None:
     client.post("/v1/identify", json={"visitor_id": "phone", "customer_id": "c-1"}, headers=site)
-    client.get("/v1/surveys/post_purchase/eligibility?visitor_id=phone", headers=site)
+    client.get(
+        "/v1/surveys/post_purchase/eligibility?visitor_id=phone&event=purchase", headers=site
+    )
     batch = [
         event("e-1", visitor_id="phone"),
         event("e-2", visitor_id=None, customer_id="c-1", type="purchase", value=120.0),

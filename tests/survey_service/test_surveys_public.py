@@ -1,4 +1,5 @@
-"""GET /v1/surveys/<key> (localized) and its eligibility (sampling and cooldown)."""
+"""GET /v1/surveys/<key> (localized) and its eligibility (sampling and cooldown); fatigue
+across surveys and triggers are in test_survey_fatigue.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from shared.db.session import session_scope
-from shared.db.tables import Survey, SurveyImpression
+from shared.db.tables import Site, Survey, SurveyImpression
 from survey_service import lookups
 from survey_service.eligibility import sampling_bucket
 from tests.survey_service.conftest import sqlite_only
@@ -66,7 +67,7 @@ def test_eligibility_starts_a_cooldown_across_a_customers_devices(
     client: FlaskClient, site: dict, database_url: str
 ) -> None:
     def ask(visitor: str) -> dict:
-        url = f"/v1/surveys/post_purchase/eligibility?visitor_id={visitor}"
+        url = f"/v1/surveys/post_purchase/eligibility?visitor_id={visitor}&event=purchase"
         return client.get(url, headers=site).json
 
     assert ask("laptop") == {"eligible": True, "reason": "ok"}
@@ -90,9 +91,17 @@ def test_eligibility_starts_a_cooldown_across_a_customers_devices(
 
 @sqlite_only
 def test_sampling_is_fixed_per_visitor_and_survey(
-    client: FlaskClient, site: dict, database_url: str
+    client: FlaskClient, site: dict, site_key: str, database_url: str
 ) -> None:
-    _set_survey(database_url, "relationship_nps", sampling_rate=0.5, cooldown_days=0)
+    # Nothing but sampling: no trigger, no cooldown of its own or across surveys.
+    _set_survey(database_url, "relationship_nps", sampling_rate=0.5, cooldown_days=0, trigger=None)
+    with session_scope(database_url) as session:
+        session.execute(
+            update(Site)
+            .where(Site.site_key == site_key)
+            .values(global_cooldown_shown_days=0, max_surveys_per_period=0)
+        )
+    lookups.forget()
     visitors = [f"v-{i}" for i in range(40)]
     first = {
         v: client.get(f"/v1/surveys/relationship_nps/eligibility?visitor_id={v}", headers=site).json

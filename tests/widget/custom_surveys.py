@@ -67,6 +67,9 @@ def every_question_type() -> dict[str, Any]:
         },
         "sampling_rate": 1.0,
         "cooldown_days": 0,
+        # Shown with an order id, that is at the purchase moment: above post_purchase, which
+        # would otherwise be due then and win.
+        "priority": 50,
     }
 
 

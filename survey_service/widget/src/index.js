@@ -121,7 +121,21 @@ function start(script) {
     if (visitor && !serviceDown) quiet(api.postJSON("/v1/identify", { visitor_id: visitor, customer_id: customerId }));
   }
 
-  // Eligibility first (the service applies sampling and the cooldown); one survey per visit.
+  // What the page knows about this moment, for the survey's trigger: the moment itself
+  // (purchase with an order, else a page view unless the caller says), the page and the cart.
+  // The page goes without its query and fragment: those may carry personal data.
+  function moment(visitor, opts) {
+    const context = {
+      visitor_id: visitor,
+      event: String(opts.event || (opts.orderId ? "purchase" : "page_view")),
+      page_url: (location.origin + location.pathname).slice(0, 2000),
+    };
+    if (opts.stage) context.stage = String(opts.stage);
+    if (opts.cartItems != null && Number(opts.cartItems) >= 0) context.cart_items = Math.floor(Number(opts.cartItems));
+    return context;
+  }
+
+  // Eligibility first (the service applies the trigger, sampling and fatigue); one survey per visit.
   function show(key, options) {
     const opts = options || {};
     const visitor = visitorId();
@@ -133,7 +147,7 @@ function start(script) {
     const locale = detectLocale();
     quiet(
       api
-        .getJSON(`/v1/surveys/${encodeURIComponent(key)}/eligibility`, { visitor_id: visitor })
+        .getJSON(`/v1/surveys/${encodeURIComponent(key)}/eligibility`, moment(visitor, opts))
         .then((answer) => {
           if (!answer.eligible) throw new Error("not eligible");
           return api.getJSON(`/v1/surveys/${encodeURIComponent(key)}`, { locale });
@@ -177,6 +191,8 @@ function start(script) {
     if (!(Number(current.items) > 0)) return;
     stopWatching = watchAbandonment(current, idleSeconds, () =>
       show("cart_abandonment", {
+        event: "exit_intent",
+        cartItems: current.items,
         cartId: current.cartId,
         stage: current.stage || (current.page === "checkout" ? "purchase" : "desire"),
       }),

@@ -1,7 +1,7 @@
 """sites: identity secret and whether customer ids must be signed
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-04 20:30:00
 
 Sites made before this revision get no secret and do not require signatures, so running shops
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
