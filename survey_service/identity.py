@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -11,6 +12,7 @@ from shared.db.session import session_scope
 from shared.db.tables import (
     Customer,
     Identity,
+    IdentityLink,
 )
 from survey_service.storage import customer_rows
 
@@ -30,17 +32,39 @@ def _ensure_customers(session: Session, customer_ids: set[str]) -> int:
 
 
 def identify(database_url: str, visitor_id: str, customer_id: str) -> bool:
-    """Link a visitor id to a customer (the latest link wins); True when the customer is new."""
+    """Link a visitor id to a customer (the latest link wins); True when the customer is new.
+
+    The link history (``identity_links``) is written in the same transaction: a new link opens
+    a row, a moved one closes the old customer's row and opens one for the new customer, and a
+    repeated link changes no history.
+    """
     with session_scope(database_url) as session:
         is_new = bool(_ensure_customers(session, {customer_id}))
         now = datetime.now(UTC)
         statement = _insert(session, Identity).values(
             visitor_id=visitor_id, customer_id=customer_id, linked_at=now
         )
+        # The upsert locks this visitor's identity row until commit, so two links of the same
+        # visitor id at once write their history one after the other.
         session.execute(
             statement.on_conflict_do_update(
                 index_elements=["visitor_id"],
                 set_={"customer_id": customer_id, "linked_at": now},
             )
         )
+        _record_link(session, visitor_id, customer_id, now)
     return is_new
+
+
+def _record_link(session: Session, visitor_id: str, customer_id: str, now: datetime) -> None:
+    open_links = IdentityLink.visitor_id == visitor_id, IdentityLink.unlinked_at.is_(None)
+    linked_to = set(session.scalars(select(IdentityLink.customer_id).where(*open_links)))
+    if linked_to == {customer_id}:
+        return
+    session.execute(
+        update(IdentityLink)
+        .where(*open_links, IdentityLink.customer_id != customer_id)
+        .values(unlinked_at=now)
+    )
+    if customer_id not in linked_to:
+        session.add(IdentityLink(visitor_id=visitor_id, customer_id=customer_id, linked_at=now))

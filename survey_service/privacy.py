@@ -37,7 +37,7 @@ def export_customer(customer_id: str):
     risk scores, follow-ups) as JSON."""
     try:
         return customer_data.export_customer(
-            current_app.config["KUNDRESA"].database_url, _customer_id(customer_id), g.principal
+            current_app.config["KUNDRESA"], _customer_id(customer_id), g.principal
         )
     except errors.NotFound:
         abort(404, message="Nothing is held about this customer.")
@@ -52,5 +52,5 @@ def erase_customer(customer_id: str):
     responses are anonymised (scores kept, ids and free text gone) so aggregates stay right.
     Erasing again is harmless and answers zero counts."""
     return customer_data.erase_customer(
-        current_app.config["KUNDRESA"].database_url, _customer_id(customer_id), g.principal
+        current_app.config["KUNDRESA"], _customer_id(customer_id), g.principal
     )
