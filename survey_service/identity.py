@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,29 +37,45 @@ def identify(database_url: str, visitor_id: str, customer_id: str) -> bool:
 
     The link history (``identity_links``) is written in the same transaction: a new link opens
     a row, a moved one closes the old customer's row and opens one for the new customer, and a
-    repeated link changes no history.
+    repeated link changes no history. A current link written without history (the synthetic
+    data writes ``identities`` directly) enters the history when it moves.
     """
     with session_scope(database_url) as session:
         is_new = bool(_ensure_customers(session, {customer_id}))
         now = datetime.now(UTC)
+        # The identity row stays locked until commit (FOR UPDATE, or for a new visitor id the
+        # upsert's insert), so two links of one visitor id write their history one by one.
+        current = session.execute(
+            select(Identity.customer_id, Identity.linked_at)
+            .where(Identity.visitor_id == visitor_id)
+            .with_for_update()
+        ).first()
         statement = _insert(session, Identity).values(
             visitor_id=visitor_id, customer_id=customer_id, linked_at=now
         )
-        # The upsert locks this visitor's identity row until commit, so two links of the same
-        # visitor id at once write their history one after the other.
         session.execute(
             statement.on_conflict_do_update(
                 index_elements=["visitor_id"],
                 set_={"customer_id": customer_id, "linked_at": now},
             )
         )
-        _record_link(session, visitor_id, customer_id, now)
+        _record_link(session, visitor_id, customer_id, now, current)
     return is_new
 
 
-def _record_link(session: Session, visitor_id: str, customer_id: str, now: datetime) -> None:
+def _record_link(
+    session: Session, visitor_id: str, customer_id: str, now: datetime, current: Any
+) -> None:
     open_links = IdentityLink.visitor_id == visitor_id, IdentityLink.unlinked_at.is_(None)
     linked_to = set(session.scalars(select(IdentityLink.customer_id).where(*open_links)))
+    if current is not None and current.customer_id not in linked_to:
+        session.add(
+            IdentityLink(
+                visitor_id=visitor_id, customer_id=current.customer_id, linked_at=current.linked_at
+            )
+        )
+        session.flush()
+        linked_to.add(current.customer_id)
     if linked_to == {customer_id}:
         return
     session.execute(

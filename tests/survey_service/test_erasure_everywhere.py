@@ -211,3 +211,35 @@ def test_access_lines_name_the_route_not_the_ids_in_the_path(
     logged = JsonFormatter().format(line)
     assert ANNA not in logged and DEVICE not in logged
     assert json.loads(logged)["route"] == route
+
+
+def test_a_link_written_without_history_enters_it_when_it_moves(
+    client: FlaskClient, site: dict, admin: dict, database_url: str
+) -> None:
+    from shared.db.tables import Customer, Identity
+
+    with session_scope(database_url) as session:  # as the synthetic data writes links
+        session.add(Customer(id=ANNA))
+        session.flush()
+        session.add(Identity(visitor_id=DEVICE, customer_id=ANNA))
+    _events(client, site, event("anna-view", visitor_id=DEVICE))
+    _identify(client, site, DEVICE, BERTIL)
+    export = client.get(f"/v1/admin/customers/{ANNA}/export", headers=admin).json
+    assert export["visitor_ids"] == [DEVICE]
+    assert client.delete(f"/v1/admin/customers/{ANNA}", headers=admin).status_code == 200
+    assert _where_held(database_url, ANNA, DEVICE) == []
+
+
+def test_links_of_one_visitor_at_once_leave_one_open_link(database_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shared.db.tables import Identity
+
+    customers = [f"c-{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda c: identify(database_url, DEVICE, c), customers))
+    with session_scope(database_url) as session:
+        current = session.get(Identity, DEVICE).customer_id
+        links = session.execute(select(IdentityLink.customer_id, IdentityLink.unlinked_at)).all()
+    assert sorted(c for c, _ in links) == customers
+    assert [c for c, unlinked in links if unlinked is None] == [current]
