@@ -6,7 +6,8 @@ name them. A row is the customer's when it names the customer, or names none but
 of their visitor ids, or names none but one of their carts (an anonymous visitor's cart). A row
 that names ANOTHER customer but carries one of these visitor ids (a device later linked to
 someone else) is that other customer's: it is not exported, and an erasure keeps it but takes
-the visitor id off it.
+the visitor id off it. An export lists exactly what an erasure removes or anonymises, so it
+can show a later user's anonymous visits on a shared device: those go with the device.
 
 The HTTP routes of these requests are in ``survey_service.privacy``.
 """
