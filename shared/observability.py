@@ -25,6 +25,8 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
+from shared.pseudonyms import keyed_digest
+
 REQUESTS = Counter(
     "kundresa_http_requests_total", "HTTP requests", ["app", "method", "endpoint", "status"]
 )
@@ -71,6 +73,18 @@ def configure_logging(level: str | None = None) -> None:
     root.setLevel(level or os.environ.get("KUNDRESA_LOG_LEVEL", "INFO"))
 
 
+def _access_line(app: Flask, route: str, status: int) -> dict[str, object]:
+    """What an access line holds: the route rule, never the path, query string, body or
+    headers. Paths carry customer and visitor ids (``/v1/admin/customers/<customer_id>``) that
+    must not outlive an erasure in the logs; a short keyed hash of the path's values still
+    tells requests for the same resource apart without naming it."""
+    line: dict[str, object] = {"method": request.method, "route": route, "status": status}
+    if request.view_args:
+        values = json.dumps(request.view_args, sort_keys=True, default=str)
+        line["route_args"] = keyed_digest(app.config["KUNDRESA"].secret_key, values)[:16]
+    return line
+
+
 def install_metrics(app: Flask) -> None:
     """Count and time every request, and serve ``/metrics``."""
     app_name = app.import_name.split(".")[0]
@@ -93,11 +107,7 @@ def install_metrics(app: Flask) -> None:
             latency(endpoint).observe(time.perf_counter() - started)
         method = request.method if request.method in _METHODS else "OTHER"
         requests(method, endpoint, response.status_code).inc()
-        # Access log without query strings, bodies or headers (they may carry secrets).
-        access_log.info(
-            "request",
-            extra={"method": request.method, "path": request.path, "status": response.status_code},
-        )
+        access_log.info("request", extra=_access_line(app, endpoint, response.status_code))
         return response
 
     @app.get("/metrics")

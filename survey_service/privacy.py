@@ -34,9 +34,7 @@ def _customer_id(value: str) -> str:
 def export_customer(customer_id: str):
     """Everything held about one customer (profile, identities, events, responses, offers,
     risk scores, follow-ups) as JSON."""
-    return customer_data.export_customer(
-        current_settings().database_url, _customer_id(customer_id), g.principal
-    )
+    return customer_data.export_customer(current_settings(), _customer_id(customer_id), g.principal)
 
 
 @blp.route("/<customer_id>", methods=["DELETE"])
@@ -46,6 +44,4 @@ def erase_customer(customer_id: str):
     """Erase a customer: events, identities, offers, risk scores and follow-ups are deleted;
     responses are anonymised (scores kept, ids and free text gone) so aggregates stay right.
     Erasing again is harmless and answers zero counts."""
-    return customer_data.erase_customer(
-        current_settings().database_url, _customer_id(customer_id), g.principal
-    )
+    return customer_data.erase_customer(current_settings(), _customer_id(customer_id), g.principal)

@@ -294,12 +294,36 @@ class FollowUpNote(Base):
 
 
 class PrivacyRequest(Base):
-    """An audit line for each export or erasure of a customer's data."""
+    """An audit line for each export or erasure of a customer's data.
+
+    The customer is named by a keyed pseudonym (shared.pseudonyms), never by the raw id, so the
+    record that an erasure happened does not itself keep the erased id. ``customer_id`` is only
+    set on lines written before pseudonyms were (migration 0004); erasing the customer turns
+    those into pseudonyms too.
+    """
 
     __tablename__ = "privacy_requests"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[str] = mapped_column(ID)
+    customer_id: Mapped[str | None] = mapped_column(ID, default=None)
+    customer_digest: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     kind: Mapped[str] = mapped_column(String(10))
     requested_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdentityLink(Base):
+    """The history of which customer a visitor id was linked to, and when.
+
+    ``identities`` holds only the current link; this keeps every link ever made, so an erasure
+    reaches a device that has since been linked to someone else. An open link has no
+    ``unlinked_at``; moving a visitor id closes its open link and opens a new one.
+    """
+
+    __tablename__ = "identity_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visitor_id: Mapped[str] = mapped_column(ID, index=True)
+    customer_id: Mapped[str] = mapped_column(ID, index=True)
+    linked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    unlinked_at: Mapped[datetime | None] = mapped_column(default=None)

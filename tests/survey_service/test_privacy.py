@@ -14,6 +14,7 @@ from shared.db.tables import (
     FollowUp,
     FollowUpNote,
     Identity,
+    IdentityLink,
     JourneyEvent,
     PrivacyRequest,
     Response,
@@ -83,6 +84,11 @@ def test_an_export_holds_everything_about_the_customer(
     export = answer.json
     assert export["customer"]["id"] == "c-1"
     assert [i["visitor_id"] for i in export["identities"]] == ["phone"]
+    assert export["visitor_ids"] == ["phone"]
+    assert [(link["visitor_id"], link["unlinked_at"]) for link in export["identity_links"]] == [
+        ("phone", None)
+    ]
+    assert "keyed pseudonyms" in export["models"]
     assert sorted(e["event_id"] for e in export["events"]) == ["e-1", "e-2"]
     assert [r["comment"] for r in export["responses"]] == ["Slow!"]
     assert [s["visitor_id"] for s in export["survey_impressions"]] == ["phone"]
@@ -107,6 +113,9 @@ def test_erasure_removes_personal_data_but_keeps_the_aggregates(
         "events": 2,
         "responses_anonymised": 1,
         "identities": 1,
+        "identity_links": 1,
+        "links_of_other_customers": 0,
+        "rows_of_other_customers_detached": 0,
         "survey_impressions": 1,
         "follow_ups": 1,
         "risk_scores": 1,
@@ -116,7 +125,7 @@ def test_erasure_removes_personal_data_but_keeps_the_aggregates(
     with session_scope(database_url) as session:
         assert session.get(Customer, "c-1") is None
         assert session.scalars(select(JourneyEvent.event_id)).all() == ["e-3"]
-        for table in (Identity, SurveyImpression, RiskScore, FollowUp, FollowUpNote):
+        for table in (Identity, IdentityLink, SurveyImpression, RiskScore, FollowUp, FollowUpNote):
             assert session.scalar(select(func.count()).select_from(table)) == 0, table
         anonymous = session.scalars(select(Response).where(Response.csat == 2)).one()
         assert (anonymous.customer_id, anonymous.visitor_id, anonymous.comment) == (

@@ -1,17 +1,17 @@
 """survey fatigue: per-site global cooldowns and cap, a priority per survey
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-04 20:40:00
 
-Written in parallel with 0003 and 0004: whoever merges them chains 0005 after the last one.
+Chained after 0004 (written in parallel, ordered at merge).
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
