@@ -22,10 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	@scripts/ensure-chromium
 	@$(BIN)/ruff check .
+	@$(BIN)/lint-imports
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .
+	@$(BIN)/lint-imports
 
 clean:
 	rm -rf var

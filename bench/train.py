@@ -53,7 +53,7 @@ def main() -> None:
         print(f"synth: {args.customers:,} customers x {args.days} days -> {folder}", flush=True)
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "shared.cli", "synth", "--customers", str(args.customers),
+            [sys.executable, "-m", "kundresa", "synth", "--customers", str(args.customers),
              "--days", str(args.days), "--seed", "7", "--end", END.date().isoformat(),
              "--database-url", database_url, "--quiet"],
             check=True,

@@ -19,7 +19,7 @@ import yaml
 from tests.docker.images import container, documented_variables, read_env_file
 
 DOCKER = Path(__file__).parents[2] / "docker"
-PACKAGES = ("shared", "survey_service", "model_service", "training")
+PACKAGES = ("kundresa", "shared", "survey_service", "model_service", "training")
 # How the code reads a variable: os.environ[...] / .get / .setdefault, os.getenv, the _env
 # helpers of shared/settings.py, and click's envvar=.
 READS = re.compile(

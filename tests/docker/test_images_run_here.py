@@ -5,8 +5,9 @@ get (there is no Docker engine here): the stage's ENV from docker/Dockerfile plu
 Only what cannot be the same outside a container is changed: the hosts `postgres` and `mlflow`
 become the local PostgreSQL (a fresh, empty database) and an `mlflow server` on loopback, every
 `0.0.0.0:PORT` bind becomes a free loopback port, and every folder under /var or /tmp a
-temporary one. KUNDRESA_WORKERS is set to 1 in the env file: it saves memory here and shows that
-the value an operator sets reaches gunicorn.
+temporary one. The `kundresa` on PATH is a shim that runs this checkout's `python -m kundresa`,
+as the image's installed script runs the image's code. KUNDRESA_WORKERS is set to 1 in the env
+file: it saves memory here and shows that the value an operator sets reaches gunicorn.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from kundresa.demo import Services
 from shared.db.session import dispose_engines, session_scope
 from shared.db.tables import RiskScore
-from shared.demo import Services
 from shared.tasks import TASKS
 from tests.docker.images import Container, container, published_container_port, read_env_file
 from tests.e2e.mlflow_server import fresh_postgres_database
@@ -50,6 +51,11 @@ class Machine:
         self.variables = {**read_env_file(), "KUNDRESA_WORKERS": str(WORKERS)}
         self.services = Services(tmp_path / "service-logs")
         self.binds: dict[str, dict[str, tuple[int, int]]] = {}
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir(parents=True, exist_ok=True)
+        shim = self.bin / "kundresa"
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m kundresa "$@"\n')
+        shim.chmod(0o755)
 
     def _local(self, name: str, target: Container) -> Container:
         env = dict(target.env)
@@ -82,7 +88,13 @@ class Machine:
         home = self.tmp_path / name / "home"
         home.mkdir(parents=True, exist_ok=True)
         env.update(
-            PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            PATH=os.pathsep.join(
+                [
+                    str(self.bin),
+                    str(Path(sys.executable).parent),
+                    os.environ.get("PATH", "/usr/bin:/bin"),
+                ]
+            ),
             PYTHONPATH=str(REPO),
             HOME=str(home),
             LANG="C.UTF-8",

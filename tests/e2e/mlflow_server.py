@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from shared.demo import Services, mlflow_server_command
+from kundresa.demo import Services, mlflow_server_command
 from tests.conftest import POSTGRES_URL
 from tests.ports import free_port
 

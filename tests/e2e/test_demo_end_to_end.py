@@ -1,5 +1,5 @@
 """What `make demo` does, end to end, in a temporary folder with a small data size: the same
-functions as `kundresa demo` (shared.demo.prepare and start_services), both services under a
+functions as `kundresa demo` (kundresa.demo.prepare and start_services), both services under a
 real gunicorn on free loopback ports, checked over HTTP, then stopped cleanly.
 
 The second variant is shaped like production: the local PostgreSQL and an `mlflow server`
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from kundresa.demo import Ports, prepare, start_services
 from shared.db.session import dispose_engines, session_scope
 from shared.db.tables import Customer
-from shared.demo import Ports, prepare, start_services
 from shared.identity_signature import identity_secret, sign_customer_id
 from tests.conftest import make_settings
 from tests.ports import free_port
@@ -145,7 +145,11 @@ def test_demo_on_postgresql_and_an_mlflow_server(
 
 def test_kundresa_help_lists_every_subcommand() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "kundresa", "--help"],
+        cwd=Path(__file__).parents[2],  # this checkout's code, whatever the installed script
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     for name in (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.demo import DemoStepFailed, prepare
+from kundresa.demo import DemoStepFailed, prepare
 from tests.conftest import make_settings
 
 ORIGINS = ["http://127.0.0.1:8000"]
@@ -69,7 +69,7 @@ def test_kundresa_demo_prints_the_failed_step_not_a_traceback(tmp_path: Path) ->
     env.pop("SECRET_KEY", None)  # the demo makes one in var/, which cannot be made here
 
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "demo", "--customers", "50", "--days", "60"],
+        [sys.executable, "-m", "kundresa", "demo", "--customers", "50", "--days", "60"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

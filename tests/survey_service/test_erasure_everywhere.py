@@ -36,7 +36,7 @@ def _events(client: FlaskClient, site: dict, *events: dict) -> None:
 def _anna_then_her_device_to_bertil(client: FlaskClient, site: dict, database_url: str) -> None:
     """Anna uses her device; the device is then linked to Bertil, who uses it too."""
     _identify(client, site, DEVICE, ANNA)
-    eligibility = f"/v1/surveys/post_purchase/eligibility?visitor_id={DEVICE}"
+    eligibility = f"/v1/surveys/post_purchase/eligibility?visitor_id={DEVICE}&event=purchase"
     assert client.get(eligibility, headers=site).status_code == 200
     _events(
         client,

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from shared.admin_cli import sites
+from kundresa.admin import sites
 from shared.db.migrate import upgrade
 from shared.db.session import dispose_engines, session_scope
 from shared.db.tables import Site

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from mlflow import MlflowClient
 from mlflow.models import get_model_info
 
-from shared.cli import main
+from kundresa.cli import main
 from shared.journey_loader import load_journey_frames
 from shared.tasks import CHAMPION_ALIAS, META_FEATURES
 from tests.training.conftest import Shop, mlflow_store, register_constant_model

@@ -1,8 +1,8 @@
 """``kundresa``: one command with a subcommand for everything a person does.
 
-Subcommands live beside the code they drive (``training.cli``, ``model_service.cli``, ...) and
-are imported only when used, so ``kundresa --help`` is instant and a service never imports
-the training stack just to start.
+Subcommands live beside the code they drive (``training.cli``, ``model_service.cli``; the
+operator's commands and the demo in this package) and are imported only when used, so
+``kundresa --help`` is instant and a service never imports the training stack just to start.
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ import click
 
 # name -> "module:attribute" of a click command or group.
 COMMANDS: dict[str, str] = {
-    "db": "shared.admin_cli:db",
-    "tokens": "shared.admin_cli:tokens",
-    "sites": "shared.admin_cli:sites",
-    "users": "shared.admin_cli:users",
-    "serve": "shared.serve_cli:serve",
+    "db": "kundresa.admin:db",
+    "tokens": "kundresa.admin:tokens",
+    "sites": "kundresa.admin:sites",
+    "users": "kundresa.admin:users",
+    "serve": "kundresa.serve:serve",
     "synth": "training.cli:synth",
     "import": "training.cli:import_group",
     "train": "training.cli:train",
     "evaluate": "training.cli:evaluate",
     "promote": "training.cli:promote",
     "score": "model_service.cli:score",
-    "demo": "shared.demo:demo",
+    "demo": "kundresa.demo:demo",
 }
 
 
@@ -50,7 +50,3 @@ def main() -> None:
     none set, everything lives under ./var (a SQLite file and a local MLflow store).
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-if __name__ == "__main__":
-    main()
