@@ -33,8 +33,8 @@ def init_dashboard(app: Flask) -> None:
         models_page,
         security,
     )
-    from model_service.dashboard.auth import login_manager, select_locale
     from model_service.dashboard.formatting import install_filters
+    from model_service.dashboard.sign_in import login_manager, select_locale
 
     settings = app.config["KUNDRESA"]
     if not app.config.get("SECRET_KEY"):

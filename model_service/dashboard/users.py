@@ -1,20 +1,46 @@
-"""Dashboard users: creation with a hashed password, and sign-in with a lock-out.
+"""Dashboard users: creation with a hashed password, sign-in with a lock-out, and sessions that
+end.
 
-Only a salted hash of a password is stored (werkzeug's scrypt). After ``max_failed`` wrong
-passwords in a row the account is locked for ``lockout_minutes``; while locked even the right
-password is refused, so guessing cannot continue by waiting for the right answer.
+Only a salted hash of a password is stored (werkzeug's scrypt).
+
+Sessions: each user has a ``session_version``, written into the session cookie at sign-in and
+compared with the database on every request. Signing out and setting a new password raise it,
+so every cookie issued before (a stolen one, or one replayed after sign-out) stops working.
+
+The sign-in lock-out (the rule ``authenticate`` applies):
+
+* Every attempt that is not a success counts as a failure under two keys: the client address,
+  and the e-mail asked for, known or not. The counts live in ``sign_in_failures`` and change
+  only by one atomic upsert, so parallel attempts cannot all read the same old count; a count
+  is forgotten a day after its last failure.
+* From ``max_failed`` failures under a key, the key is blocked after each further failure for
+  a delay that doubles (``FIRST_DELAY_SECONDS``, then twice that, ...) up to
+  ``lockout_minutes``. An attempt under a blocked key is refused before the password is
+  hashed (no CPU spent) and is not counted, so a block always ends.
+* Address blocked: refused. This is the limit on one client, whatever e-mails it tries.
+* Account blocked: refused, unless the attempt comes from an address with no failure on
+  record, whose password is then checked (a right one signs in). So a stranger elsewhere can
+  only delay the real user, never lock them out; a guesser with many addresses gets one
+  guess per fresh address while the account is blocked, then the address counts as failed.
+* Unknown and deactivated e-mails take exactly the same path, are counted the same and cost
+  the same (the password is checked against a dummy hash), so no answer tells which
+  e-mails have accounts.
+* A success clears the account's count and takes back the one it added to the address.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, delete, func, literal, null, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shared.db.session import session_scope
-from shared.db.tables import User
+from shared.db.tables import SignInFailure, User, UTCDateTime
 
 USER_ROLES: tuple[str, ...] = ("admin", "support")
 MIN_PASSWORD_LENGTH = 8
@@ -23,6 +49,10 @@ MIN_PASSWORD_LENGTH = 8
 PASSWORD_METHOD = "scrypt"
 # Checked against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("kundresa-no-such-user")
+# The first block after ``max_failed`` failures; each further failure doubles it.
+FIRST_DELAY_SECONDS = 32
+# A count with no failure for this long starts again from one.
+FORGET_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -33,11 +63,13 @@ class SignedInUser:
     email: str
     role: str
     locale: str | None
+    session_version: int
 
 
 @dataclass(frozen=True)
 class SignInResult:
-    """``outcome`` is ``ok``, ``invalid`` or ``locked``; ``user`` is set only when ``ok``."""
+    """``outcome`` is ``ok``, ``invalid`` or ``locked``; ``user`` is set only when ``ok``,
+    ``locked_until`` (when the next attempt is checked) only when ``locked``."""
 
     outcome: str
     user: SignedInUser | None = None
@@ -46,6 +78,12 @@ class SignInResult:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def _hash(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    return generate_password_hash(password, method=PASSWORD_METHOD)
 
 
 def create_user(
@@ -60,28 +98,48 @@ def create_user(
         raise ValueError(f"role must be one of {', '.join(USER_ROLES)}")
     if "@" not in email or len(email) > 254:
         raise ValueError("email must be an e-mail address")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = _hash(password)
     with session_scope(database_url) as session:
         taken = session.scalar(select(func.count()).select_from(User).where(User.email == email))
         if taken:
             raise ValueError(f"a user with e-mail {email} already exists")
-        user = User(
-            email=email,
-            role=role,
-            password_hash=generate_password_hash(password, method=PASSWORD_METHOD),
-            locale=locale,
-        )
+        user = User(email=email, role=role, password_hash=password_hash, locale=locale)
         session.add(user)
         session.flush()
         return user.id
 
 
-def load_user(database_url: str, user_id: int) -> SignedInUser | None:
-    """The active user with this id, or None (a deactivated user is signed out)."""
+def set_password(database_url: str, email: str, password: str) -> None:
+    """Give a user a new password and end every session they have (a leaked password or
+    cookie is the usual reason to change it). Raises ValueError for an unknown user or a
+    short password."""
+    password_hash = _hash(password)
+    email = normalise_email(email)
+    with session_scope(database_url) as session:
+        changed = session.execute(
+            update(User)
+            .where(User.email == email)
+            .values(password_hash=password_hash, session_version=User.session_version + 1)
+        ).rowcount
+        if not changed:
+            raise ValueError(f"no user with e-mail {email}")
+        session.execute(delete(SignInFailure).where(SignInFailure.key == _key("account", email)))
+
+
+def end_sessions(database_url: str, user_id: int) -> None:
+    """Sign a user out everywhere: every cookie issued so far stops working."""
+    with session_scope(database_url) as session:
+        session.execute(
+            update(User).where(User.id == user_id).values(session_version=User.session_version + 1)
+        )
+
+
+def load_user(database_url: str, user_id: int, session_version: int) -> SignedInUser | None:
+    """The active user with this id whose sessions of ``session_version`` are still valid, or
+    None (a deactivated user, or a cookie from before a sign-out, is signed out)."""
     with session_scope(database_url) as session:
         user = session.get(User, user_id)
-        if user is None or not user.active:
+        if user is None or not user.active or user.session_version != session_version:
             return None
         return _signed_in(user)
 
@@ -99,30 +157,133 @@ def authenticate(
     email: str,
     password: str,
     *,
+    address: str,
     max_failed: int,
     lockout_minutes: int,
     now: datetime | None = None,
 ) -> SignInResult:
-    """Check a sign-in attempt, counting failures and locking the account after too many."""
+    """Check a sign-in attempt from client ``address`` under the lock-out rule of this module."""
     now = now or datetime.now(UTC)
+    email = normalise_email(email)
+    limits = _Limits(now, max_failed, timedelta(minutes=lockout_minutes))
+    address_key = _key("address", address)
     with session_scope(database_url) as session:
-        user = session.scalar(select(User).where(User.email == normalise_email(email)))
+        by_address = _count_attempt(session, address_key, limits)
+        if by_address.refused:
+            return SignInResult("locked", locked_until=by_address.blocked_until)
+        by_account = _count_attempt(session, _key("account", email), limits)
+        if by_account.refused and by_address.failures > 1:
+            return SignInResult("locked", locked_until=by_account.blocked_until)
+        # Committed before the slow hash: parallel attempts see these counts at once.
+        session.commit()
+        user = session.scalar(select(User).where(User.email == email))
         if user is None or not user.active:
             check_password_hash(_DUMMY_HASH, password)
+            user = None
+        elif not check_password_hash(user.password_hash, password):
+            user = None
+        if user is None:
+            blocks = [c.blocked_until for c in (by_address, by_account) if c.blocked_until]
+            if blocks:
+                return SignInResult("locked", locked_until=max(blocks))
             return SignInResult("invalid")
-        if user.locked_until is not None and user.locked_until > now:
-            return SignInResult("locked", locked_until=user.locked_until)
-        if not check_password_hash(user.password_hash, password):
-            user.failed_logins = (user.failed_logins or 0) + 1
-            if user.failed_logins >= max_failed:
-                user.failed_logins = 0
-                user.locked_until = now + timedelta(minutes=lockout_minutes)
-                return SignInResult("locked", locked_until=user.locked_until)
-            return SignInResult("invalid")
-        user.failed_logins = 0
-        user.locked_until = None
+        session.execute(delete(SignInFailure).where(SignInFailure.key == _key("account", email)))
+        _take_back(session, address_key, by_address)
         return SignInResult("ok", user=_signed_in(user))
 
 
+@dataclass(frozen=True)
+class _Limits:
+    now: datetime
+    max_failed: int
+    longest: timedelta
+
+    def blocked_until(self, failures: int) -> datetime | None:
+        if failures < self.max_failed:
+            return None
+        doublings = min(failures - self.max_failed, 32)  # 2**32 s is past any cap
+        delay = timedelta(seconds=FIRST_DELAY_SECONDS * 2**doublings)
+        return self.now + min(delay, self.longest)
+
+    def steps(self) -> int:
+        """How many failures past ``max_failed`` reach the longest delay."""
+        step = 0
+        while FIRST_DELAY_SECONDS * 2**step < self.longest.total_seconds() and step < 32:
+            step += 1
+        return step
+
+
+@dataclass(frozen=True)
+class _Count:
+    """One key's answer to an attempt: ``refused`` (blocked, not counted), else the count
+    with this attempt and the block it started, if any."""
+
+    refused: bool
+    failures: int = 0
+    blocked_until: datetime | None = None
+
+
+def _key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+
+
+def _count_attempt(session: Session, key: str, limits: _Limits) -> _Count:
+    """Count one attempt under ``key`` unless the key is blocked, in one atomic statement:
+    INSERT ... ON CONFLICT DO UPDATE ... WHERE not blocked ... RETURNING (SQLite and
+    PostgreSQL alike). The new block is chosen inside the statement from the new count."""
+    table = SignInFailure.__table__
+    when = UTCDateTime()
+    forgotten = table.c.last_failed_at < literal(limits.now - FORGET_AFTER, when)
+    failures = case((forgotten, 1), else_=table.c.failures + 1)
+    blocks = [(failures < limits.max_failed, null())]
+    for step in range(limits.steps() + 1):
+        count = limits.max_failed + step
+        blocks.append((failures == count, literal(limits.blocked_until(count), when)))
+    longest = literal(limits.now + limits.longest, when)
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .values(
+            key=key,
+            failures=1,
+            last_failed_at=limits.now,
+            blocked_until=limits.blocked_until(1),
+        )
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "failures": failures,
+                "last_failed_at": limits.now,
+                "blocked_until": case(*blocks, else_=longest),
+            },
+            where=or_(table.c.blocked_until.is_(None), table.c.blocked_until <= limits.now),
+        )
+        .returning(table.c.failures, table.c.blocked_until)
+    )
+    row = session.execute(statement).first()
+    if row is None:
+        blocked = session.scalar(select(SignInFailure.blocked_until).where(table.c.key == key))
+        return _Count(refused=True, blocked_until=blocked)
+    return _Count(refused=False, failures=row.failures, blocked_until=row.blocked_until)
+
+
+def _take_back(session: Session, key: str, counted: _Count) -> None:
+    """Undo an address's count of an attempt that succeeded, and the block it started."""
+    table = SignInFailure.__table__
+    session.execute(update(table).where(table.c.key == key).values(failures=table.c.failures - 1))
+    if counted.blocked_until is not None:
+        session.execute(
+            update(table)
+            .where(table.c.key == key, table.c.blocked_until == counted.blocked_until)
+            .values(blocked_until=None)
+        )
+
+
 def _signed_in(user: User) -> SignedInUser:
-    return SignedInUser(id=user.id, email=user.email, role=user.role, locale=user.locale)
+    return SignedInUser(
+        id=user.id,
+        email=user.email,
+        role=user.role,
+        locale=user.locale,
+        session_version=user.session_version,
+    )
