@@ -37,6 +37,7 @@ def init_dashboard(app: Flask) -> None:
     from model_service.dashboard.sign_in import login_manager, select_locale
 
     settings = app.config["KUNDRESA"]
+    settings.check_secret_key()
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key
     app.config.update(
