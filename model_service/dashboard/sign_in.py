@@ -56,7 +56,7 @@ class DashboardUser(UserMixin):
 
 @login_manager.user_loader
 def _load(session_id: str) -> DashboardUser | None:
-    user_id, _, version = session_id.partition(".")
+    user_id, _dot, version = session_id.partition(".")
     if not (user_id.isdigit() and version.isdigit()):
         return None
     user = load_user(current_app.config["KUNDRESA"].database_url, int(user_id), int(version))

@@ -263,7 +263,8 @@ def _count_attempt(session: Session, key: str, limits: _Limits) -> _Count:
     row = session.execute(statement).first()
     if row is None:
         blocked = session.scalar(select(SignInFailure.blocked_until).where(table.c.key == key))
-        return _Count(refused=True, blocked_until=blocked)
+        # None only if a success cleared the key in between: the block was ending anyway.
+        return _Count(refused=True, blocked_until=blocked or limits.now)
     return _Count(refused=False, failures=row.failures, blocked_until=row.blocked_until)
 
 
