@@ -109,7 +109,9 @@ class Settings:
     cart_abandonment_model: str = "kundresa-cart-abandonment"
     model_alias: str = "champion"
     critical_flag_threshold: float = 0.0
-    # Dashboard sign-in.
+    # Dashboard sign-in. From max_failed_logins failures (per client address and per e-mail)
+    # each further failure blocks for a doubling delay of at most lockout_minutes: the rule is
+    # in model_service/dashboard/users.py.
     session_cookie_secure: bool = False
     max_failed_logins: int = 5
     lockout_minutes: int = 15
