@@ -14,12 +14,13 @@ The sign-in lock-out (the rule ``authenticate`` applies):
   only by one atomic upsert, so parallel attempts cannot all read the same old count; a count
   is forgotten a day after its last failure.
 * From ``max_failed`` failures under a key, the key is blocked after each further failure for
-  a delay that doubles (``FIRST_DELAY_SECONDS``, then twice that, ...) up to
+  a delay that doubles (``sign_in_limits.FIRST_DELAY_SECONDS``, then twice that, ...) up to
   ``lockout_minutes``. An attempt under a blocked key is refused before the password is
   hashed (no CPU spent) and is not counted, so a block always ends.
 * Address blocked: refused. This is the limit on one client, whatever e-mails it tries.
-* Account blocked: refused, unless the attempt comes from an address with no failure on
-  record, whose password is then checked (a right one signs in). So a stranger elsewhere can
+* Account blocked: refused (and counted against the address), unless the attempt comes from
+  an address with no failure on record, whose password is then checked (a right one signs
+  in). So a stranger elsewhere can
   only delay the real user, never lock them out; a guesser with many addresses gets one
   guess per fresh address while the account is blocked, then the address counts as failed.
 * Unknown and deactivated e-mails take exactly the same path, are counted the same and cost
@@ -30,17 +31,21 @@ The sign-in lock-out (the rule ``authenticate`` applies):
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, delete, func, literal, null, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from model_service.dashboard.sign_in_limits import (
+    Limits,
+    count_attempt,
+    failure_key,
+    forget,
+    take_back,
+)
 from shared.db.session import session_scope
-from shared.db.tables import SignInFailure, User, UTCDateTime
+from shared.db.tables import User
 
 USER_ROLES: tuple[str, ...] = ("admin", "support")
 MIN_PASSWORD_LENGTH = 8
@@ -49,10 +54,6 @@ MIN_PASSWORD_LENGTH = 8
 PASSWORD_METHOD = "scrypt"
 # Checked against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("kundresa-no-such-user")
-# The first block after ``max_failed`` failures; each further failure doubles it.
-FIRST_DELAY_SECONDS = 32
-# A count with no failure for this long starts again from one.
-FORGET_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def set_password(database_url: str, email: str, password: str) -> None:
         ).rowcount
         if not changed:
             raise ValueError(f"no user with e-mail {email}")
-        session.execute(delete(SignInFailure).where(SignInFailure.key == _key("account", email)))
+        forget(session, failure_key("account", email))
 
 
 def end_sessions(database_url: str, user_id: int) -> None:
@@ -165,13 +166,13 @@ def authenticate(
     """Check a sign-in attempt from client ``address`` under the lock-out rule of this module."""
     now = now or datetime.now(UTC)
     email = normalise_email(email)
-    limits = _Limits(now, max_failed, timedelta(minutes=lockout_minutes))
-    address_key = _key("address", address)
+    limits = Limits(now, max_failed, timedelta(minutes=lockout_minutes))
+    address_key = failure_key("address", address)
     with session_scope(database_url) as session:
-        by_address = _count_attempt(session, address_key, limits)
+        by_address = count_attempt(session, address_key, limits)
         if by_address.refused:
             return SignInResult("locked", locked_until=by_address.blocked_until)
-        by_account = _count_attempt(session, _key("account", email), limits)
+        by_account = count_attempt(session, failure_key("account", email), limits)
         if by_account.refused and by_address.failures > 1:
             return SignInResult("locked", locked_until=by_account.blocked_until)
         # Committed before the slow hash: parallel attempts see these counts at once.
@@ -187,97 +188,9 @@ def authenticate(
             if blocks:
                 return SignInResult("locked", locked_until=max(blocks))
             return SignInResult("invalid")
-        session.execute(delete(SignInFailure).where(SignInFailure.key == _key("account", email)))
-        _take_back(session, address_key, by_address)
+        forget(session, failure_key("account", email))
+        take_back(session, address_key, by_address)
         return SignInResult("ok", user=_signed_in(user))
-
-
-@dataclass(frozen=True)
-class _Limits:
-    now: datetime
-    max_failed: int
-    longest: timedelta
-
-    def blocked_until(self, failures: int) -> datetime | None:
-        if failures < self.max_failed:
-            return None
-        doublings = min(failures - self.max_failed, 32)  # 2**32 s is past any cap
-        delay = timedelta(seconds=FIRST_DELAY_SECONDS * 2**doublings)
-        return self.now + min(delay, self.longest)
-
-    def steps(self) -> int:
-        """How many failures past ``max_failed`` reach the longest delay."""
-        step = 0
-        while FIRST_DELAY_SECONDS * 2**step < self.longest.total_seconds() and step < 32:
-            step += 1
-        return step
-
-
-@dataclass(frozen=True)
-class _Count:
-    """One key's answer to an attempt: ``refused`` (blocked, not counted), else the count
-    with this attempt and the block it started, if any."""
-
-    refused: bool
-    failures: int = 0
-    blocked_until: datetime | None = None
-
-
-def _key(kind: str, value: str) -> str:
-    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
-
-
-def _count_attempt(session: Session, key: str, limits: _Limits) -> _Count:
-    """Count one attempt under ``key`` unless the key is blocked, in one atomic statement:
-    INSERT ... ON CONFLICT DO UPDATE ... WHERE not blocked ... RETURNING (SQLite and
-    PostgreSQL alike). The new block is chosen inside the statement from the new count."""
-    table = SignInFailure.__table__
-    when = UTCDateTime()
-    forgotten = table.c.last_failed_at < literal(limits.now - FORGET_AFTER, when)
-    failures = case((forgotten, 1), else_=table.c.failures + 1)
-    blocks = [(failures < limits.max_failed, null())]
-    for step in range(limits.steps() + 1):
-        count = limits.max_failed + step
-        blocks.append((failures == count, literal(limits.blocked_until(count), when)))
-    longest = literal(limits.now + limits.longest, when)
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(table)
-        .values(
-            key=key,
-            failures=1,
-            last_failed_at=limits.now,
-            blocked_until=limits.blocked_until(1),
-        )
-        .on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={
-                "failures": failures,
-                "last_failed_at": limits.now,
-                "blocked_until": case(*blocks, else_=longest),
-            },
-            where=or_(table.c.blocked_until.is_(None), table.c.blocked_until <= limits.now),
-        )
-        .returning(table.c.failures, table.c.blocked_until)
-    )
-    row = session.execute(statement).first()
-    if row is None:
-        blocked = session.scalar(select(SignInFailure.blocked_until).where(table.c.key == key))
-        # None only if a success cleared the key in between: the block was ending anyway.
-        return _Count(refused=True, blocked_until=blocked or limits.now)
-    return _Count(refused=False, failures=row.failures, blocked_until=row.blocked_until)
-
-
-def _take_back(session: Session, key: str, counted: _Count) -> None:
-    """Undo an address's count of an attempt that succeeded, and the block it started."""
-    table = SignInFailure.__table__
-    session.execute(update(table).where(table.c.key == key).values(failures=table.c.failures - 1))
-    if counted.blocked_until is not None:
-        session.execute(
-            update(table)
-            .where(table.c.key == key, table.c.blocked_until == counted.blocked_until)
-            .values(blocked_until=None)
-        )
 
 
 def _signed_in(user: User) -> SignedInUser:

@@ -159,10 +159,10 @@ def test_a_blocked_address_is_refused_before_any_password_is_hashed(
 
 
 def test_the_delay_doubles_up_to_the_lockout_minutes():
-    from model_service.dashboard.users import FIRST_DELAY_SECONDS, _Limits
+    from model_service.dashboard.sign_in_limits import FIRST_DELAY_SECONDS, Limits
 
     now = datetime(2026, 12, 1, tzinfo=UTC)
-    limits = _Limits(now, max_failed=5, longest=timedelta(minutes=15))
+    limits = Limits(now, max_failed=5, longest=timedelta(minutes=15))
     delays = [limits.blocked_until(n) for n in range(1, 12)]
     assert delays[:4] == [None] * 4
     seconds = [(d - now).total_seconds() for d in delays[4:]]
