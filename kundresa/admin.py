@@ -130,3 +130,17 @@ def users_create(email: str, role: str, password: str) -> None:
     except ValueError as exc:  # a taken e-mail or a short password: say so, no traceback
         raise click.ClickException(str(exc)) from None
     click.echo(f"User {email} ({role}) created.")
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_set_password(email: str, password: str) -> None:
+    """Give a user a new password; every session they have ends."""
+    from model_service.dashboard.users import set_password
+
+    try:
+        set_password(Settings.from_env().database_url, email, password)
+    except ValueError as exc:  # an unknown user or a short password: say so, no traceback
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Password of {email} changed; every session of that user has ended.")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.db.tables import Customer, FollowUp, FollowUpNote, RiskScore
@@ -37,24 +38,17 @@ def is_allowed_move(current: str, new: str) -> bool:
 def take_follow_up(
     session: Session, customer_id: str, task: str, assignee: str, note: str | None = None
 ) -> dict[str, Any]:
-    """Open a follow-up for an at-risk customer, linked to their newest score of ``task``."""
+    """Open a follow-up for an at-risk customer, linked to their newest score of ``task``.
+
+    The database keeps one case in progress per customer and task (a partial unique index):
+    the insert is tried and a refused one is the Conflict, so of agents taking the same
+    customer at once exactly one succeeds. A savepoint keeps a caller's session usable.
+    """
     if task not in TASK_NAMES:
         message = f"Unknown task; use one of {', '.join(TASK_NAMES)}."
         raise Invalid(message, field="task")
     if session.get(Customer, customer_id) is None:
         raise NotFound(f"No customer {customer_id!r}.", field="customer_id")
-    existing = session.scalar(
-        select(FollowUp).where(
-            FollowUp.customer_id == customer_id,
-            FollowUp.task == task,
-            FollowUp.status != "resolved",
-        )
-    )
-    if existing is not None:
-        raise Conflict(
-            f"{existing.assignee} already follows this customer up (follow-up {existing.id}).",
-            field="customer_id",
-        )
     score_id = session.scalar(
         select(RiskScore.id)
         .where(RiskScore.customer_id == customer_id, RiskScore.task == task)
@@ -64,8 +58,24 @@ def take_follow_up(
     follow_up = FollowUp(
         customer_id=customer_id, task=task, assignee=assignee, risk_score_id=score_id
     )
-    session.add(follow_up)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(follow_up)
+            session.flush()
+    except IntegrityError:
+        existing = session.scalar(
+            select(FollowUp).where(
+                FollowUp.customer_id == customer_id,
+                FollowUp.task == task,
+                FollowUp.status != "resolved",
+            )
+        )
+        if existing is None:
+            raise
+        raise Conflict(
+            f"{existing.assignee} already follows this customer up (follow-up {existing.id}).",
+            field="customer_id",
+        ) from None
     session.add(FollowUpNote(follow_up_id=follow_up.id, author=assignee, status="open", note=note))
     session.flush()
     view = follow_up_view(session, follow_up)

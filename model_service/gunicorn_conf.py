@@ -35,6 +35,14 @@ errorlog = "-"
 
 
 def on_starting(server) -> None:  # noqa: ANN001
+    from shared.settings import InsecureSecretKey, Settings
+
+    # In the master, before any worker: a known or short SECRET_KEY stops the start here.
+    try:
+        Settings.from_env().check_secret_key()
+    except InsecureSecretKey as exc:
+        server.log.error("Not starting: %s", exc)
+        raise SystemExit(1) from None
     # Counters left by an earlier run in a reused folder would be added to ours.
     for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
         stale.unlink(missing_ok=True)

@@ -81,7 +81,9 @@ def _access_line(app: Flask, route: str, status: int) -> dict[str, object]:
     line: dict[str, object] = {"method": request.method, "route": route, "status": status}
     if request.view_args:
         values = json.dumps(request.view_args, sort_keys=True, default=str)
-        line["route_args"] = keyed_digest(app.config["KUNDRESA"].secret_key, values)[:16]
+        line["route_args"] = keyed_digest(app.extensions["kundresa"].settings.secret_key, values)[
+            :16
+        ]
     return line
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -34,19 +35,58 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+# Secrets that have been published (docker/.env.example, tutorials): a cookie signed with one
+# can be forged by anyone who has read them. A key containing a "change me" is one too, however
+# long (the example's own is 33 bytes).
+PLACEHOLDER_SECRET_KEYS: tuple[str, ...] = (
+    "change-me-to-a-long-random-string",
+    "secret",
+    "secret-key",
+    "your-secret-key",
+    "dev",
+    "development",
+    "test",
+)
+PLACEHOLDER_MARKERS: tuple[str, ...] = ("change-me", "changeme", "change_me")
+MIN_SECRET_KEY_BYTES = 32
+
+
+class InsecureSecretKey(ValueError):
+    """SECRET_KEY is a published placeholder or too short to resist guessing."""
+
+
 def _secret_key(var_dir: Path) -> str:
-    """A secret from the environment, else one made once and kept in ``var/`` (never logged)."""
+    """A secret from the environment, else one made once and kept in ``var/`` (never logged).
+
+    Several processes may start together: the file is created exclusively and readable by its
+    owner only from the first byte, and a process that lost the race reads the winner's key.
+    """
     from_env = os.environ.get("SECRET_KEY", "").strip()
     if from_env:
         return from_env
     path = var_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    path.write_text(key)
-    path.chmod(0o600)
-    return key
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: theirs is the key
+        else:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(key)
+            return key
+    return _read_secret_key(path)
+
+
+def _read_secret_key(path: Path) -> str:
+    # The winner of the race may not have written its key yet: an empty file is not a key.
+    for _attempt in range(100):
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.02)
+    raise InsecureSecretKey(f"{path} is empty: remove it, or set SECRET_KEY")
 
 
 @dataclass(frozen=True)
@@ -66,10 +106,30 @@ class Settings:
     # Model service.
     model_poll_seconds: float = 10.0
     critical_flag_threshold: float = 0.0
-    # Dashboard sign-in.
+    # Dashboard sign-in. From max_failed_logins failures (per client address and per e-mail)
+    # each further failure blocks for a doubling delay of at most lockout_minutes: the rule is
+    # in model_service/dashboard/users.py.
     session_cookie_secure: bool = False
     max_failed_logins: int = 5
     lockout_minutes: int = 15
+
+    def check_secret_key(self) -> None:
+        """Refuse to serve outside demo mode with a SECRET_KEY others may know or guess: it
+        signs the dashboard's session cookies, so whoever knows it can sign in as anyone."""
+        if self.demo_mode:
+            return
+        key = self.secret_key.strip()
+        lowered = key.lower()
+        if lowered in PLACEHOLDER_SECRET_KEYS or any(m in lowered for m in PLACEHOLDER_MARKERS):
+            raise InsecureSecretKey(
+                "SECRET_KEY is a published placeholder; set a random one: "
+                'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise InsecureSecretKey(
+                f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes; set a random one: "
+                'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

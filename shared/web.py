@@ -101,14 +101,17 @@ class KundresaExtension:
     def init_app(self, app: Flask, settings: Settings) -> None:
         self.settings = settings
         app.extensions[EXTENSION] = self
-        # Kept while dashboard modules still read app.config; current_settings() is the way.
-        app.config["KUNDRESA"] = settings
         app.teardown_appcontext(_close_db_session)
+
+
+def settings_of(app: Flask) -> Settings:
+    """The settings ``app`` was made with (for set-up code that runs outside a request)."""
+    return app.extensions[EXTENSION].settings
 
 
 def current_settings() -> Settings:
     """The settings of the app handling this request (set once by ``create_api``)."""
-    return current_app.extensions[EXTENSION].settings
+    return settings_of(current_app)
 
 
 def db_session() -> Session:

@@ -136,7 +136,7 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
         "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "mlflow_artifact_root": (tmp_path / "mlartifacts").as_uri(),
         "redis_url": None,
-        "secret_key": "test-secret-key",
+        "secret_key": "test-secret-key-long-enough-for-the-32-byte-rule",
     }
     values.update(overrides)
     return Settings.from_env(**values)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from flask import Blueprint, Flask
 
+from shared.web import settings_of
+
 bp = Blueprint(
     "dashboard",
     __name__,
@@ -33,10 +35,11 @@ def init_dashboard(app: Flask) -> None:
         models_page,
         security,
     )
-    from model_service.dashboard.auth import login_manager, select_locale
     from model_service.dashboard.formatting import install_filters
+    from model_service.dashboard.sign_in import login_manager, select_locale
 
-    settings = app.config["KUNDRESA"]
+    settings = settings_of(app)
+    settings.check_secret_key()
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.secret_key
     app.config.update(

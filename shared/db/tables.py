@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -102,7 +103,11 @@ class ApiToken(Base):
 
 
 class User(Base):
-    """A dashboard user (support or admin) with a hashed password and a sign-in lock-out."""
+    """A dashboard user (support or admin) with a hashed password.
+
+    ``session_version`` is written into every session cookie at sign-in and compared on each
+    request: raising it (sign-out, a new password) ends every session of the user at once.
+    """
 
     __tablename__ = "users"
 
@@ -111,10 +116,25 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20))
     locale: Mapped[str | None] = mapped_column(String(8), default=None)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SignInFailure(Base):
+    """Failed sign-ins counted under one key: a client address or an e-mail, as a digest
+    (the table never holds an address or e-mail in the clear, nor says which accounts exist).
+
+    The count is changed only by one atomic upsert, so parallel attempts cannot read the same
+    old value; ``blocked_until`` is when the next attempt under this key is checked again.
+    """
+
+    __tablename__ = "sign_in_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime] = mapped_column()
+    blocked_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Customer(Base):
@@ -264,6 +284,10 @@ class RiskScore(Base):
     )
 
 
+# The rows the partial unique index covers: every case not yet resolved.
+OPEN_FOLLOW_UP = "status <> 'resolved'"
+
+
 class FollowUp(Base):
     """An at-risk customer taken by a support agent: open → contacted → resolved."""
 
@@ -278,6 +302,19 @@ class FollowUp(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        # One case still in progress per customer and task, kept by the database: two agents
+        # taking the same customer at once cannot both succeed (checking first is a race).
+        Index(
+            "uq_follow_ups_open",
+            "customer_id",
+            "task",
+            unique=True,
+            sqlite_where=text(OPEN_FOLLOW_UP),
+            postgresql_where=text(OPEN_FOLLOW_UP),
+        ),
+    )
 
 
 class FollowUpNote(Base):

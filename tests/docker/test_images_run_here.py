@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 import urllib.request
@@ -48,7 +49,9 @@ class Machine:
         self.tmp_path = tmp_path
         self.database_url = database_url
         self.mlflow_url = mlflow_url
-        self.variables = {**read_env_file(), "KUNDRESA_WORKERS": str(WORKERS)}
+        # The example's SECRET_KEY is a placeholder the services refuse: an operator sets one.
+        secret = {"SECRET_KEY": secrets.token_urlsafe(48)}
+        self.variables = {**read_env_file(), "KUNDRESA_WORKERS": str(WORKERS), **secret}
         self.services = Services(tmp_path / "service-logs")
         self.binds: dict[str, dict[str, tuple[int, int]]] = {}
         self.bin = tmp_path / "bin"

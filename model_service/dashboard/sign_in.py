@@ -1,10 +1,15 @@
-"""Sign-in, sign-out and the interface language of the dashboard."""
+"""Sign-in, sign-out and the interface language of the dashboard.
+
+The session cookie holds the user's id and session version (``DashboardUser.get_id``); each
+request loads the user only while that version is current, so signing out ends the session
+everywhere, not only in the browser that asked. The lock-out rule is in ``users.authenticate``.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import (
@@ -18,7 +23,14 @@ from flask_login import (
 
 from model_service.dashboard import bp
 from model_service.dashboard.forms import LanguageForm, SignInForm, SignOutForm
-from model_service.dashboard.users import SignedInUser, authenticate, load_user, set_user_locale
+from model_service.dashboard.users import (
+    SignedInUser,
+    authenticate,
+    end_sessions,
+    load_user,
+    set_user_locale,
+)
+from shared.web import current_settings
 
 LOCALES: tuple[str, ...] = ("en", "sv")
 LOCALE_NAMES: dict[str, str] = {"en": "English", "sv": "Svenska"}
@@ -38,12 +50,17 @@ class DashboardUser(UserMixin):
         self.role = user.role
         self.locale = user.locale
 
+    def get_id(self) -> str:
+        # What Flask-Login keeps in the cookie: a cookie of an older version is refused.
+        return f"{self.user.id}.{self.user.session_version}"
+
 
 @login_manager.user_loader
-def _load(user_id: str) -> DashboardUser | None:
-    if not user_id.isdigit():
+def _load(session_id: str) -> DashboardUser | None:
+    user_id, _dot, version = session_id.partition(".")
+    if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = load_user(current_app.config["KUNDRESA"].database_url, int(user_id))
+    user = load_user(current_settings().database_url, int(user_id), int(version))
     return DashboardUser(user) if user else None
 
 
@@ -74,11 +91,12 @@ def sign_in():
     error = None
     status = 200
     if form.validate_on_submit():
-        settings = current_app.config["KUNDRESA"]
+        settings = current_settings()
         result = authenticate(
             settings.database_url,
             form.email.data,
             form.password.data,
+            address=request.remote_addr or "-",
             max_failed=settings.max_failed_logins,
             lockout_minutes=settings.lockout_minutes,
         )
@@ -106,6 +124,7 @@ def sign_out():
     form = SignOutForm()
     if not form.validate_on_submit():
         return render_template("dashboard/error.html", code=400), 400
+    end_sessions(current_settings().database_url, current_user.user.id)
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")
@@ -119,7 +138,7 @@ def change_language():
     if not form.validate_on_submit():
         return render_template("dashboard/error.html", code=400), 400
     session["locale"] = form.locale.data
-    set_user_locale(current_app.config["KUNDRESA"].database_url, current_user.id, form.locale.data)
+    set_user_locale(current_settings().database_url, current_user.id, form.locale.data)
     return redirect(_safe_next(form.next.data))
 
 
