@@ -7,11 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint clean install widget
 
-$(STAMP): pyproject.toml
+# The exact versions CI and Docker use come from the lock files (README: "Dependencies").
+$(STAMP): pyproject.toml requirements-dev.lock
 	@echo "==> Creating $(VENV) and installing Kundresa (first run takes a few minutes) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	@$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
 install: $(STAMP)
