@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The suite runs on pytest-xdist workers (one per core, at most 4), a whole test file at a time
+# (tests/conftest.py says why that is safe). Not --dist loadgroup: xdist 3.8 tags the groups
+# into node ids the way pytest 9.2 no longer reads, so groups are ignored. Serially:
+# make test PYTEST_ARGS="-n 0".
+PYTEST_PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
 
 .PHONY: demo test lint clean install widget
 
@@ -24,7 +29,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@scripts/ensure-chromium
 	@$(BIN)/ruff check .
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .
