@@ -4,14 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The suite runs on pytest-xdist workers (one per core, at most 4), a whole test file at a time
+# (tests/conftest.py says why that is safe). Not --dist loadgroup: xdist 3.8 tags the groups
+# into node ids the way pytest 9.2 no longer reads, so groups are ignored. Serially:
+# make test PYTEST_ARGS="-n 0".
+PYTEST_PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
 
 .PHONY: demo test lint clean install widget
 
-$(STAMP): pyproject.toml
+# The exact versions CI and Docker use come from the lock files (README: "Dependencies").
+$(STAMP): pyproject.toml requirements-dev.lock
 	@echo "==> Creating $(VENV) and installing Kundresa (first run takes a few minutes) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.lock
+	@$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
 install: $(STAMP)
@@ -23,7 +30,7 @@ test: $(STAMP)
 	@scripts/ensure-chromium
 	@$(BIN)/ruff check .
 	@$(BIN)/lint-imports
-	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .

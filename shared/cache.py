@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from cachetools import TTLCache
+
 
 class TimedCache:
-    """Values by key for ``seconds``; at most ``size`` keys (then it starts again empty).
+    """Values by key for ``seconds``; at most ``size`` keys (then the least recently used go).
 
     With ``keep_none=False`` a None answer is not kept, so what did not exist a moment ago
     (a new site, a new token) is found on the next call. ``clock`` is a monotonic time in
@@ -30,26 +32,35 @@ class TimedCache:
         keep_none: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.seconds = seconds
         self.size = size
         self.keep_none = keep_none
         self.clock = clock
-        self._values: dict[Hashable, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # cachetools' caches are not thread-safe
+        self.seconds = seconds
+
+    @property
+    def seconds(self) -> float:
+        return self._values.ttl
+
+    @seconds.setter
+    def seconds(self, seconds: float) -> None:
+        # A TTLCache's time to live is fixed: a new one starts empty, as after clear().
+        with self._lock:
+            self._values: TTLCache[Hashable, Any] = TTLCache(self.size, seconds, timer=self.clock)
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        now = self.clock()
-        hit = self._values.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        # Computed outside the lock: a slow query must not hold up readers of other keys.
+        with self._lock:
+            try:
+                return self._values[key]
+            except KeyError:
+                pass
         value = compute()
         with self._lock:
             if value is None and not self.keep_none:
                 self._values.pop(key, None)
             else:
-                if len(self._values) >= self.size:
-                    self._values.clear()  # rare: simpler than LRU, and bounded
-                self._values[key] = (now + self.seconds, value)
+                self._values[key] = value
         return value
 
     def forget(self, key: Hashable) -> None:
@@ -61,4 +72,5 @@ class TimedCache:
             self._values.clear()
 
     def __len__(self) -> int:
-        return len(self._values)
+        with self._lock:
+            return len(self._values)

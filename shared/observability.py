@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import time
-from datetime import UTC, datetime
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -24,6 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from pythonjsonlogger import json as jsonlogger
 
 from shared.pseudonyms import keyed_digest
 
@@ -42,24 +42,16 @@ LATENCY = Histogram(
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+class JsonFormatter(jsonlogger.JsonFormatter):
+    """One JSON object per line: time, level, logger, message, any ``extra`` fields, and the
+    traceback as ``exc``; a value json cannot write is logged as its ``str()``."""
 
-    _standard = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in self._standard and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+    def __init__(self) -> None:
+        super().__init__(
+            ["levelname", "name", "message"],
+            rename_fields={"levelname": "level", "name": "logger", "exc_info": "exc"},
+            timestamp="time",
+        )
 
 
 def configure_logging(level: str | None = None) -> None:

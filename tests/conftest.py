@@ -3,6 +3,12 @@ when ``KUNDRESA_TEST_POSTGRES_URL`` is set) and a real MLflow store in a tempora
 
 Each PostgreSQL test gets a fresh database cloned from a migrated template, so tests never see
 each other's rows and the migrations run once per session.
+
+``make test`` runs the suite on pytest-xdist workers, a whole file at a time (``--dist
+loadfile``, so a module-scoped fixture is built once). Each worker is a session of its own, with
+its own templates, temporary folders and port range (tests/ports.py), and every database it
+makes has a random name, so workers (and other runs on the same server) never meet. Session
+fixtures (a trained model, Chromium) are built once per worker that needs them.
 """
 
 from __future__ import annotations

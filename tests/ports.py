@@ -4,11 +4,13 @@ A port from ``bind(("127.0.0.1", 0))`` comes from the kernel's ephemeral range, 
 every outgoing connection takes its local port from. Between picking such a port and a server
 binding it, a pooled PostgreSQL or MLflow connection can take it, and gunicorn exits with
 "Connection in use" (this failed a CI run). Ports below the ephemeral range are never given to
-outgoing connections, and each one is handed out once per process.
+outgoing connections, and each one is handed out once per process. Under pytest-xdist each
+worker picks from its own slice of that range, so two workers never hand out the same port.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from pathlib import Path
@@ -24,11 +26,23 @@ def _ephemeral_start() -> int:
         return 32768
 
 
+def _range() -> tuple[int, int]:
+    """This process's ports: the whole range, or the xdist worker's slice of it."""
+    lowest, highest = _LOWEST, max(_LOWEST + 1000, _ephemeral_start())
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not worker.startswith("gw") or workers < 2:
+        return lowest, highest
+    width = (highest - lowest) // workers
+    lowest += int(worker[2:]) * width
+    return lowest, lowest + width
+
+
 def free_port() -> int:
     """A loopback port nobody listens on, outside the ephemeral range, not handed out before."""
-    highest = max(_LOWEST + 1000, _ephemeral_start())
+    lowest, highest = _range()
     for _ in range(200):
-        port = random.randrange(_LOWEST, highest)
+        port = random.randrange(lowest, highest)
         if port in _handed_out:
             continue
         with socket.socket() as probe:
@@ -38,4 +52,4 @@ def free_port() -> int:
                 continue
         _handed_out.add(port)
         return port
-    raise RuntimeError(f"no free loopback port between {_LOWEST} and {highest}")
+    raise RuntimeError(f"no free loopback port between {lowest} and {highest}")

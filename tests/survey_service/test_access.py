@@ -15,7 +15,7 @@ from shared.auth import create_site, create_token
 from shared.db.session import session_scope
 from shared.db.tables import Site
 from survey_service.ratelimit_memory import SCHEME as MEMORY_SCHEME
-from survey_service.ratelimit_memory import SweptMemoryStorage
+from survey_service.ratelimit_memory import FixedWindowMemoryStorage
 from tests.survey_service.conftest import ORIGIN, event, sqlite_only
 
 IDENTIFY = {"visitor_id": "v-1", "customer_id": "c-1"}
@@ -175,14 +175,16 @@ def test_the_in_process_rate_limit_storage_expires_counts_without_a_thread_per_h
     from limits.strategies import FixedWindowRateLimiter
 
     storage = storage_from_string(f"{MEMORY_SCHEME}://")
-    assert isinstance(storage, SweptMemoryStorage)
+    assert isinstance(storage, FixedWindowMemoryStorage)
     limiter = FixedWindowRateLimiter(storage)
     per_second = RateLimitItemPerSecond(3)
     threads_before = threading.active_count()
     hits = [limiter.hit(per_second, "site|addr") for _ in range(200)]
     assert hits[:3] == [True, True, True] and not any(hits[3:])
-    # One sweeper for the whole process, not a timer thread per burst of hits.
-    assert threading.active_count() <= threads_before + 1
+    # No timer thread per burst of hits, nor any other thread.
+    assert threading.active_count() <= threads_before
+    reset, remaining = limiter.get_window_stats(per_second, "site|addr")
+    assert remaining == 0 and time.time() < reset <= time.time() + 1
     limiter.hit(RateLimitItemPerSecond(1), "other")
     deadline = time.monotonic() + 10
     while limiter.test(per_second, "site|addr") is False and time.monotonic() < deadline:
@@ -190,7 +192,7 @@ def test_the_in_process_rate_limit_storage_expires_counts_without_a_thread_per_h
     assert limiter.test(per_second, "site|addr"), "the window ended, so the site may call again"
     time.sleep(1.05)
     storage.sweep()
-    assert not any("site|addr" in key for key in storage.storage), "idle keys are freed"
+    assert len(storage) == 0, "idle counters are freed"
 
 
 @sqlite_only
