@@ -23,10 +23,13 @@ from flask_smorest import Api, Blueprint, abort
 from flask_smorest.response import ResponseMixin
 from marshmallow import RAISE, Schema, fields
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared.db.reachability import REACHABILITY, is_outage
 from shared.db.session import get_engine, session_factory
 from shared.errors import Conflict, Invalid, KundresaError, NotFound
 from shared.observability import configure_logging, install_metrics
@@ -47,6 +50,13 @@ class StrictParser(FlaskParser):
     }
 
     def _raw_load_json(self, req):  # noqa: ANN001, ANN202
+        if not is_json_request(req) and (req.content_length or req.mimetype):
+            # webargs would read such a body as absent and answer 422 "field required".
+            abort(
+                415,
+                message="Send the body as JSON (Content-Type: application/json).",
+                errors={"Content-Type": [f"{req.mimetype or 'none'} is not JSON."]},
+            )
         try:
             return super()._raw_load_json(req)
         except RecursionError:
@@ -78,9 +88,45 @@ class ErrorSchema(Schema):
 
 
 class KundresaApi(Api):
-    """flask-smorest's ``Api`` documenting the error body the app really sends."""
+    """flask-smorest's ``Api`` documenting the error body the app really sends, and the
+    answers every operation may give (``_document_edges``)."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    def register_blueprint(self, blp: Blueprint, **options: Any) -> None:
+        # Blueprints are module objects registered in many apps (tests): add the callback once.
+        if _document_edges not in blp._prepare_doc_cbks:
+            blp._prepare_doc_cbks.append(_document_edges)
+        super().register_blueprint(blp, **options)
+
+
+def _error_doc(description: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        doc["headers"] = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
+    return doc
+
+
+def _document_edges(doc: dict[str, Any], _doc_info: Any, **_kwargs: Any) -> dict[str, Any]:
+    """Every operation may find the database unreachable (503), and one with a JSON body
+    refuses other content types (415)."""
+    responses = doc.setdefault("responses", {})
+    responses.setdefault(
+        "503",
+        _error_doc(
+            "The database is unreachable for now; retry after Retry-After seconds.",
+            {"Retry-After": "Seconds to wait before retrying."},
+        ),
+    )
+    if "application/json" in doc.get("requestBody", {}).get("content", {}):
+        responses.setdefault("415", _error_doc("The body is not JSON."))
+    return doc
 
 
 # The one place a refusal of the domain becomes an HTTP status code.
@@ -216,6 +262,16 @@ def _handle_refusal(error: KundresaError):
     return error_response(code, error.message or default, error.errors)
 
 
+def _handle_database_error(error: SQLAlchemyError):
+    if not is_outage(error):
+        return _handle_unexpected(error)
+    # One log line per outage (REACHABILITY), not a traceback per request.
+    REACHABILITY.lost(error)
+    response, code = error_response(503, "The database is unreachable; please retry shortly.")
+    response.headers["Retry-After"] = str(current_settings().outage_retry_after_seconds)
+    return response, code
+
+
 def _handle_unexpected(error: Exception):
     # Never leak internals: log the trace server-side, answer with the one error format.
     log.exception("unhandled error")
@@ -239,6 +295,9 @@ def create_api(
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if settings.trusted_proxies > 0:
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     KundresaExtension(app, settings)
     configure_logging()
     api = KundresaApi(app, spec_kwargs={"info": {"description": f"{title} of Kundresa."}})
@@ -252,7 +311,12 @@ def create_api(
     )
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(KundresaError, _handle_refusal)
+    app.register_error_handler(SQLAlchemyError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)
+    # shared.auth builds on this module; its hooks are installed once the app exists.
+    from shared.auth import install_authentication
+
+    install_authentication(app)
     install_metrics(app)
     _install_probes(app, settings, readiness_checks or {})
     app.register_blueprint(
@@ -266,15 +330,33 @@ def create_api(
     return api
 
 
+class NotReady(Exception):  # noqa: N818 - a verdict, raised by readiness checks
+    """Raised by a readiness check: not ready, for the reasons in ``details``."""
+
+    def __init__(self, details: object) -> None:
+        super().__init__("not ready")
+        self.details = details
+
+
+# Who may read why a service is (not) ready: the MLflow URI, errors and versions are internals.
+READINESS_DETAIL_ROLES = ("admin", "support")
+
+
 def _install_probes(
     app: Flask, settings: Settings, checks: Mapping[str, Callable[[], object]]
 ) -> None:
+    """``/healthz``: the process answers. ``/readyz``: 200 once the database answers and every
+    check returns (a check raises ``NotReady`` or fails otherwise: 503); the reasons only to a
+    bearer of an admin or support token, everyone else learns ready or not ready."""
+
     @app.get("/healthz")
     def healthz():
         return jsonify({"status": "ok"})
 
     @app.get("/readyz")
     def readyz():
+        from shared.auth import bearer_may
+
         report: dict[str, Any] = {}
         ready = True
         try:
@@ -287,8 +369,15 @@ def _install_probes(
         for name, check in checks.items():
             try:
                 report[name] = check()
+            except NotReady as verdict:
+                ready = False
+                report[name] = verdict.details
             except Exception as exc:
                 ready = False
                 report[name] = f"failed: {exc}"
-        report["status"] = "ready" if ready else "not ready"
-        return jsonify(report), 200 if ready else 503
+        status = "ready" if ready else "not ready"
+        body = {"status": status}
+        # Without the database no token can be checked: then no one gets the details.
+        if report["database"] == "ok" and bearer_may(*READINESS_DETAIL_ROLES):
+            body = {**report, "status": status}
+        return jsonify(body), 200 if ready else 503
