@@ -20,9 +20,15 @@ log = logging.getLogger(__name__)
 def is_outage(error: BaseException) -> bool:
     """Whether ``error`` says the database cannot be reached (down, restarting, disconnected,
     or every pooled connection busy for the pool's timeout) rather than that a query is wrong."""
-    if isinstance(error, OperationalError | DisconnectionError | PoolTimeout):
+    if isinstance(error, DisconnectionError | PoolTimeout):
         return True
+    if isinstance(error, OperationalError):
+        # SQLite says OperationalError for a wrong statement too ("no such table"): a bug.
+        return not str(getattr(error, "orig", "")).startswith(_SQLITE_STATEMENT_ERRORS)
     return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+_SQLITE_STATEMENT_ERRORS = ("no such ", "near ", "table ", "incomplete input")
 
 
 def _reason(error: BaseException) -> str:

@@ -15,6 +15,8 @@ from marshmallow import ValidationError, fields, validate
 # Timestamps outside this window are typos or attacks; inside it every conversion is safe.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# The largest value of an INTEGER column (ids among them) on PostgreSQL; one more is a 500 there.
+MAX_INT = 2**31 - 1
 
 
 def is_storable_text(value: str) -> bool:
