@@ -17,6 +17,8 @@ from http import HTTPStatus
 from typing import Any
 
 import swagger_ui_bundle
+from apispec import BasePlugin
+from apispec.ext.marshmallow.common import resolve_schema_instance
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, current_app, g, jsonify
 from flask_smorest import Api, Blueprint, abort
@@ -85,6 +87,34 @@ class ErrorSchema(Schema):
             "(events.3.occurred_at). Absent when no single field is to blame."
         },
     )
+
+
+class SchemaRulesPlugin(BasePlugin):
+    """Puts into the OpenAPI document what a request schema checks beyond its fields:
+    ``Meta.openapi`` (e.g. ``anyOf`` for "send visitor_id, customer_id or both"), and
+    ``additionalProperties: false`` for every schema that refuses unknown fields (apispec leaves
+    it out when the schema's Meta has a description)."""
+
+    def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
+        schema = kwargs.get("schema")
+        if schema is None:
+            return None
+        instance = resolve_schema_instance(schema)
+        extra: dict[str, Any] = {}
+        if instance.unknown == RAISE:
+            extra["additionalProperties"] = False
+        extra.update(getattr(instance.Meta, "openapi", {}))
+        return extra
+
+
+def _dict_size(_converter: Any, field: fields.Field, ret: dict, **_kwargs: Any) -> dict:
+    """A Length on a Dict counts its keys: apispec writes minLength/maxLength, which JSON
+    Schema ignores for objects; say minProperties/maxProperties instead."""
+    if isinstance(field, fields.Dict):
+        for length, properties in (("minLength", "minProperties"), ("maxLength", "maxProperties")):
+            if length in ret:
+                ret[properties] = ret.pop(length)
+    return {}
 
 
 class KundresaApi(Api):
@@ -300,7 +330,14 @@ def create_api(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     KundresaExtension(app, settings)
     configure_logging()
-    api = KundresaApi(app, spec_kwargs={"info": {"description": f"{title} of Kundresa."}})
+    api = KundresaApi(
+        app,
+        spec_kwargs={
+            "info": {"description": f"{title} of Kundresa."},
+            "extra_plugins": [SchemaRulesPlugin()],
+        },
+    )
+    api.ma_plugin.converter.add_attribute_function(_dict_size)
     api.spec.components.security_scheme(
         "bearer",
         {

@@ -8,12 +8,15 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from shared.journey import CHANNELS, EVENT_TYPES, STAGES
 from shared.schemas.fields import CleanString, Identifier, JsonObject, UtcDateTime
-from shared.schemas.surveys import StrictSchema
+from shared.schemas.surveys import StrictSchema, someone_named
 
 MAX_EVENTS_PER_CALL = 500
 
 
 class EventSchema(StrictSchema):
+    class Meta(StrictSchema.Meta):
+        openapi = someone_named()
+
     event_id = Identifier(required=True)
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     visitor_id = Identifier(allow_none=True)
