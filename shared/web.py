@@ -123,11 +123,21 @@ class KundresaApi(Api):
 
     ERROR_SCHEMA = ErrorSchema
 
-    def register_blueprint(self, blp: Blueprint, **options: Any) -> None:
+    # Set while a rate-limited blueprint is documented (read by _document_edges).
+    documenting_rate_limit = False
+
+    def register_blueprint(
+        self, blp: Blueprint, *, rate_limited: bool = False, **options: Any
+    ) -> None:
+        """``rate_limited``: the blueprint's operations may answer 429 (documented)."""
         # Blueprints are module objects registered in many apps (tests): add the callback once.
         if _document_edges not in blp._prepare_doc_cbks:
             blp._prepare_doc_cbks.append(_document_edges)
-        super().register_blueprint(blp, **options)
+        self.documenting_rate_limit = rate_limited
+        try:
+            super().register_blueprint(blp, **options)
+        finally:
+            self.documenting_rate_limit = False
 
 
 def _error_doc(description: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -143,10 +153,20 @@ def _error_doc(description: str, headers: Mapping[str, str] | None = None) -> di
     return doc
 
 
-def _document_edges(doc: dict[str, Any], _doc_info: Any, **_kwargs: Any) -> dict[str, Any]:
-    """Every operation may find the database unreachable (503), and one with a JSON body
-    refuses other content types (415)."""
+def _document_edges(
+    doc: dict[str, Any], _doc_info: Any, *, api: Api, **_kwargs: Any
+) -> dict[str, Any]:
+    """Every operation may find the database unreachable (503), one with a JSON body refuses
+    other content types (415), and one of a rate-limited blueprint may say slow down (429)."""
     responses = doc.setdefault("responses", {})
+    if getattr(api, "documenting_rate_limit", False):
+        responses.setdefault(
+            "429",
+            _error_doc(
+                "Too many requests; retry after Retry-After seconds.",
+                {"Retry-After": "Seconds to wait before retrying."},
+            ),
+        )
     responses.setdefault(
         "503",
         _error_doc(

@@ -47,7 +47,9 @@ def test_the_openapi_document_lists_415_and_503(client: FlaskClient) -> None:
     assert {"415", "503", "401", "422"} <= set(create)
     assert "Retry-After" in create["503"]["headers"]
     listing = paths["/v1/admin/surveys"]["get"]["responses"]
-    assert "503" in listing and "415" not in listing
+    assert "503" in listing and "415" not in listing and "429" not in listing
+    events = paths["/v1/events"]["post"]["responses"]
+    assert "Retry-After" in events["429"]["headers"]
 
 
 def test_authorised_answers_and_exports_are_never_cached(
