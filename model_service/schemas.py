@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from model_service.critical_journeys import period_days
 from model_service.followups import NOTE_MAX_LENGTH, STATUSES
 from model_service.risk import DEFAULT_SORT, MAX_PAGE, SORTS
 from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
@@ -337,11 +338,23 @@ class CustomerProfileSchema(Schema):
     follow_ups = fields.List(fields.Nested(FollowUpSchema))
 
 
+def _period_in_range(period: str) -> None:
+    # "0d" matches the pattern but is no period: refused here, not as a 500 in the query.
+    try:
+        period_days(period)
+    except ValueError as exc:
+        raise ValidationError("Must be 1d to 366d.") from exc
+
+
 class CriticalQuerySchema(StrictSchema):
     task = fields.String(load_default=DEFAULT_TASK.name, validate=validate.OneOf(TASK_NAMES))
     period = fields.String(
         load_default="30d",
-        validate=validate.Regexp(r"^\d{1,3}d$", error="Must look like 30d (days)."),
+        validate=[
+            validate.Regexp(r"^\d{1,3}d$", error="Must look like 30d (days)."),
+            _period_in_range,
+        ],
+        metadata={"description": "Days to look back, 1d to 366d."},
     )
     end = UtcDateTime(metadata={"description": "End of the period (default: now)."})
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 500))

@@ -46,3 +46,10 @@ def test_the_token_is_checked_before_the_body_and_answers_are_not_cached(
     assert refused.status_code == 415
     listed = client.get("/v1/at-risk?task=brand_switch", headers=headers)
     assert listed.status_code == 200 and listed.headers["Cache-Control"] == "no-store"
+
+
+def test_a_period_of_no_days_is_422_not_500(client: FlaskClient, database_url: str) -> None:
+    headers = auth(create_token(database_url, "agent", "support"))
+    for period in ("0d", "367d"):
+        answer = client.get(f"/v1/journeys/critical?period={period}", headers=headers)
+        assert answer.status_code == 422 and "period" in answer.get_json()["errors"], period
