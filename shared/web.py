@@ -6,6 +6,10 @@ One error format everywhere: ``{"code": 422, "message": "...", "errors": {"field
 where nested fields are dotted (``events.3.occurred_at``) so a user can find the culprit. The
 OpenAPI document describes that body (``ErrorSchema``), and the domain's refusals
 (``shared.errors``) become status codes here and nowhere else (``STATUS``).
+
+Failure tells the client what to do: a database that cannot be reached is 503 with
+``Retry-After`` (logged once per outage, ``shared.db.reachability``), a body that is not JSON
+415, and the token is checked before the body (``shared.auth.install_authentication``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,6 @@ from http import HTTPStatus
 from typing import Any
 
 import swagger_ui_bundle
-from apispec import BasePlugin
-from apispec.ext.marshmallow.common import resolve_schema_instance
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, current_app, g, jsonify
 from flask_smorest import Api, Blueprint, abort
@@ -31,6 +33,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared.api_doc import SchemaRulesPlugin, dict_size, document_edges
 from shared.db.reachability import REACHABILITY, is_outage
 from shared.db.session import get_engine, session_factory
 from shared.errors import Conflict, Invalid, KundresaError, NotFound
@@ -89,41 +92,13 @@ class ErrorSchema(Schema):
     )
 
 
-class SchemaRulesPlugin(BasePlugin):
-    """Puts into the OpenAPI document what a request schema checks beyond its fields:
-    ``Meta.openapi`` (e.g. ``anyOf`` for "send visitor_id, customer_id or both"), and
-    ``additionalProperties: false`` for every schema that refuses unknown fields (apispec leaves
-    it out when the schema's Meta has a description)."""
-
-    def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
-        schema = kwargs.get("schema")
-        if schema is None:
-            return None
-        instance = resolve_schema_instance(schema)
-        extra: dict[str, Any] = {}
-        if instance.unknown == RAISE:
-            extra["additionalProperties"] = False
-        extra.update(getattr(instance.Meta, "openapi", {}))
-        return extra
-
-
-def _dict_size(_converter: Any, field: fields.Field, ret: dict, **_kwargs: Any) -> dict:
-    """A Length on a Dict counts its keys: apispec writes minLength/maxLength, which JSON
-    Schema ignores for objects; say minProperties/maxProperties instead."""
-    if isinstance(field, fields.Dict):
-        for length, properties in (("minLength", "minProperties"), ("maxLength", "maxProperties")):
-            if length in ret:
-                ret[properties] = ret.pop(length)
-    return {}
-
-
 class KundresaApi(Api):
     """flask-smorest's ``Api`` documenting the error body the app really sends, and the
-    answers every operation may give (``_document_edges``)."""
+    answers every operation may give (``shared.api_doc.document_edges``)."""
 
     ERROR_SCHEMA = ErrorSchema
 
-    # Set while a rate-limited blueprint is documented (read by _document_edges).
+    # Set while a rate-limited blueprint is documented (read by api_doc.document_edges).
     documenting_rate_limit = False
 
     def register_blueprint(
@@ -131,52 +106,13 @@ class KundresaApi(Api):
     ) -> None:
         """``rate_limited``: the blueprint's operations may answer 429 (documented)."""
         # Blueprints are module objects registered in many apps (tests): add the callback once.
-        if _document_edges not in blp._prepare_doc_cbks:
-            blp._prepare_doc_cbks.append(_document_edges)
+        if document_edges not in blp._prepare_doc_cbks:
+            blp._prepare_doc_cbks.append(document_edges)
         self.documenting_rate_limit = rate_limited
         try:
             super().register_blueprint(blp, **options)
         finally:
             self.documenting_rate_limit = False
-
-
-def _error_doc(description: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-    if headers:
-        doc["headers"] = {
-            name: {"description": text, "schema": {"type": "string"}}
-            for name, text in headers.items()
-        }
-    return doc
-
-
-def _document_edges(
-    doc: dict[str, Any], _doc_info: Any, *, api: Api, **_kwargs: Any
-) -> dict[str, Any]:
-    """Every operation may find the database unreachable (503), one with a JSON body refuses
-    other content types (415), and one of a rate-limited blueprint may say slow down (429)."""
-    responses = doc.setdefault("responses", {})
-    if getattr(api, "documenting_rate_limit", False):
-        responses.setdefault(
-            "429",
-            _error_doc(
-                "Too many requests; retry after Retry-After seconds.",
-                {"Retry-After": "Seconds to wait before retrying."},
-            ),
-        )
-    responses.setdefault(
-        "503",
-        _error_doc(
-            "The database is unreachable for now; retry after Retry-After seconds.",
-            {"Retry-After": "Seconds to wait before retrying."},
-        ),
-    )
-    if "application/json" in doc.get("requestBody", {}).get("content", {}):
-        responses.setdefault("415", _error_doc("The body is not JSON."))
-    return doc
 
 
 # The one place a refusal of the domain becomes an HTTP status code.
@@ -357,7 +293,7 @@ def create_api(
             "extra_plugins": [SchemaRulesPlugin()],
         },
     )
-    api.ma_plugin.converter.add_attribute_function(_dict_size)
+    api.ma_plugin.converter.add_attribute_function(dict_size)
     api.spec.components.security_scheme(
         "bearer",
         {
