@@ -27,7 +27,6 @@ from flask_smorest import Api, Blueprint, abort
 from flask_smorest.response import ResponseMixin
 from marshmallow import RAISE, Schema, fields
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
@@ -248,20 +247,20 @@ def _handle_refusal(error: KundresaError):
     return error_response(code, error.message or default, error.errors)
 
 
-def _handle_database_error(error: SQLAlchemyError):
-    if not is_outage(error):
-        return _handle_unexpected(error)
+def _handle_unexpected(error: Exception):
+    if is_outage(error):
+        return _answer_outage(error)
+    # Never leak internals: log the trace server-side, answer with the one error format.
+    log.exception("unhandled error")
+    return error_response(500, "Internal error; it has been logged.")
+
+
+def _answer_outage(error: Exception):
     # One log line per outage (REACHABILITY), not a traceback per request.
     REACHABILITY.lost(error)
     response, code = error_response(503, "The database is unreachable; please retry shortly.")
     response.headers["Retry-After"] = str(current_settings().outage_retry_after_seconds)
     return response, code
-
-
-def _handle_unexpected(error: Exception):
-    # Never leak internals: log the trace server-side, answer with the one error format.
-    log.exception("unhandled error")
-    return error_response(500, "Internal error; it has been logged.")
 
 
 def create_api(
@@ -304,7 +303,6 @@ def create_api(
     )
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(KundresaError, _handle_refusal)
-    app.register_error_handler(SQLAlchemyError, _handle_database_error)
     app.register_error_handler(Exception, _handle_unexpected)
     # shared.auth builds on this module; its hooks are installed once the app exists.
     from shared.auth import install_authentication

@@ -9,6 +9,7 @@ disconnect needs a fresh connection: SQLAlchemy renews the whole pool on a disco
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -17,18 +18,40 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 log = logging.getLogger(__name__)
 
 
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    # The survey service's write path checks out raw DBAPI connections: a refused connection
+    # then reaches the app as the driver's own error, not wrapped by SQLAlchemy.
+    errors: list[type[BaseException]] = [sqlite3.OperationalError]
+    try:
+        import psycopg
+    except ImportError:  # a SQLite-only install
+        pass
+    else:
+        errors.append(psycopg.OperationalError)
+    return tuple(errors)
+
+
+DRIVER_OPERATIONAL_ERRORS = _driver_errors()
+# SQLite says OperationalError for a wrong statement too ("no such table"): a bug, no outage.
+_SQLITE_STATEMENT_ERRORS = ("no such ", "near ", "table ", "incomplete input")
+
+
 def is_outage(error: BaseException) -> bool:
     """Whether ``error`` says the database cannot be reached (down, restarting, disconnected,
     or every pooled connection busy for the pool's timeout) rather than that a query is wrong."""
     if isinstance(error, DisconnectionError | PoolTimeout):
         return True
-    if isinstance(error, OperationalError):
-        # SQLite says OperationalError for a wrong statement too ("no such table"): a bug.
-        return not str(getattr(error, "orig", "")).startswith(_SQLITE_STATEMENT_ERRORS)
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        return isinstance(error, OperationalError) and not _sqlite_statement_error(error.orig)
+    return isinstance(error, DRIVER_OPERATIONAL_ERRORS) and not _sqlite_statement_error(error)
 
 
-_SQLITE_STATEMENT_ERRORS = ("no such ", "near ", "table ", "incomplete input")
+def _sqlite_statement_error(driver_error: BaseException) -> bool:
+    return isinstance(driver_error, sqlite3.OperationalError) and str(driver_error).startswith(
+        _SQLITE_STATEMENT_ERRORS
+    )
 
 
 def _reason(error: BaseException) -> str:

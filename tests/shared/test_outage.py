@@ -15,7 +15,7 @@ from sqlalchemy import text
 from shared.auth import auth
 from shared.db.reachability import REACHABILITY, Reachability, is_outage
 from shared.db.session import dispose_engines, get_engine
-from shared.web import StrictBlueprint, create_api, db_session
+from shared.web import StrictBlueprint, create_api, current_settings, db_session
 from tests.conftest import make_settings
 from tests.ports import free_port
 
@@ -30,6 +30,12 @@ def _app(tmp_path: Path, database_url: str, **overrides: object) -> Flask:
     @blp.route("/query", methods=["GET"])
     def query():
         return {"one": db_session().execute(text("SELECT :secret"), {"secret": 1}).scalar()}
+
+    @blp.route("/raw", methods=["GET"])
+    def raw():
+        # As the survey service's write path does: the driver's own error, unwrapped.
+        get_engine(current_settings().database_url).raw_connection().close()
+        return {}
 
     @blp.route("/secret", methods=["GET"])
     @auth("admin")
@@ -60,6 +66,7 @@ def test_an_unreachable_database_answers_503_with_retry_after_logged_once(
     client = _app(tmp_path, unreachable_url, outage_retry_after_seconds=7).test_client()
     caplog.set_level(logging.INFO)
     answers = [client.get("/outage/query") for _ in range(3)]
+    answers.append(client.get("/outage/raw"))
     answers.append(client.get("/outage/secret", headers={"Authorization": "Bearer kr_x"}))
     for answer in answers:
         assert answer.status_code == 503
