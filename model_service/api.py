@@ -26,7 +26,7 @@ from shared import reasons as reason_texts
 from shared.auth import auth
 from shared.errors import Conflict, NotFound
 from shared.risk_scale import probability_text
-from shared.schemas.fields import is_storable_text
+from shared.schemas.fields import MAX_INT, is_storable_text
 from shared.web import StrictBlueprint, current_settings, db_session, refuses
 
 blp = StrictBlueprint(
@@ -134,7 +134,7 @@ def take_follow_up(body: dict[str, Any]):
     )
 
 
-@blp.route("/follow-ups/<int:follow_up_id>", methods=["PATCH"])
+@blp.route(f"/follow-ups/<int(max={MAX_INT}):follow_up_id>", methods=["PATCH"])
 @blp.arguments(FollowUpUpdateSchema)
 @blp.response(200, FollowUpSchema)
 @refuses(NotFound, "No follow-up has this id.")

@@ -8,14 +8,18 @@ e.g. the recency of a customer who never bought), and unknown fields are refused
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from typing import Any
 
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from model_service.critical_journeys import period_days
 from model_service.followups import NOTE_MAX_LENGTH, STATUSES
 from model_service.risk import DEFAULT_SORT, MAX_PAGE, SORTS
 from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
 from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
 from shared.journey import STAGES
 from shared.schemas.fields import CleanString, Identifier, UtcDateTime
+from shared.schemas.surveys import StrictSchema
 from shared.tasks import BANDS, DEFAULT_TASK, TASK_NAMES
 
 MAX_ITEMS = 1000
@@ -26,9 +30,16 @@ DEFINITION = 'What the probability is of, e.g. "no purchase within 90 days"; nul
 BASE_RATE = "Share of positives among the rows the model was tested on; null: unknown."
 
 
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
+def _exactly_one_of(sources: tuple[str, ...]) -> dict[str, Any]:
+    """OpenAPI for ``_OneSource``'s rules (``Meta.openapi``): one source, given as a list;
+    ``as_of`` not with records."""
+    branches = []
+    for source in sources:
+        branch: dict[str, Any] = {"required": [source], "properties": {source: {"type": "array"}}}
+        if source == "records":
+            branch["not"] = {"required": ["as_of"], "properties": {"as_of": {"type": "string"}}}
+        branches.append(branch)
+    return {"oneOf": branches}
 
 
 def _record_schema(name: str, columns: list[str], categorical: list[str]) -> type[Schema]:
@@ -93,14 +104,26 @@ class _OneSource(StrictSchema):
             )
 
 
+_CUSTOMER_SOURCES = ("customer_ids", "records")
+_CART_SOURCES = ("cart_ids", "customer_ids", "visitor_ids", "records")
+
+
 class BrandSwitchRequestSchema(_OneSource):
-    SOURCES = ("customer_ids", "records")
+    SOURCES = _CUSTOMER_SOURCES
+
+    class Meta(StrictSchema.Meta):
+        openapi = _exactly_one_of(_CUSTOMER_SOURCES)
+
     customer_ids = _ids("Customers to score from their journey data (features built here).")
     records = _records(CustomerRecordSchema)
 
 
 class CartAbandonmentRequestSchema(_OneSource):
-    SOURCES = ("cart_ids", "customer_ids", "visitor_ids", "records")
+    SOURCES = _CART_SOURCES
+
+    class Meta(StrictSchema.Meta):
+        openapi = _exactly_one_of(_CART_SOURCES)
+
     cart_ids = _ids("Open carts to score from their journey data.")
     customer_ids = _ids("Score the open carts of these customers.")
     visitor_ids = _ids(
@@ -315,11 +338,23 @@ class CustomerProfileSchema(Schema):
     follow_ups = fields.List(fields.Nested(FollowUpSchema))
 
 
+def _period_in_range(period: str) -> None:
+    # "0d" matches the pattern but is no period: refused here, not as a 500 in the query.
+    try:
+        period_days(period)
+    except ValueError as exc:
+        raise ValidationError("Must be 1d to 366d.") from exc
+
+
 class CriticalQuerySchema(StrictSchema):
     task = fields.String(load_default=DEFAULT_TASK.name, validate=validate.OneOf(TASK_NAMES))
     period = fields.String(
         load_default="30d",
-        validate=validate.Regexp(r"^\d{1,3}d$", error="Must look like 30d (days)."),
+        validate=[
+            validate.Regexp(r"^\d{1,3}d$", error="Must look like 30d (days)."),
+            _period_in_range,
+        ],
+        metadata={"description": "Days to look back, 1d to 366d."},
     )
     end = UtcDateTime(metadata={"description": "End of the period (default: now)."})
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 500))
@@ -376,5 +411,14 @@ class FollowUpCreateSchema(StrictSchema):
 
 
 class FollowUpUpdateSchema(StrictSchema):
+    class Meta(StrictSchema.Meta):
+        # The use case refuses a call that changes nothing: no status and no (or an empty) note.
+        openapi = {
+            "anyOf": [
+                {"required": ["status"]},
+                {"required": ["note"], "properties": {"note": {"minLength": 1}}},
+            ]
+        }
+
     status = fields.String(validate=validate.OneOf(STATUSES))
     note = CleanString(validate=validate.Length(max=NOTE_MAX_LENGTH))

@@ -10,23 +10,31 @@ worker) therefore keeps working in a process for at most that long; a revocation
 process takes effect at once. Unknown tokens are never remembered: a new token works at once.
 
 Views say which role they need with ``@auth(role)``, which also documents the bearer security
-requirement and the 401/403 answers in the OpenAPI document.
+requirement and the 401/403 answers in the OpenAPI document. The token is checked before the
+request's arguments are parsed (``install_authentication``): an anonymous caller learns 401, not
+what a valid body looks like. Answers to such requests are never stored by caches (``no-store``):
+they hold personal data.
+
+A token's ``last_used_at`` is written at most once a minute per token (``LAST_USED_EVERY``), so
+that an operator can see which tokens are idle without a write per request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import g, request
+from flask import Flask, Response, current_app, g, request
 from flask_smorest import Blueprint, abort
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shared.cache import TimedCache
@@ -34,6 +42,8 @@ from shared.db.session import session_scope
 from shared.db.tables import ApiToken, Site
 from shared.identity_signature import new_identity_secret
 from shared.web import RESPONSE_DOCS, ErrorSchema, db_session
+
+log = logging.getLogger(__name__)
 
 ROLES: tuple[str, ...] = ("admin", "support", "ingest")
 # What each role may also do: admin can act as support and ingest.
@@ -46,6 +56,7 @@ ROLE_GRANTS: dict[str, set[str]] = {
 
 TOKEN_CACHE_SECONDS = 30.0
 TOKEN_CACHE_ENTRIES = 4096
+LAST_USED_EVERY = timedelta(seconds=60)
 
 
 def hash_token(token: str) -> str:
@@ -143,9 +154,13 @@ def auth(role: str) -> Callable:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            authorise(role)
+            # Checked already by _authenticate_first, unless the decorators above lost the mark.
+            if g.get("authorised_for") != role:
+                authorise(role)
             return view(*args, **kwargs)
 
+        # functools.wraps copies it onto the decorators above (arguments, response ...).
+        wrapped.required_role = role  # type: ignore[attr-defined]
         documented = Blueprint.doc(security=BEARER_SECURITY)(wrapped)
         documented = RESPONSE_DOCS.alt_response(
             403, schema=ErrorSchema, description="The token's role may not do this."
@@ -192,6 +207,71 @@ def authorise(role: str) -> None:
         )
     g.principal = name
     g.role = granted
+    g.authorised_for = role
+    _note_use(token.strip())
+
+
+def _required_role() -> str | None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "required_role", None)
+
+
+def _authenticate_first() -> None:
+    """``before_request``: the token of a view with ``@auth(role)``, before its arguments."""
+    role = _required_role()
+    if role is not None and request.method != "OPTIONS":
+        authorise(role)
+
+
+def _no_store(response: Response) -> Response:
+    if _required_role() is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def install_authentication(app: Flask) -> None:
+    """Check tokens before arguments are parsed, and keep authorised answers out of caches."""
+    app.before_request(_authenticate_first)
+    app.after_request(_no_store)
+
+
+def bearer_may(*roles: str) -> bool:
+    """Whether the request's bearer token (if any) grants one of ``roles``; never aborts."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    found = TOKENS.role(db_session(), token.strip())
+    return found is not None and any(role in ROLE_GRANTS[found[1]] for role in roles)
+
+
+# Per process, the tokens whose use was written less than LAST_USED_EVERY ago.
+_USE_NOTED = TimedCache(LAST_USED_EVERY.total_seconds(), size=TOKEN_CACHE_ENTRIES)
+
+
+def _note_use(token: str) -> None:
+    session = db_session()
+    digest = hash_token(token)
+    _USE_NOTED.get((session.get_bind().url, digest), lambda: _write_last_used(session, digest))
+
+
+def _write_last_used(session: Session, digest: str) -> bool:
+    """Set ``last_used_at`` unless another process did within ``LAST_USED_EVERY``."""
+    now = datetime.now(UTC)
+    try:
+        session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.token_hash == digest,
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - LAST_USED_EVERY),
+            )
+            .values(last_used_at=now)
+        )
+        session.commit()
+    except OperationalError as exc:
+        # A busy SQLite file must not refuse the request; the next minute writes it.
+        session.rollback()
+        log.warning("last_used_at not written: %s", type(exc.orig).__name__)
+    return True
 
 
 def create_site(

@@ -103,6 +103,12 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_events_per_call: int = 500
     max_text_length: int = 2000
+    # Behind this many reverse proxies, each adding X-Forwarded-For/-Proto/-Host, the client
+    # address is the one the outermost proxy saw (rate limits per shopper, not per balancer).
+    # 0 trusts no such header: set it to exactly the number of proxies, or clients can forge it.
+    trusted_proxies: int = 0
+    # Seconds a client is told to wait (Retry-After) while the database is unreachable.
+    outage_retry_after_seconds: int = 5
     # Model service.
     model_poll_seconds: float = 10.0
     critical_flag_threshold: float = 0.0
@@ -148,6 +154,10 @@ class Settings:
             "demo_mode": _env_bool("KUNDRESA_DEMO", False),
             "rate_limit_public": _env("KUNDRESA_RATE_LIMIT_PUBLIC", cls.rate_limit_public),
             "max_body_bytes": _env_int("KUNDRESA_MAX_BODY_BYTES", cls.max_body_bytes),
+            "trusted_proxies": _env_int("KUNDRESA_TRUSTED_PROXIES", cls.trusted_proxies),
+            "outage_retry_after_seconds": _env_int(
+                "KUNDRESA_OUTAGE_RETRY_AFTER_SECONDS", cls.outage_retry_after_seconds
+            ),
             "model_poll_seconds": _env_float("KUNDRESA_MODEL_POLL_SECONDS", cls.model_poll_seconds),
             "critical_flag_threshold": _env_float(
                 "KUNDRESA_CRITICAL_FLAG_THRESHOLD", cls.critical_flag_threshold

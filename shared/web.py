@@ -6,6 +6,10 @@ One error format everywhere: ``{"code": 422, "message": "...", "errors": {"field
 where nested fields are dotted (``events.3.occurred_at``) so a user can find the culprit. The
 OpenAPI document describes that body (``ErrorSchema``), and the domain's refusals
 (``shared.errors``) become status codes here and nowhere else (``STATUS``).
+
+Failure tells the client what to do: a database that cannot be reached is 503 with
+``Retry-After`` (logged once per outage, ``shared.db.reachability``), a body that is not JSON
+415, and the token is checked before the body (``shared.auth.install_authentication``).
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from flask_smorest.response import ResponseMixin
 from marshmallow import RAISE, Schema, fields
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-from webargs.flaskparser import FlaskParser
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shared.api_doc import SchemaRulesPlugin, dict_size, document_edges
+from shared.db.reachability import REACHABILITY, is_outage
 from shared.db.session import get_engine, session_factory
 from shared.errors import Conflict, Invalid, KundresaError, NotFound
 from shared.observability import configure_logging, install_metrics
@@ -47,6 +54,13 @@ class StrictParser(FlaskParser):
     }
 
     def _raw_load_json(self, req):  # noqa: ANN001, ANN202
+        if not is_json_request(req) and (req.content_length or req.mimetype):
+            # webargs would read such a body as absent and answer 422 "field required".
+            abort(
+                415,
+                message="Send the body as JSON (Content-Type: application/json).",
+                errors={"Content-Type": [f"{req.mimetype or 'none'} is not JSON."]},
+            )
         try:
             return super()._raw_load_json(req)
         except RecursionError:
@@ -78,9 +92,26 @@ class ErrorSchema(Schema):
 
 
 class KundresaApi(Api):
-    """flask-smorest's ``Api`` documenting the error body the app really sends."""
+    """flask-smorest's ``Api`` documenting the error body the app really sends, and the
+    answers every operation may give (``shared.api_doc.document_edges``)."""
 
     ERROR_SCHEMA = ErrorSchema
+
+    # Set while a rate-limited blueprint is documented (read by api_doc.document_edges).
+    documenting_rate_limit = False
+
+    def register_blueprint(
+        self, blp: Blueprint, *, rate_limited: bool = False, **options: Any
+    ) -> None:
+        """``rate_limited``: the blueprint's operations may answer 429 (documented)."""
+        # Blueprints are module objects registered in many apps (tests): add the callback once.
+        if document_edges not in blp._prepare_doc_cbks:
+            blp._prepare_doc_cbks.append(document_edges)
+        self.documenting_rate_limit = rate_limited
+        try:
+            super().register_blueprint(blp, **options)
+        finally:
+            self.documenting_rate_limit = False
 
 
 # The one place a refusal of the domain becomes an HTTP status code.
@@ -220,9 +251,19 @@ def _handle_refusal(error: KundresaError):
 
 
 def _handle_unexpected(error: Exception):
+    if is_outage(error):
+        return _answer_outage(error)
     # Never leak internals: log the trace server-side, answer with the one error format.
     log.exception("unhandled error")
     return error_response(500, "Internal error; it has been logged.")
+
+
+def _answer_outage(error: Exception):
+    # One log line per outage (REACHABILITY), not a traceback per request.
+    REACHABILITY.lost(error)
+    response, code = error_response(503, "The database is unreachable; please retry shortly.")
+    response.headers["Retry-After"] = str(current_settings().outage_retry_after_seconds)
+    return response, code
 
 
 def create_api(
@@ -242,9 +283,19 @@ def create_api(
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/docs/assets/")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if settings.trusted_proxies > 0:
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     KundresaExtension(app, settings)
     configure_logging()
-    api = KundresaApi(app, spec_kwargs={"info": {"description": f"{title} of Kundresa."}})
+    api = KundresaApi(
+        app,
+        spec_kwargs={
+            "info": {"description": f"{title} of Kundresa."},
+            "extra_plugins": [SchemaRulesPlugin()],
+        },
+    )
+    api.ma_plugin.converter.add_attribute_function(dict_size)
     api.spec.components.security_scheme(
         "bearer",
         {
@@ -256,6 +307,10 @@ def create_api(
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(KundresaError, _handle_refusal)
     app.register_error_handler(Exception, _handle_unexpected)
+    # shared.auth builds on this module; its hooks are installed once the app exists.
+    from shared.auth import install_authentication
+
+    install_authentication(app)
     install_metrics(app)
     _install_probes(app, settings, readiness_checks or {})
     app.register_blueprint(
@@ -269,15 +324,33 @@ def create_api(
     return api
 
 
+class NotReady(Exception):  # noqa: N818 - a verdict, raised by readiness checks
+    """Raised by a readiness check: not ready, for the reasons in ``details``."""
+
+    def __init__(self, details: object) -> None:
+        super().__init__("not ready")
+        self.details = details
+
+
+# Who may read why a service is (not) ready: the MLflow URI, errors and versions are internals.
+READINESS_DETAIL_ROLES = ("admin", "support")
+
+
 def _install_probes(
     app: Flask, settings: Settings, checks: Mapping[str, Callable[[], object]]
 ) -> None:
+    """``/healthz``: the process answers. ``/readyz``: 200 once the database answers and every
+    check returns (a check raises ``NotReady`` or fails otherwise: 503); the reasons only to a
+    bearer of an admin or support token, everyone else learns ready or not ready."""
+
     @app.get("/healthz")
     def healthz():
         return jsonify({"status": "ok"})
 
     @app.get("/readyz")
     def readyz():
+        from shared.auth import bearer_may
+
         report: dict[str, Any] = {}
         ready = True
         try:
@@ -290,8 +363,15 @@ def _install_probes(
         for name, check in checks.items():
             try:
                 report[name] = check()
+            except NotReady as verdict:
+                ready = False
+                report[name] = verdict.details
             except Exception as exc:
                 ready = False
                 report[name] = f"failed: {exc}"
-        report["status"] = "ready" if ready else "not ready"
-        return jsonify(report), 200 if ready else 503
+        status = "ready" if ready else "not ready"
+        body = {"status": status}
+        # Without the database no token can be checked: then no one gets the details.
+        if report["database"] == "ok" and bearer_may(*READINESS_DETAIL_ROLES):
+            body = {**report, "status": status}
+        return jsonify(body), 200 if ready else 503

@@ -21,7 +21,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         {"type": "apiKey", "in": "header", "name": access.SITE_KEY_HEADER},
     )
     access.install_rate_limit(app, settings)
-    for blueprint in (public.blp, admin.blp, privacy.blp):
+    api.register_blueprint(public.blp, rate_limited=True)
+    for blueprint in (admin.blp, privacy.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(survey_service.widget.bp)
     if settings.demo_mode:

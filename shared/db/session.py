@@ -2,7 +2,8 @@
 
 SQLite gets WAL, a busy timeout and foreign keys, so several gunicorn workers can write to
 one file safely; on PostgreSQL a pooled connection that sat idle is pinged before use, so a
-restarted server does not fail requests.
+restarted server does not fail requests. Engines hide SQL parameters in their errors and
+logs (``hide_parameters``): parameters hold personal data.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db.reachability import REACHABILITY
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +76,19 @@ def _create_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _prepare_sqlite(engine)
-        return engine
-    engine = create_engine(url, pool_size=5, max_overflow=10, hide_parameters=True)
-    _ping_when_idle(engine)
+    else:
+        engine = create_engine(url, pool_size=5, max_overflow=10, hide_parameters=True)
+        _ping_when_idle(engine)
+    _note_reachable(engine)
     return engine
+
+
+def _note_reachable(engine: Engine) -> None:
+    """A checked-out connection ends an outage (see ``shared.db.reachability``)."""
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(_dbapi_connection, _record, _proxy) -> None:  # noqa: ANN001
+        REACHABILITY.regained()
 
 
 # A connection back in the pool for longer than this is pinged before it is used again.

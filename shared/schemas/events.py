@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from shared.journey import CHANNELS, EVENT_TYPES, STAGES
 from shared.schemas.fields import CleanString, Identifier, JsonObject, UtcDateTime
-from shared.schemas.surveys import StrictSchema
+from shared.schemas.surveys import StrictSchema, someone_named
 
 MAX_EVENTS_PER_CALL = 500
 # Facts only the shop's back office knows: money that moved, a cart it gave up on, a contact
@@ -19,6 +19,9 @@ BACK_OFFICE_EVENT_TYPES: frozenset[str] = frozenset(
 
 
 class EventSchema(StrictSchema):
+    class Meta(StrictSchema.Meta):
+        openapi = someone_named()
+
     event_id = Identifier(required=True)
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     visitor_id = Identifier(allow_none=True)

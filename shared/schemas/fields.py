@@ -15,6 +15,8 @@ from marshmallow import ValidationError, fields, validate
 # Timestamps outside this window are typos or attacks; inside it every conversion is safe.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# The largest value of an INTEGER column (ids among them) on PostgreSQL; one more is a 500 there.
+MAX_INT = 2**31 - 1
 
 
 def is_storable_text(value: str) -> bool:
@@ -28,8 +30,20 @@ def is_storable_text(value: str) -> bool:
     return True
 
 
+# What the OpenAPI document can say of both: no NUL, and a year the window holds (the offset
+# can still move a moment across an edge; the server has the last word).
+NO_NUL = "^[^\\u0000]*$"
+YEAR_IN_WINDOW = "^(19[7-9][0-9]|20[0-9][0-9])-"
+
+
 class CleanString(fields.String):
     """A string that every backend can store."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # A Regexp validator documents its own pattern (which lets no NUL through either).
+        if not any(isinstance(rule, validate.Regexp) for rule in self.validators):
+            self.metadata = {"pattern": NO_NUL, **self.metadata}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -47,6 +61,7 @@ class UtcDateTime(fields.AwareDateTime):
     """ISO 8601; a naive value is UTC. Kept within 1970–2100."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"pattern": YEAR_IN_WINDOW, **kwargs.get("metadata", {})}
         super().__init__(default_timezone=UTC, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:

@@ -8,12 +8,15 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from shared.journey import STAGES
 from shared.schemas.fields import CleanString, Identifier, UtcDateTime
-from shared.schemas.surveys import StrictSchema
+from shared.schemas.surveys import StrictSchema, someone_named
 
 MAX_ANSWERS = 50
 
 
 class ResponseInSchema(StrictSchema):
+    class Meta(StrictSchema.Meta):
+        openapi = someone_named()
+
     response_id = fields.UUID(required=True)
     survey_key = CleanString(required=True, validate=validate.Length(min=1, max=80))
     visitor_id = Identifier(allow_none=True)

@@ -47,12 +47,47 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+def someone_named() -> dict[str, Any]:
+    """OpenAPI for "send visitor_id, customer_id or both" (``Meta.openapi``)."""
+    return {
+        "anyOf": [
+            {"required": [name], "properties": {name: {"type": "string"}}}
+            for name in ("visitor_id", "customer_id")
+        ]
+    }
+
+
+def _by_question_type() -> dict[str, Any]:
+    """OpenAPI for ``QuestionSchema._options_match_type`` (``Meta.openapi``)."""
+    choices = [kind for kind in QUESTION_TYPES if kind in CHOICE_TYPES]
+    others = [kind for kind in QUESTION_TYPES if kind not in CHOICE_TYPES and kind != "text"]
+    return {
+        "oneOf": [
+            {
+                "properties": {"type": {"enum": choices}},
+                "required": ["options"],
+                "not": {"required": ["max_length"]},
+            },
+            {"properties": {"type": {"enum": ["text"]}}, "not": {"required": ["options"]}},
+            {
+                "properties": {"type": {"enum": others}},
+                "not": {"anyOf": [{"required": ["options"]}, {"required": ["max_length"]}]},
+            },
+        ]
+    }
+
+
 class QuestionSchema(StrictSchema):
+    class Meta(StrictSchema.Meta):
+        openapi = _by_question_type()
+
     id = CleanString(required=True, validate=QUESTION_ID)
     type = fields.String(required=True, validate=validate.OneOf(QUESTION_TYPES))
     required = fields.Boolean(load_default=False)
     options = fields.List(
-        CleanString(validate=QUESTION_ID), validate=validate.Length(min=1, max=30)
+        CleanString(validate=QUESTION_ID),
+        validate=validate.Length(min=1, max=30),
+        metadata={"uniqueItems": True},
     )
     max_length = fields.Integer(validate=validate.Range(min=1, max=MAX_TEXT_LENGTH))
 

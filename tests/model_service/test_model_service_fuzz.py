@@ -13,7 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.auth import create_token
-from tests.fuzzing import FUZZ, assert_no_operation_answers_500, json_values
+from tests.fuzzing import (
+    FUZZ,
+    assert_document_matches_server,
+    assert_no_operation_answers_500,
+    json_values,
+)
 from tests.model_service.conftest import Trained, auth
 
 # Besides arbitrary JSON: what a number column must also survive.
@@ -44,6 +49,10 @@ def test_no_operation_of_the_openapi_document_answers_500(fuzz_target: dict) -> 
     assert_no_operation_answers_500(
         fuzz_target["app"], fuzz_target["headers"], at_least=6, examples=4
     )
+
+
+def test_the_openapi_document_is_as_strict_as_the_server(fuzz_target: dict) -> None:
+    assert_document_matches_server(fuzz_target["app"], fuzz_target["headers"], examples=5)
 
 
 @MORE

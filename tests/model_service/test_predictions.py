@@ -140,7 +140,8 @@ def test_predict_needs_a_support_token(trained, app) -> None:
 def test_readyz_and_models_say_which_versions_are_loaded_and_since_when(
     trained, app, headers
 ) -> None:
-    ready = app.test_client().get("/readyz").get_json()
+    assert app.test_client().get("/readyz").get_json() == {"status": "ready"}
+    ready = app.test_client().get("/readyz", headers=headers).get_json()
     loaded = ready["models"]["brand_switch"]["loaded"]
     assert loaded["version"] == trained.versions["brand_switch"] and loaded["loaded_at"]
     models = app.test_client().get("/v1/models", headers=headers).get_json()["models"]

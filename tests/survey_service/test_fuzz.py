@@ -16,7 +16,12 @@ from shared.auth import create_site, create_token
 from shared.db.session import dispose_engines
 from survey_service.app import create_app
 from tests.conftest import make_settings, make_sqlite_url
-from tests.fuzzing import FUZZ, assert_no_operation_answers_500, json_values
+from tests.fuzzing import (
+    FUZZ,
+    assert_document_matches_server,
+    assert_no_operation_answers_500,
+    json_values,
+)
 from tests.survey_service.conftest import ORIGIN, post_purchase_body
 
 
@@ -38,6 +43,10 @@ def test_no_operation_of_the_openapi_document_answers_500(fuzz_target: dict) -> 
     assert_no_operation_answers_500(
         fuzz_target["app"], fuzz_target["headers"], at_least=12, examples=5
     )
+
+
+def test_the_openapi_document_is_as_strict_as_the_server(fuzz_target: dict) -> None:
+    assert_document_matches_server(fuzz_target["app"], fuzz_target["headers"], examples=5)
 
 
 @FUZZ
