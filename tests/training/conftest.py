@@ -48,11 +48,15 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
 
 
 @pytest.fixture
-def shop_mlflow(shop: Shop, monkeypatch: pytest.MonkeyPatch) -> Shop:
-    """The shared store as the process default, as `kundresa` commands would see it."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", shop.mlflow_uri)
-    monkeypatch.setenv("MLFLOW_ARTIFACT_ROOT", shop.artifact_root)
-    return shop
+def shop_mlflow(shop: Shop) -> Iterator[Shop]:
+    """The shared store as the process default, as `kundresa` commands would see it.
+
+    Globals as well as the environment: an earlier test in the same worker may have left
+    mlflow's process-wide tracking URI on another store, and the globals win over the
+    environment (see ``mlflow_store``).
+    """
+    with mlflow_store(shop.mlflow_uri, shop.artifact_root):
+        yield shop
 
 
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_ARTIFACT_ROOT")
