@@ -23,8 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import measure  # noqa: E402 - needs ROOT on the path
+from bench.load import measure, wait_until_healthy  # noqa: E402 - needs ROOT on the path
 from tests.ports import free_port  # noqa: E402
 
 EVENTS_PER_BATCH = 100
@@ -75,15 +73,7 @@ def _serve(app_spec: str, env: dict[str, str], tmp: Path) -> tuple[subprocess.Po
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn for {app_spec} did not start") from None
-            time.sleep(0.2)
+    wait_until_healthy(server, port, f"gunicorn for {app_spec}")
     return server, port
 
 

@@ -9,6 +9,7 @@ import multiprocessing
 import statistics
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 
@@ -116,3 +117,17 @@ def measure(
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
         "errors": errors,
     }
+
+
+def wait_until_healthy(server, port: int, what: str) -> None:  # noqa: ANN001 - a Popen
+    """Wait (up to a minute) for a server started by a benchmark to answer ``/healthz``;
+    RuntimeError naming ``what`` when it exits or never answers."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.2)

@@ -39,7 +39,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import PROCESSES  # noqa: E402 - needs ROOT on the path
+from bench.load import PROCESSES, wait_until_healthy  # noqa: E402 - needs ROOT on the path
 from tests.ports import free_port  # noqa: E402
 
 ORIGIN = "https://bench.example"
@@ -165,15 +164,7 @@ def _serve(database_url: str, folder: Path, log: Path) -> tuple[subprocess.Popen
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the survey service did not start; see {log}") from None
-            time.sleep(0.2)
+    wait_until_healthy(server, port, f"the survey service (its log: {log})")
     return server, port
 
 
