@@ -23,6 +23,7 @@ from flask_login import (
 
 from model_service.dashboard import bp
 from model_service.dashboard.forms import LanguageForm, SignInForm, SignOutForm
+from model_service.dashboard.navigation import nav_for
 from model_service.dashboard.users import (
     SignedInUser,
     authenticate,
@@ -152,4 +153,5 @@ def _layout_context() -> dict:
         "sign_out_form": SignOutForm(),
         "current_locale": lambda: str(get_locale() or "en"),
         "active": request.endpoint,
+        "nav": nav_for(getattr(current_user, "role", None)),
     }
