@@ -364,3 +364,21 @@ class IdentityLink(Base):
     customer_id: Mapped[str] = mapped_column(ID, index=True)
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
     unlinked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OutboxEvent(Base):
+    """Something that happened and that webhooks may need to hear about (issue 15).
+
+    Written in the same transaction as what caused it, so an event exists exactly when its
+    cause was stored; delivery to each endpoint is recorded separately by the webhook code.
+    """
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(40), index=True)
+    site_id: Mapped[str | None] = mapped_column(ID, default=None)
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Set once the event has been fanned out into one delivery per subscribed endpoint.
+    dispatched_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
