@@ -141,12 +141,19 @@ def record(
     job: str,
     run: Callable[[], dict],
     worker: str | None = None,
+    scheduled_at: datetime | None = None,
 ) -> tuple[str, dict | None]:
     """Run ``run`` and record it in ``job_runs``: ok with its summary, or failed with its error
     (the worker goes on either way). Returns (result, summary)."""
     worker = worker or worker_name()
     with session_scope(database_url) as session:
-        row = JobRun(job=job, worker=worker, started_at=datetime.now(UTC), result="running")
+        row = JobRun(
+            job=job,
+            worker=worker,
+            scheduled_at=scheduled_at,
+            started_at=datetime.now(UTC),
+            result="running",
+        )
         session.add(row)
         session.flush()
         run_id = row.id
@@ -175,13 +182,16 @@ def record(
     return result, summary
 
 
-def record_skipped(database_url: str, job: str, worker: str, reason: str) -> None:
+def record_skipped(
+    database_url: str, job: str, worker: str, reason: str, scheduled_at: datetime | None = None
+) -> None:
     now = datetime.now(UTC)
     with session_scope(database_url) as session:
         session.add(
             JobRun(
                 job=job,
                 worker=worker,
+                scheduled_at=scheduled_at,
                 started_at=now,
                 finished_at=now,
                 result=SKIPPED,
@@ -202,11 +212,13 @@ def run_once(
         return None
     worker = holder.rsplit(":", 1)[0]
     if taken.state == "running":
-        record_skipped(database_url, job, worker, "still running from an earlier time")
+        record_skipped(
+            database_url, job, worker, "still running from an earlier time", scheduled_at
+        )
         return SKIPPED
     try:
         with _renewing(database_url, job, holder):
-            result, _summary = record(database_url, job, run, worker)
+            result, _summary = record(database_url, job, run, worker, scheduled_at)
     finally:
         release(database_url, job, holder)
     return result

@@ -394,6 +394,8 @@ class JobRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job: Mapped[str] = mapped_column(String(60))
     worker: Mapped[str] = mapped_column(String(120))
+    # The time the schedule said: runs of one time by two workers would share it.
+    scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     result: Mapped[str] = mapped_column(String(10), default="running")
