@@ -28,9 +28,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.drift import DEFAULT_THRESHOLD
 from shared.settings import Settings
-from shared.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +51,8 @@ def schedule_variable(name: str) -> str:
 
 
 def drift_threshold() -> float:
+    from shared.drift import DEFAULT_THRESHOLD  # pandas: only when a drift check runs
+
     value = os.environ.get("KUNDRESA_DRIFT_THRESHOLD", "").strip()
     return float(value) if value else DEFAULT_THRESHOLD
 
@@ -63,6 +63,7 @@ def score_and_check_drift(settings: Settings) -> dict:
     from kundresa.job_runs import JobFailed, record
     from model_service.drift import check_drift
     from model_service.scoring import score_all
+    from shared.tasks import TASKS
 
     summary: dict[str, dict] = {}
     failures = []
@@ -95,6 +96,7 @@ def retrain_candidates(settings: Settings) -> dict:
     from shared.db.session import session_scope
     from shared.outbox import enqueue
     from training.promotion import promote
+    from shared.tasks import TASKS
     from training.train import train
 
     summary: dict[str, dict] = {}
