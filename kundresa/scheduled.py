@@ -95,8 +95,8 @@ def retrain_candidates(settings: Settings) -> dict:
     from kundresa.job_runs import JobFailed
     from shared.db.session import session_scope
     from shared.outbox import enqueue
-    from training.promotion import promote
     from shared.tasks import TASKS
+    from training.promotion import promote
     from training.train import train
 
     summary: dict[str, dict] = {}
