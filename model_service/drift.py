@@ -55,32 +55,51 @@ def check_drift(settings: Settings, task: str, threshold: float = drift.DEFAULT_
     frames = load_journey_frames(settings.database_url, as_of)
     features, _context = task_features(spec, frames, as_of)
     del frames
-    columns = [c for c in spec.features if c in features.columns]
-    by_column = drift.drift_by_column(reference, features[columns], scores)
-    worst = max(by_column.values(), default=0.0)
-    drifted = [column for column, value in by_column.items() if value > threshold]
-    summary: dict[str, Any] = {
+    summary = compare(spec, reference, features, scores, threshold)
+    summary = {
         "task": spec.name,
         "model_version": str(champion.version),
         "as_of": as_of.isoformat(),
-        "rows": int(len(features)),
         "reference": source,
-        "threshold": threshold,
-        "max_psi": round(worst, 6),
-        "drifted": drifted,
-        "psi": {column: round(value, 6) for column, value in by_column.items()},
+        **summary,
     }
     summary["mlflow_run_id"] = _log_to_mlflow(settings, client, summary)
-    if drifted:
-        with session_scope(settings.database_url) as session:
-            enqueue(
-                session,
-                "drift.detected",
-                {k: summary[k] for k in ("task", "model_version", "as_of", "threshold", "max_psi")}
-                | {"columns": {c: summary["psi"][c] for c in drifted}},
-            )
-        log.warning("drift detected", extra={"task": spec.name, "columns": drifted})
+    record_drift_event(settings.database_url, summary)
     return summary
+
+
+def compare(
+    spec: Task,
+    reference: dict,
+    features: pd.DataFrame,
+    scores: np.ndarray | None,
+    threshold: float,
+) -> dict[str, Any]:
+    """PSI per feature of ``spec`` and of the score, worst first, and which pass
+    ``threshold``."""
+    columns = [c for c in spec.features if c in features.columns]
+    by_column = drift.drift_by_column(reference, features[columns], scores)
+    worst = max(by_column.values(), default=0.0)
+    return {
+        "rows": int(len(features)),
+        "threshold": threshold,
+        "max_psi": round(worst, 6),
+        "drifted": [column for column, value in by_column.items() if value > threshold],
+        "psi": {column: round(value, 6) for column, value in by_column.items()},
+    }
+
+
+def record_drift_event(database_url: str, summary: dict) -> bool:
+    """A ``drift.detected`` outbox event when any column passed the threshold."""
+    drifted = summary["drifted"]
+    if not drifted:
+        return False
+    payload = {k: summary[k] for k in ("task", "model_version", "as_of", "threshold", "max_psi")}
+    payload["columns"] = {column: summary["psi"][column] for column in drifted}
+    with session_scope(database_url) as session:
+        enqueue(session, "drift.detected", payload)
+    log.warning("drift detected", extra={"task": summary["task"], "columns": drifted})
+    return True
 
 
 def _client(settings: Settings):

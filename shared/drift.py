@@ -73,7 +73,7 @@ def current_shares(reference: Mapping[str, Any], values: pd.Series) -> dict[str,
         numbers = pd.to_numeric(values, errors="coerce").astype(float)
         return _numeric_shares(numbers, reference["edges"])
     labels = values.astype(object).where(values.notna(), MISSING).astype(str)
-    known = set(reference["shares"])
+    known = set(reference["shares"]) | {MISSING}
     labels = labels.where(labels.isin(known), OTHER)
     return {k: float(v) for k, v in labels.value_counts(normalize=True).items()}
 
