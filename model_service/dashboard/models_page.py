@@ -206,6 +206,7 @@ def _drift_card(summary: dict[str, Any] | None) -> dict[str, Any] | None:
         **summary,
         "drifted_shown": drifted[:DRIFTED_NAMED],
         "drifted_more": max(len(drifted) - DRIFTED_NAMED, 0),
+        "columns_shown": min(len(summary["psi"]), CHART_COLUMNS),
         "columns_more": max(len(summary["psi"]) - CHART_COLUMNS, 0),
         "chart": psi_chart(
             summary["psi"],
