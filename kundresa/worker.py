@@ -122,6 +122,8 @@ def worker() -> None:
     from shared.observability import configure_logging
 
     configure_logging()
+    # APScheduler logs two lines per firing; ours says the same once, with the result.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     settings = Settings.from_env()
     running = Worker(settings)
     stopping = threading.Event()

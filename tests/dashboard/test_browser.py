@@ -194,6 +194,14 @@ def test_models_page_shows_job_runs_and_drift(page, live_site: LiveSite, checked
         assert summary["reference"] == "training rows"  # train.py logged drift_reference.json
         assert "score" in summary["psi"] and summary["mlflow_run_id"]
         assert list(summary["psi"].values()) == sorted(summary["psi"].values(), reverse=True)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+    for summary in checked.values():
+        run = client.get_run(summary["mlflow_run_id"])
+        assert run.data.metrics["psi.score"] == pytest.approx(summary["psi"]["score"])
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"drift.json", "drift_psi.png"} <= artifacts
     drifted = [task for task, summary in checked.items() if summary["drifted"]]
     assert drifted, "the threshold is meant to be passed"
     with session_scope(live_site.database_url) as session:
