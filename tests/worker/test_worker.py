@@ -61,16 +61,18 @@ def test_two_worker_processes_run_each_scheduled_time_once(
         "KUNDRESA_SCHEDULE_DELIVER_WEBHOOKS": "off",
         "KUNDRESA_SCHEDULE_PRUNE_JOB_RUNS": EVERY_SECOND,
     }
+    # The logs go to files: a pipe nobody reads while waiting would fill and stall a worker.
+    logs = [(tmp_path / f"worker-{i}.log").open("w") for i in range(2)]
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "kundresa", "worker"],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=log,
             text=True,
         )
-        for _ in range(2)
+        for log in logs
     ]
     try:
         # Both are up once each has said which jobs it runs; then let a few seconds pass.
@@ -91,17 +93,20 @@ def test_two_worker_processes_run_each_scheduled_time_once(
     finally:
         for process in workers:
             process.send_signal(signal.SIGTERM)
-        outputs = [process.communicate() for process in workers]
-    assert [process.returncode for process in workers] == [0, 0], outputs
+        for process in workers:
+            process.communicate()
+        for log in logs:
+            log.close()
+    logged = "".join((tmp_path / f"worker-{i}.log").read_text() for i in range(2))
+    assert [process.returncode for process in workers] == [0, 0], logged
     runs = [run for run in _runs(database_url, "prune-job-runs") if run.result != "skipped"]
     times = [run.scheduled_at for run in runs]
     assert len(times) == len(set(times)), "a scheduled time ran twice"
     assert {run.result for run in runs} == {"ok"}
     assert all(run.finished_at is not None for run in runs)
     # Every run was logged as one line, and shutdown waited for them.
-    logs = "".join(err for _out, err in outputs)
-    assert logs.count('"message": "job run"') >= len(runs)
-    assert '"message": "worker stopped"' in logs
+    assert logged.count('"message": "job run"') >= len(runs)
+    assert logged.count('"message": "worker stopped"') == 2
 
 
 def test_a_job_that_raises_is_recorded_failed_and_the_worker_goes_on(
