@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from shared.db.session import session_scope
 from shared.db.tables import Response
+from shared.observability import count_ingested
 from survey_service import lookups
 from survey_service.errors import Conflict, Invalid
 from survey_service.questions import score_columns, validate_answers
@@ -76,6 +77,8 @@ def add_response(
             )
         if existing != digest:
             raise Conflict(response_id)
+        count_ingested("response", 0, 1)
         return ResponseReceipt(response_id, duplicate=True)
+    count_ingested("response", 1, 0)
     log.info("response stored", extra={"survey_key": survey.key})
     return ResponseReceipt(response_id, duplicate=False)

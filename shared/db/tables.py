@@ -382,3 +382,42 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # Set once the event has been fanned out into one delivery per subscribed endpoint.
     dispatched_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class JobRun(Base):
+    """One run of a scheduled job by ``kundresa worker`` (issue 15): when, by which worker,
+    how it ended (ok, failed, or skipped because the job was still running elsewhere), a small
+    JSON summary (rows scored, versions, drift figures) and the error's last line."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(60))
+    worker: Mapped[str] = mapped_column(String(120))
+    # The time the schedule said: runs of one time by two workers would share it.
+    scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    result: Mapped[str] = mapped_column(String(10), default="running")
+    summary: Mapped[dict | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+
+class JobLock(Base):
+    """A lease on a job, so a job runs once at a time across every worker on the database.
+
+    A worker takes it with one conditional UPDATE (free or expired, and not yet taken for this
+    scheduled time), renews it while the job runs and lets go when it ends; a worker that died
+    holding it loses it when the lease expires.
+    """
+
+    __tablename__ = "job_locks"
+
+    job: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(120), default=None)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The scheduled time last taken: a second worker firing for the same time finds it taken
+    # even when the first has already finished.
+    last_scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
