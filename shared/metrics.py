@@ -120,6 +120,10 @@ class Score:
     n: int
     few: bool
 
+    @property
+    def few_answers(self) -> bool:
+        return self.few
+
     def as_dict(self) -> dict[str, float | int | bool | None]:
         return {
             "value": self.value,
