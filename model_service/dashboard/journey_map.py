@@ -49,6 +49,7 @@ class StageFigures:
     # (switch) and the open-carts list (carts) can show for it.
     switch_scored: int = 0
     carts_scored: int = 0
+    anonymous_carts: int = 0  # scored carts of visitors nobody knows: no list shows them
 
     @property
     def drop_off(self) -> float | None:
@@ -203,6 +204,7 @@ def journey_map_figures(
                 ces_score=sat.get("ces_score"),
                 switch_scored=scored.get((BRAND_SWITCH.name, stage), 0),
                 carts_scored=scored.get((CART_ABANDONMENT.name, stage), 0),
+                anonymous_carts=scored.get(("anonymous", stage), 0),
             )
         )
     return JourneyMapFigures(stages, int(repeat_buyers or 0), since, until)
@@ -257,20 +259,26 @@ def _risk_by_stage(
     session: Session, flt: JourneyFilter
 ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], int]]:
     """Mean probability of the newest scores per task and stage, and how many of them are
-    known customers' (whom the at-risk and open-carts lists show)."""
+    known customers' (whom the at-risk and open-carts lists show); under ``"anonymous"``, how
+    many scored carts are anonymous visitors'."""
     found: dict[tuple[str, str], float] = {}
     known: dict[tuple[str, str], int] = {}
     for task in TASKS:
         ranked = newest_scores(task)
         query = select(
-            ranked.c.stage, func.avg(ranked.c.probability), func.count(ranked.c.customer_id)
+            ranked.c.stage,
+            func.avg(ranked.c.probability),
+            func.count(ranked.c.customer_id),
+            func.count(),
         ).group_by(ranked.c.stage)
         if flt.segment:
             query = query.where(ranked.c.segment == flt.segment)
         if flt.product_category:
             query = query.where(ranked.c.product_category == flt.product_category)
-        for stage, mean, customers in session.execute(query).all():
+        for stage, mean, customers, everyone in session.execute(query).all():
             if stage is not None:
                 found[(task, stage)] = float(mean)
                 known[(task, stage)] = int(customers)
+                if task == CART_ABANDONMENT.name:
+                    known[("anonymous", stage)] = int(everyone) - int(customers)
     return found, known
