@@ -112,6 +112,8 @@ class Settings:
     # Model service.
     model_poll_seconds: float = 10.0
     critical_flag_threshold: float = 0.0
+    # Below this many answers an NPS, CSAT or CES is shown greyed as "few answers".
+    min_answers: int = 30
     # Dashboard sign-in. From max_failed_logins failures (per client address and per e-mail)
     # each further failure blocks for a doubling delay of at most lockout_minutes: the rule is
     # in model_service/dashboard/users.py.
@@ -162,6 +164,7 @@ class Settings:
             "critical_flag_threshold": _env_float(
                 "KUNDRESA_CRITICAL_FLAG_THRESHOLD", cls.critical_flag_threshold
             ),
+            "min_answers": _env_int("KUNDRESA_MIN_ANSWERS", cls.min_answers),
             "session_cookie_secure": _env_bool("KUNDRESA_SECURE_COOKIES", False),
         }
         values.update(overrides)

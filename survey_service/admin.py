@@ -162,9 +162,13 @@ def export_responses(query: dict):
 @auth("support")
 def survey_metrics(query: dict):
     """NPS, CSAT, mean CES, response count and top abandonment reasons per survey, stage and
-    period (day, week, month or all)."""
+    period (day, week, month or all). Each score comes with its 95 % interval (``*_low``,
+    ``*_high``), its number of answers (``*_n``) and ``*_few_answers`` when that is below
+    ``min_answers``: such a score is a hint, not a finding."""
     period = query.pop("period")
+    minimum = current_settings().min_answers
     return {
         "period": period,
-        "groups": response_queries.survey_metrics(_database_url(), query, period),
+        "min_answers": minimum,
+        "groups": response_queries.survey_metrics(_database_url(), query, period, minimum),
     }
