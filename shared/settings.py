@@ -118,6 +118,9 @@ class Settings:
     session_cookie_secure: bool = False
     max_failed_logins: int = 5
     lockout_minutes: int = 15
+    # Webhooks may be sent to private, loopback and link-local addresses (on in the demo and
+    # tests, whose receivers run on this machine); off, such URLs are refused (SSRF).
+    webhooks_allow_private: bool = False
 
     def check_secret_key(self) -> None:
         """Refuse to serve outside demo mode with a SECRET_KEY others may know or guess: it
@@ -163,6 +166,9 @@ class Settings:
                 "KUNDRESA_CRITICAL_FLAG_THRESHOLD", cls.critical_flag_threshold
             ),
             "session_cookie_secure": _env_bool("KUNDRESA_SECURE_COOKIES", False),
+            "webhooks_allow_private": _env_bool(
+                "KUNDRESA_WEBHOOKS_ALLOW_PRIVATE", _env_bool("KUNDRESA_DEMO", False)
+            ),
         }
         values.update(overrides)
         if "secret_key" not in values:
