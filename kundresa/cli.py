@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "promote": "training.cli:promote",
     "score": "model_service.cli:score",
     "demo": "kundresa.demo:demo",
+    "webhooks": "kundresa.webhooks_cli:webhooks",
 }
 
 

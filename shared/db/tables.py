@@ -419,9 +419,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    outbox_event_id: Mapped[int] = mapped_column(
-        ForeignKey("outbox_events.id", ondelete="CASCADE")
-    )
+    outbox_event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
     endpoint_id: Mapped[int] = mapped_column(
         ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
     )
@@ -442,6 +440,8 @@ class WebhookDelivery(Base):
 
     __table_args__ = (
         # Fan-out by two workers at once makes one delivery per event and endpoint.
-        Index("uq_webhook_deliveries_event_endpoint", "outbox_event_id", "endpoint_id", unique=True),
+        Index(
+            "uq_webhook_deliveries_event_endpoint", "outbox_event_id", "endpoint_id", unique=True
+        ),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     )

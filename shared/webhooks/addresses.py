@@ -44,7 +44,9 @@ def parse(url: str) -> tuple[str, str, int, str]:
     if not parts.hostname:
         raise AddressRefused("The URL has no host.")
     if parts.username or parts.password:
-        raise AddressRefused("Put no user name or password in the URL; the signature proves the sender.")
+        raise AddressRefused(
+            "Put no user name or password in the URL; the signature proves the sender."
+        )
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise AddressRefused("The URL may not contain spaces or control characters.")
     port = port or (443 if parts.scheme == "https" else 80)

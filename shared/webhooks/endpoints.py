@@ -20,8 +20,17 @@ from shared.webhooks import secrets
 from shared.webhooks.addresses import AddressRefused, resolve
 
 NO_ENDPOINT = "No webhook endpoint has this id."
-ENDPOINT_FIELDS = ("id", "url", "events", "description", "active", "secret_hint", "created_by",
-                   "created_at", "updated_at")
+ENDPOINT_FIELDS = (
+    "id",
+    "url",
+    "events",
+    "description",
+    "active",
+    "secret_hint",
+    "created_by",
+    "created_at",
+    "updated_at",
+)
 
 
 def as_dict(endpoint: WebhookEndpoint) -> dict[str, Any]:

@@ -58,7 +58,11 @@ def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -
         connection.request("POST", target.path, body=body, headers=headers)
         response = connection.getresponse()
         excerpt = response.read(EXCERPT_BYTES).decode("utf-8", errors="replace")
-        return Answer(response.status, excerpt, None if 200 <= response.status < 300 else f"HTTP {response.status}")
+        return Answer(
+            response.status,
+            excerpt,
+            None if 200 <= response.status < 300 else f"HTTP {response.status}",
+        )
     except (OSError, http.client.HTTPException) as exc:
         return Answer(None, None, f"{type(exc).__name__}: {exc}"[:300])
     finally:
