@@ -43,9 +43,8 @@ def _newest_bands(session: Session, task: str, entity: str, keys: list[str]) -> 
             .where(RiskScore.task == task, column.in_(keys[start : start + LOOKUP_SLICE]))
             .subquery()
         )
-        bands.update(
-            session.execute(select(ranked.c.key, ranked.c.band).where(ranked.c.rank == 1)).tuples()
-        )
+        newest = select(ranked.c.key, ranked.c.band).where(ranked.c.rank == 1)
+        bands.update({key: band for key, band in session.execute(newest)})
     return bands
 
 

@@ -60,7 +60,8 @@ def store_with_events(
     with sqlite_write_lock(engine), session_scope(database_url) as session:
         connection = session.connection()
         statement = _insert(session, table).on_conflict_do_nothing(index_elements=[key])
-        inserted = connection.execute(statement, [row]).rowcount
+        # Counted by RETURNING: psycopg reports no rowcount for it here (-1).
+        inserted = len(connection.execute(statement.returning(table.c[key]), row).all())
         if customer_ids:
             connection.execute(
                 _insert(session, Customer.__table__).on_conflict_do_nothing(index_elements=["id"]),
