@@ -32,7 +32,8 @@ def enqueue(session: Session, event: str, payload: dict, site_id: str | None = N
     The payload carries ids and figures, never personal data such as names or e-mails: a
     receiver that needs them looks them up with its own credentials.
     """
-    session.add(OutboxEvent(**outbox_row(event, payload, site_id)))
+    row = outbox_row(event, payload, site_id)  # refuses an unknown event first
+    session.add(OutboxEvent(**row))
 
 
 def outbox_row(event: str, payload: dict, site_id: str | None = None) -> dict:
