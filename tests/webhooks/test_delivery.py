@@ -5,6 +5,7 @@ workers never sending one delivery twice."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -58,7 +59,10 @@ def _verified(secret: str, received) -> bool:  # noqa: ANN001
     )
 
 
-def test_a_detractor_answer_is_one_signed_delivery_that_verifies(settings, receivers) -> None:
+def test_a_detractor_answer_is_one_signed_delivery_that_verifies(
+    settings, receivers, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     receiver = receivers()
     secret = _endpoint(settings, receiver.url, ["response.detractor"])
     response_id = _answer(settings, nps=3)
@@ -77,6 +81,8 @@ def test_a_detractor_answer_is_one_signed_delivery_that_verifies(settings, recei
     assert "Never again" not in got.body.decode()  # free text stays home
     assert deliver_due(settings, now=NOW + timedelta(hours=1))["attempts"] == 0
     assert len(receiver.received) == 1
+    assert "webhooks delivered" in caplog.text
+    assert secret not in caplog.text  # secrets are never logged
 
 
 def test_a_response_and_its_events_are_one_transaction(settings) -> None:
