@@ -166,11 +166,13 @@ class Settings:
                 "KUNDRESA_CRITICAL_FLAG_THRESHOLD", cls.critical_flag_threshold
             ),
             "session_cookie_secure": _env_bool("KUNDRESA_SECURE_COOKIES", False),
-            "webhooks_allow_private": _env_bool(
-                "KUNDRESA_WEBHOOKS_ALLOW_PRIVATE", _env_bool("KUNDRESA_DEMO", False)
-            ),
         }
         values.update(overrides)
+        # The demo's receivers run on this machine: allowed there unless said otherwise.
+        values.setdefault(
+            "webhooks_allow_private",
+            _env_bool("KUNDRESA_WEBHOOKS_ALLOW_PRIVATE", bool(values["demo_mode"])),
+        )
         if "secret_key" not in values:
             values["secret_key"] = _secret_key(Path(values["var_dir"]))
         known = {f.name for f in fields(cls)}
