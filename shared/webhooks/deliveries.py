@@ -33,6 +33,8 @@ RETRY_FOR = timedelta(days=1)
 BACKOFF_BASE_SECONDS = 30.0
 BACKOFF_CAP_SECONDS = 3600.0
 ERROR_LENGTH = 500
+# At most this many deliveries of one endpoint per claim.
+PER_ENDPOINT = 20
 DELIVERY_FIELDS = (
     "id",
     "outbox_event_id",
@@ -142,26 +144,45 @@ def event_body(event: OutboxEvent) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def claim_due(database_url: str, now: datetime, max_batch: int, lease: timedelta) -> list[Claimed]:
-    """Claim up to ``max_batch`` due deliveries of active endpoints for ``lease``: each is
-    moved past the lease and marked with this claim, so no other worker picks it meanwhile
-    and only this worker may record its result. A worker that dies leaves it due again
-    once the lease ends (receivers de-duplicate on Kundresa-Delivery)."""
+def claim_due(
+    database_url: str,
+    now: datetime,
+    max_batch: int,
+    lease: timedelta,
+    per_endpoint: int = PER_ENDPOINT,
+) -> list[Claimed]:
+    """Claim up to ``max_batch`` due deliveries of active endpoints, at most ``per_endpoint``
+    of each (an endpoint with a long backlog does not crowd the others out), for ``lease``:
+    each is moved past the lease and marked with this claim, so no other worker picks it
+    meanwhile and only this worker may record its result. A worker that dies leaves it due
+    again once the lease ends (receivers de-duplicate on Kundresa-Delivery)."""
     token = uuid.uuid4().hex
     with writing(database_url) as session:
-        due = (
-            select(WebhookDelivery.id)
+        order = (WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        ranked = (
+            select(
+                WebhookDelivery.id,
+                func.row_number()
+                .over(partition_by=WebhookDelivery.endpoint_id, order_by=order)
+                .label("rank"),
+            )
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .where(
                 WebhookDelivery.status == "pending",
                 WebhookDelivery.next_attempt_at <= now,
                 WebhookEndpoint.active,
             )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .subquery()
+        )
+        # The rows are locked in an outer query: PostgreSQL locks none under a window function.
+        due = (
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.id.in_(select(ranked.c.id).where(ranked.c.rank <= per_endpoint)))
+            .order_by(*order)
             .limit(max_batch)
         )
         if _is_postgresql(session):
-            due = due.with_for_update(of=WebhookDelivery, skip_locked=True)
+            due = due.with_for_update(skip_locked=True)
         ids = list(session.scalars(due))
         if not ids:
             return []
@@ -197,6 +218,22 @@ def claim_due(database_url: str, now: datetime, max_batch: int, lease: timedelta
             )
             for delivery_id, event, endpoint, outbox in found
         ]
+
+
+def release(database_url: str, items: list[Claimed], now: datetime) -> None:
+    """Give back claimed deliveries that were not tried: due again at once, no attempt counted."""
+    if not items:
+        return
+    with writing(database_url) as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id.in_([i.id for i in items]),
+                WebhookDelivery.claim == items[0].claim,
+            )
+            .values(claim=None, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:

@@ -5,7 +5,10 @@ runs it by hand. Endpoints are sent to in parallel, one thread each, so a receiv
 answers slowly holds up only its own deliveries; each request has a timeout. An endpoint's
 deliveries go one after another, and after an attempt that got no answer at all the rest of
 its batch is not tried (each counts as a failed attempt and waits its backoff), so a receiver
-that is down costs one timeout per call, not one per delivery.
+that is down costs one timeout per call, not one per delivery. A call claims at most
+``deliveries.PER_ENDPOINT`` deliveries per endpoint and starts no attempt after ``budget``
+seconds (what is left is given back, due at once), so a slow receiver delays the next call,
+and with it the other endpoints' next events, by at most about ``budget + timeout``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_SECONDS = 10.0
 MAX_BATCH = 100
 MAX_PARALLEL_ENDPOINTS = 8
+CALL_BUDGET_SECONDS = 30.0
 
 
 def deliver_due(
@@ -34,13 +38,14 @@ def deliver_due(
     now: datetime | None = None,
     max_batch: int = MAX_BATCH,
     timeout: float = REQUEST_TIMEOUT_SECONDS,
+    budget: float = CALL_BUDGET_SECONDS,
 ) -> dict[str, int]:
     """Fan out and send; returns counts: events dispatched, deliveries made, attempts, and
     how the attempts ended (delivered, retrying, failed)."""
     now = now or datetime.now(UTC)
     dispatched, made = deliveries.fan_out(settings.database_url, now, max_batch)
     # Long enough for a whole batch of timeouts: the claim must outlive the attempts.
-    lease = timedelta(seconds=timeout * (max_batch + 1) + 60)
+    lease = timedelta(seconds=budget + 2 * timeout + 60)
     claimed = deliveries.claim_due(settings.database_url, now, max_batch, lease)
     by_endpoint: dict[int, list[deliveries.Claimed]] = defaultdict(list)
     for item in claimed:
@@ -50,7 +55,7 @@ def deliver_due(
         workers = min(MAX_PARALLEL_ENDPOINTS, len(by_endpoint))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
             for result in pool.map(
-                lambda items: _send_to_endpoint(settings, items, now, timeout),
+                lambda items: _send_to_endpoint(settings, items, now, timeout, budget),
                 by_endpoint.values(),
             ):
                 outcomes.update(result)
@@ -61,6 +66,7 @@ def deliver_due(
         "delivered": outcomes["delivered"],
         "retrying": outcomes["pending"],
         "failed": outcomes["failed"],
+        "released": outcomes["released"],
     }
     if dispatched or claimed:
         log.info("webhooks delivered", extra=summary)
@@ -68,11 +74,20 @@ def deliver_due(
 
 
 def _send_to_endpoint(
-    settings: Settings, items: list[deliveries.Claimed], now: datetime, timeout: float
+    settings: Settings,
+    items: list[deliveries.Claimed],
+    now: datetime,
+    timeout: float,
+    budget: float,
 ) -> Counter[str]:
     outcomes: Counter[str] = Counter()
     unreachable: str | None = None
-    for item in items:
+    started = time.monotonic()
+    for position, item in enumerate(items):
+        if position and time.monotonic() - started > budget:  # the first always goes
+            deliveries.release(settings.database_url, items[position:], now)
+            outcomes["released"] += len(items) - position
+            break
         if unreachable is not None:
             answer = sender.Answer(None, None, f"not tried: {unreachable}")
         else:

@@ -21,6 +21,7 @@ from shared.outbox import enqueue
 from shared.settings import Settings
 from shared.tasks import BRAND_SWITCH as BRAND_SWITCH_TASK
 from shared.webhooks import signing
+from shared.webhooks.deliveries import fan_out
 from shared.webhooks.delivery import deliver_due
 from shared.webhooks.endpoints import create_endpoint, update_endpoint
 from survey_service.responses import add_response
@@ -257,3 +258,38 @@ def test_an_inactive_endpoint_gets_nothing_until_active_again(settings, receiver
 def test_an_unknown_event_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown outbox event"):
         enqueue(None, "customer.deleted", {})  # type: ignore[arg-type]
+
+
+@sqlite_only
+def test_a_backlog_does_not_crowd_out_another_endpoint(settings, receivers) -> None:
+    busy, quiet = receivers(), receivers()
+    _endpoint(settings, busy.url, ["model.promoted"])
+    with session_scope(settings.database_url) as session:
+        for version in range(25):
+            enqueue(session, "model.promoted", {"task": "t", "version": str(version)})
+    _endpoint(settings, quiet.url, ["response.received"])
+    _answer(settings, nps=9)
+    assert fan_out(settings.database_url, NOW, 100) == (26, 26)
+
+    summary = deliver_due(settings, now=NOW, max_batch=21)
+
+    assert summary["delivered"] == 21
+    assert (len(busy.received), len(quiet.received)) == (20, 1)
+
+
+@sqlite_only
+def test_a_call_gives_back_what_it_has_no_time_for(settings, receivers) -> None:
+    receiver = receivers()
+    _endpoint(settings, receiver.url, ["response.received"])
+    for nps in (1, 2, 3):
+        _answer(settings, nps=nps)
+
+    first = deliver_due(settings, now=NOW, budget=0)  # time for the first attempt only
+
+    assert (first["delivered"], first["released"]) == (1, 2)
+    second = deliver_due(settings, now=NOW)
+    assert (second["delivered"], second["released"]) == (2, 0)
+    assert sorted(receiver.deliveries()) == ["1", "2", "3"]
+    with session_scope(settings.database_url) as session:
+        attempts = session.scalars(select(WebhookDelivery.attempts)).all()
+    assert attempts == [1, 1, 1]
