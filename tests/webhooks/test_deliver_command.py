@@ -29,3 +29,12 @@ def test_deliver_sends_what_is_due_once(settings, receivers, tmp_path) -> None:
     again = CliRunner().invoke(main, ["webhooks", "deliver"], env=env)
     assert "attempts 0" in again.output
     assert len(receiver.received) == 1
+
+
+def test_the_worker_finds_deliver_due_where_it_looks() -> None:
+    """kundresa/scheduled.py looks up ``deliver_due`` on the ``shared.webhooks`` package."""
+    import importlib
+
+    from shared.webhooks.delivery import deliver_due
+
+    assert getattr(importlib.import_module("shared.webhooks"), "deliver_due", None) is deliver_due
