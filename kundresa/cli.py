@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "score": "model_service.cli:score",
     "demo": "kundresa.demo:demo",
     "worker": "kundresa.worker:worker",
+    "webhooks": "kundresa.webhooks_cli:webhooks",
 }
 
 

@@ -21,8 +21,6 @@ A line of six fields has a leading seconds field. ``off`` disables a job.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
 from collections.abc import Callable
@@ -34,9 +32,6 @@ log = logging.getLogger(__name__)
 
 DISABLED = frozenset({"off", "none", "disabled", "false", "0"})
 DEFAULT_KEEP_DAYS = 30
-# The webhooks helper's module, which holds ``deliver_due(settings)``: it arrives at merge
-# (issue 15). Until one of these imports, the deliver-webhooks job is not scheduled at all.
-WEBHOOK_MODULES = ("kundresa.webhook_delivery", "shared.webhooks")
 
 
 @dataclass(frozen=True)
@@ -113,11 +108,16 @@ def retrain_candidates(settings: Settings) -> dict:
                 "reason": trained.note or ("first model" if trained.promoted else ""),
             }
             if not trained.promoted:
+                # promote() records model.promoted itself when it moves the alias.
                 decision = promote(
-                    task, version=trained.version, tracking_uri=settings.mlflow_tracking_uri
+                    task,
+                    version=trained.version,
+                    tracking_uri=settings.mlflow_tracking_uri,
+                    database_url=settings.database_url,
                 )
                 entry |= {"promoted": decision.promoted, "reason": decision.reason[:300]}
-            if entry["promoted"]:
+            elif entry["promoted"]:
+                # A first model became champion inside train(), which records no event.
                 with session_scope(settings.database_url) as session:
                     enqueue(
                         session,
@@ -141,12 +141,10 @@ def prune_job_runs(settings: Settings) -> dict:
     return prune(settings.database_url, int(keep) if keep else DEFAULT_KEEP_DAYS)
 
 
-def _webhook_delivery() -> Callable[[Settings], dict] | None:
-    # One find_spec check: deliver-webhooks exists only once the webhooks module does.
-    for module in WEBHOOK_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            return getattr(importlib.import_module(module), "deliver_due", None)
-    return None
+def deliver_webhooks(settings: Settings) -> dict:
+    from shared.webhooks.delivery import deliver_due
+
+    return deliver_due(settings)
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
@@ -156,9 +154,7 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
         ScheduledJob("score", "0 2 * * *", score_and_check_drift),
         ScheduledJob("retrain", "0 3 * * 0", retrain_candidates),
     ]
-    deliver = _webhook_delivery()
-    if deliver is not None:
-        jobs.append(ScheduledJob("deliver-webhooks", "*/10 * * * * *", deliver))
+    jobs.append(ScheduledJob("deliver-webhooks", "*/10 * * * * *", deliver_webhooks))
     jobs.append(ScheduledJob("prune-job-runs", "30 4 * * *", prune_job_runs))
     configured = []
     for job in jobs:

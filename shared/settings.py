@@ -120,6 +120,9 @@ class Settings:
     session_cookie_secure: bool = False
     max_failed_logins: int = 5
     lockout_minutes: int = 15
+    # Webhooks may be sent to private, loopback and link-local addresses (on in the demo and
+    # tests, whose receivers run on this machine); off, such URLs are refused (SSRF).
+    webhooks_allow_private: bool = False
 
     def check_secret_key(self) -> None:
         """Refuse to serve outside demo mode with a SECRET_KEY others may know or guess: it
@@ -168,6 +171,11 @@ class Settings:
             "session_cookie_secure": _env_bool("KUNDRESA_SECURE_COOKIES", False),
         }
         values.update(overrides)
+        # The demo's receivers run on this machine: allowed there unless said otherwise.
+        values.setdefault(
+            "webhooks_allow_private",
+            _env_bool("KUNDRESA_WEBHOOKS_ALLOW_PRIVATE", bool(values["demo_mode"])),
+        )
         if "secret_key" not in values:
             values["secret_key"] = _secret_key(Path(values["var_dir"]))
         known = {f.name for f in fields(cls)}

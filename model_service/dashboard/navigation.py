@@ -26,6 +26,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("dashboard.critical_journeys", _l("Critical journeys")),
     NavItem("dashboard.feedback", _l("Feedback")),
     NavItem("dashboard.models", _l("Models")),
+    NavItem("dashboard.webhooks", _l("Webhooks"), ADMIN_ONLY),
 )
 
 

@@ -421,3 +421,64 @@ class JobLock(Base):
     # The scheduled time last taken: a second worker firing for the same time finds it taken
     # even when the first has already finished.
     last_scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
+class WebhookEndpoint(Base):
+    """A receiver an admin registered: where to POST which events, signed with its secret.
+
+    The secret signs every POST, so it must be readable by the sender: it is stored encrypted
+    with a key derived from SECRET_KEY (shared.webhooks.secrets), never in the clear, and shown
+    to the admin once, when it is made. ``secret_hint`` is its first characters, to tell
+    secrets apart without revealing them.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(200), default=None)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    secret_hint: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One outbox event for one subscribed endpoint: pending → delivered, or failed after a day.
+
+    A sender claims a due delivery by moving ``next_attempt_at`` past its own attempt (a lease)
+    and writing its ``claim``; only the holder of the claim records the result, so two workers
+    never send one delivery at once. Its id goes out as ``Kundresa-Delivery``: a receiver
+    that sees an id twice (a crash after sending, a re-send) can drop the second.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    # Retried until then (a day after it was made or re-sent), then marked failed.
+    retry_until: Mapped[datetime] = mapped_column()
+    claim: Mapped[str | None] = mapped_column(String(32), default=None)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    # The start of the receiver's answer, kept as text and shown escaped.
+    response_excerpt: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # Fan-out by two workers at once makes one delivery per event and endpoint.
+        Index(
+            "uq_webhook_deliveries_event_endpoint", "outbox_event_id", "endpoint_id", unique=True
+        ),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
