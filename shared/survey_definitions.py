@@ -84,7 +84,11 @@ def get_survey(database_url: str, key: str) -> dict[str, Any]:
 
 
 def create_survey(database_url: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Store a survey already loaded by ``SurveyCreateSchema``; an active one is published."""
+    """Validate and store a new survey; an active one is published at once."""
+    errors = validation_errors(data)
+    if errors:
+        raise Invalid(errors=errors)
+    data = SurveyCreateSchema().load(data)
     try:
         with session_scope(database_url) as session:
             if session.scalar(select(Survey.id).where(Survey.key == data["key"])) is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
@@ -49,6 +50,31 @@ PREVIEW_CSP = CONTENT_SECURITY_POLICY.replace(
     "style-src 'self'", "style-src 'self' 'unsafe-inline'"
 )
 LOCALE_NAMES = {"en": "English", "sv": "Svenska", "da": "Dansk", "nb": "Norsk bokmål"}
+
+
+SURVEY_STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "published": _l("Published"),
+    "paused": _l("Paused"),
+    "archived": _l("Archived"),
+}
+SURVEY_ACTION_LABELS = {"publish": _l("Publish"), "pause": _l("Pause"), "archive": _l("Archive")}
+# What may be done to a survey in each status (archived: published again, which restores it).
+ACTIONS_BY_STATUS = {
+    "draft": ("publish", "archive"),
+    "published": ("pause", "archive"),
+    "paused": ("publish", "archive"),
+    "archived": ("publish",),
+}
+
+
+def _status_words() -> dict[str, Any]:
+    """What the survey templates use to word statuses and actions."""
+    return {
+        "survey_status_label": lambda status: str(SURVEY_STATUS_LABELS[status]),
+        "survey_action_label": lambda action: str(SURVEY_ACTION_LABELS[action]),
+        "survey_actions_for": lambda status: ACTIONS_BY_STATUS[status],
+    }
 
 
 class CsrfForm(FlaskForm):
@@ -105,6 +131,7 @@ def surveys():
         fatigue_fields=FATIGUE_FIELDS,
         fatigue_labels=_fatigue_labels(),
         locales=LOCALES,
+        **_status_words(),
     )
 
 
@@ -132,6 +159,7 @@ def _editor(form: EditorForm, survey: dict[str, Any] | None, status: int = 200):
             locale_field_labels=_locale_field_labels(),
             is_choice=is_choice,
             is_scale=is_scale,
+            **_status_words(),
         ),
         status,
     )
