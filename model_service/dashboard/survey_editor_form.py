@@ -64,6 +64,10 @@ class EditorForm:
     def row_type(self, row: int) -> str:
         return self.value(f"questions.{row}.type")
 
+    def has_texts(self, locale: str) -> bool:
+        prefix = f"texts.{locale}."
+        return any(v for name, v in self.values.items() if name.startswith(prefix))
+
     def locales_with_errors(self) -> set[str]:
         return {name.split(".")[1] for name in self.errors if name.startswith("texts.")}
 
