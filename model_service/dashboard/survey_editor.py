@@ -41,7 +41,7 @@ from shared.errors import Conflict, Invalid, KundresaError, NotFound
 from shared.schemas.sites import FATIGUE_FIELDS
 from shared.schemas.surveys import SURVEY_ACTIONS, SURVEY_KEY
 from shared.survey_texts import localize
-from shared.surveys import LOCALES
+from shared.surveys import CHROME_TEXTS, LOCALES
 from shared.web import current_settings, flatten_errors
 
 # The widget's styles live in a <style> inside its shadow root and on its host element: the
@@ -250,9 +250,13 @@ def _save_or_preview(survey: dict[str, Any] | None):
 def survey_new():
     if request.method == "POST":
         return _save_or_preview(None)
-    return _editor(
-        form_from_survey({"kind": "custom", "sampling_rate": 1.0, "cooldown_days": 30}), None
-    )
+    blank = {
+        "kind": "custom",
+        "sampling_rate": 1.0,
+        "cooldown_days": 30,
+        "texts": {locale: dict(CHROME_TEXTS[locale]) for locale in LOCALES},
+    }
+    return _editor(form_from_survey(blank), None)
 
 
 @bp.route("/surveys/<key>/edit", methods=["GET", "POST"])

@@ -21,6 +21,7 @@ from shared.surveys import DEFAULT_LOCALE, LOCALES, QUESTION_TYPES, SCALES, SURV
 from shared.web import flatten_errors
 
 LOCALE_FIELDS: tuple[str, ...] = ("title", "intro", "submit", "thanks", "close")
+CHROME_FIELDS: tuple[str, ...] = ("submit", "thanks", "close")
 QUESTION_TEXT_FIELDS: tuple[str, ...] = ("label", "min_label", "max_label")
 TRIGGER_FIELDS: tuple[str, ...] = (
     "event",
@@ -65,8 +66,13 @@ class EditorForm:
         return self.value(f"questions.{row}.type")
 
     def has_texts(self, locale: str) -> bool:
+        """Has this locale a translation (more than the buttons every survey starts with)?"""
         prefix = f"texts.{locale}."
-        return any(v for name, v in self.values.items() if name.startswith(prefix))
+        return any(
+            value
+            for name, value in self.values.items()
+            if name.startswith(prefix) and name[len(prefix) :] not in CHROME_FIELDS
+        )
 
     def locales_with_errors(self) -> set[str]:
         return {name.split(".")[1] for name in self.errors if name.startswith("texts.")}
@@ -225,10 +231,13 @@ def definition_from_form(
             paths[f"texts.{locale}.{qid}"] = f"{prefix}.label"
             if item:
                 by_question[qid] = item
-        if own or by_question:
+        # Buttons and thanks alone (a new survey starts with them) are no translation yet.
+        translated = set(own) - set(CHROME_FIELDS) if locale != DEFAULT_LOCALE else own
+        if by_question or translated:
             texts[locale] = {**own, "questions": by_question}
         paths[f"texts.{locale}"] = f"texts.{locale}.title"
     definition["texts"] = texts
+    paths["texts"] = f"texts.{DEFAULT_LOCALE}.title"
     rows = min(max(rows, len(questions) + 1), MAX_ROWS)
     return ParsedForm(definition, EditorForm(values=values, rows=rows, errors=errors), paths)
 
