@@ -316,3 +316,32 @@ def test_performance_page_counts_shown_started_and_answered(dashboard_on_each_db
     assert page.text.count("<svg") >= 2
     only = dashboard.signed_in().get("/dashboard/survey-performance?survey=nope&weeks=3")
     assert only.status_code == 200
+
+
+def test_nonsense_in_the_editor_is_refused_by_field_never_a_500(dashboard: Dashboard):
+    client = _admin(dashboard)
+    for changes in (
+        {"sampling_rate": "nan"},
+        {"sampling_rate": "lots", "cooldown_days": "1e9", "priority": "-5"},
+        {"key": "Bad Key!", "kind": "spam"},
+        {"questions.0.type": "essay", "questions.0.max_length": "x"},
+        {"questions.1.options": "Price!, price!"},
+        {"questions.1.id": "nps"},  # two questions with one id
+        {"texts.en.q1.options": "no equals sign here"},
+        {"texts.en.q1.options": "BAD KEY = label"},
+        {"texts.en.title": "", "texts.en.q0.label": ""},
+        {"trigger.event": "teleport", "trigger.stage": "nirvana", "trigger.page_url": "[z-a]"},
+        {"trigger.days_since_last_order.min": "99999"},
+        {"questions.19.id": "late", "questions.250.id": "later", "questions.x.id": "odd"},
+    ):
+        answer = _post(client, NEW, {**FORM, **changes})
+        assert answer.status_code == 422, (changes, answer.status_code)
+        assert 'class="field-error"' in answer.text or "flash-error" in answer.text
+    status = _post(
+        client,
+        "/dashboard/surveys/post_purchase/status",
+        {"action": "explode"},
+        page="/dashboard/surveys",
+    )
+    assert status.status_code == 400
+    assert client.get("/dashboard/survey-performance?weeks=x&survey=%ff").status_code == 200

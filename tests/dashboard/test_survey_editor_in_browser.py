@@ -160,6 +160,12 @@ def test_an_admin_writes_previews_and_publishes_a_swedish_survey_that_the_shop_s
     cells = [text.split()[0] for text in row.locator("td.num").all_inner_texts()]
     assert cells[:3] == ["1", "1", "1"]  # shown, started, answered
     screenshot(page, "survey_performance")
+    # The list, in Swedish: the survey is published and its languages are shown.
+    with page.expect_navigation():
+        page.select_option("#locale", "sv")
+    page.goto(f"{services.dashboard}/dashboard/surveys")
+    assert "Publicerad" in page.locator("tr:has-text('vinter')").inner_text()
+    screenshot(page, "survey_list_sv")
     context.close()
     with session_scope(services.database_url) as session:
         assert session.scalar(select(Survey.active).where(Survey.key == "vinter")) is True
