@@ -66,7 +66,7 @@ def validation_errors(definition: Mapping[str, Any]) -> dict[str, Any]:
 def _row(session: Session, key: str) -> Survey:
     row = session.scalars(select(Survey).where(Survey.key == key)).first()
     if row is None:
-        raise NotFound(field="key", errors={"key": ["No survey has this key."]})
+        raise NotFound()  # the view words it for its caller
     return row
 
 
