@@ -208,6 +208,9 @@ class Survey(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # When several surveys are due at the same moment, the highest priority wins.
     priority: Mapped[int] = mapped_column(Integer, default=_kind_priority, server_default="10")
+    # The lifecycle (shared/survey_definitions.py): draft → published ⇄ paused → archived.
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SurveyImpression(Base):
@@ -219,8 +222,16 @@ class SurveyImpression(Base):
     survey_key: Mapped[str] = mapped_column(String(80))
     visitor_id: Mapped[str] = mapped_column(ID)
     shown_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The funnel (shown → started → answered): where and on what it was shown, and when the
+    # visitor first touched an answer (the widget says so once per impression).
+    stage: Mapped[str | None] = mapped_column(String(40), default=None)
+    device: Mapped[str | None] = mapped_column(String(20), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
 
-    __table_args__ = (Index("ix_survey_impressions_visitor", "visitor_id", "survey_key"),)
+    __table_args__ = (
+        Index("ix_survey_impressions_visitor", "visitor_id", "survey_key"),
+        Index("ix_survey_impressions_time", "shown_at"),
+    )
 
 
 class Response(Base):
