@@ -5,7 +5,6 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-04 22:00:00
 
-Written in parallel with other 0008 revisions; the lead re-chains them at merge.
 """
 
 import sqlalchemy as sa
