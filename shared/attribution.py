@@ -26,6 +26,10 @@ OTHER = "other"  # a channel the journey model does not know: kept, counted, nev
 KNOWN_CHANNELS: tuple[str, ...] = (*CHANNELS, OTHER)
 RULES: tuple[str, ...] = ("last_click", "first_click", "linear", "position_based", "time_decay")
 MARKOV = "markov"
+KINDS: tuple[str, ...] = ("purchase", "recovered_cart")
+# A cart bought this long after its last change (or after it was marked abandoned) was
+# recovered: the cart task calls a cart not bought within 24 hours abandoned.
+RECOVERED_AFTER = pd.Timedelta(hours=24)
 MODELS: tuple[str, ...] = (*RULES, MARKOV)
 DEFAULT_LOOKBACK_DAYS = 30
 DEFAULT_HALF_LIFE_DAYS = 7.0
@@ -43,6 +47,68 @@ def normalise_channels(channels: pd.Series) -> pd.Series:
     known = text.isin(CHANNELS)
     missing = text.isna()
     return text.where(known | missing, OTHER)
+
+
+def person_of(events: pd.DataFrame) -> pd.Series:
+    """Whose journey an event is: the customer (visitors linked to them included), else the
+    anonymous visitor."""
+    customer = events["customer_id"].astype(object)
+    visitor = "visitor:" + events["visitor_id"].astype(object).fillna("").astype(str)
+    return customer.where(customer.notna(), visitor)
+
+
+def conversions_and_touches(
+    events: pd.DataFrame, kind: str, since: pd.Timestamp, until: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From a journey events frame (``shared.journey_frames``): the conversions of ``kind`` in
+    ``[since, until)`` and every touchpoint (an event with a channel, purchases excepted).
+
+    ``recovered_cart``: a purchase of a cart that had been marked ``cart_abandoned`` before, or
+    whose last change was at least ``RECOVERED_AFTER`` earlier.
+    """
+    events = events[events["occurred_at"] < until]
+    person = person_of(events)
+    types = events["type"].astype(object)
+    purchase = (types == "purchase").to_numpy()
+    in_period = (events["occurred_at"] >= since).to_numpy()
+    chosen = purchase & in_period
+    if kind == "recovered_cart":
+        chosen &= _recovered(events, types).to_numpy()
+    elif kind != "purchase":
+        raise ValueError(f"unknown kind {kind!r}")
+    bought = events[chosen]
+    conversions = pd.DataFrame(
+        {
+            "conversion_id": np.arange(len(bought)),
+            "person": person[chosen].to_numpy(),
+            "at": bought["occurred_at"].to_numpy(),
+            "value": pd.to_numeric(bought["value"], errors="coerce").fillna(0.0).to_numpy(),
+        }
+    )
+    conversions["at"] = pd.to_datetime(conversions["at"], utc=True)
+    touching = events["channel"].notna().to_numpy() & ~purchase
+    touches = pd.DataFrame(
+        {
+            "person": person[touching].to_numpy(),
+            "at": events["occurred_at"][touching].to_numpy(),
+            "channel": events["channel"][touching].astype(object).to_numpy(),
+        }
+    )
+    touches["at"] = pd.to_datetime(touches["at"], utc=True)
+    return conversions, touches
+
+
+def _recovered(events: pd.DataFrame, types: pd.Series) -> pd.Series:
+    cart = events["cart_id"].astype(object)
+    has_cart = cart.notna()
+    changes = events[has_cart & types.isin(("add_to_cart", "remove_from_cart"))]
+    marked = events[has_cart & (types == "cart_abandoned")]
+    last_change = changes.groupby(changes["cart_id"].astype(object))["occurred_at"].max()
+    first_marked = marked.groupby(marked["cart_id"].astype(object))["occurred_at"].min()
+    at = events["occurred_at"]
+    quiet = at - cart.map(last_change) >= RECOVERED_AFTER
+    was_marked = cart.map(first_marked) < at
+    return has_cart & (quiet.fillna(False) | was_marked.fillna(False))
 
 
 @dataclass(frozen=True)
