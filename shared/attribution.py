@@ -106,9 +106,11 @@ def _recovered(events: pd.DataFrame, types: pd.Series) -> pd.Series:
     last_change = changes.groupby(changes["cart_id"].astype(object))["occurred_at"].max()
     first_marked = marked.groupby(marked["cart_id"].astype(object))["occurred_at"].min()
     at = events["occurred_at"]
-    quiet = at - cart.map(last_change) >= RECOVERED_AFTER
-    was_marked = cart.map(first_marked) < at
-    return has_cart & (quiet.fillna(False) | was_marked.fillna(False))
+    changed_at = last_change.reindex(cart.to_numpy()).to_numpy(dtype="datetime64[ns]")
+    marked_at = first_marked.reindex(cart.to_numpy()).to_numpy(dtype="datetime64[ns]")
+    quiet = (at.to_numpy(dtype="datetime64[ns]") - changed_at) >= RECOVERED_AFTER.to_timedelta64()
+    was_marked = marked_at < at.to_numpy(dtype="datetime64[ns]")
+    return has_cart & (quiet | was_marked)
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,8 @@ def _null_paths(
 ) -> list[tuple[str, ...]]:
     if since is not None:
         touches = touches[touches["at"] >= since]
-    last = conversions.groupby("person")["at"].max()
-    after = touches["at"] > touches["person"].map(last).fillna(pd.Timestamp.min.tz_localize("UTC"))
+    last = touches["person"].map(conversions.groupby("person")["at"].max())
+    after = last.isna().to_numpy() | (touches["at"] > last).to_numpy()
     tail = touches[after].sort_values(["person", "at"], kind="stable")
     return [tuple(group) for group in tail.groupby("person", sort=False)["channel"].agg(list)]
 
