@@ -159,8 +159,9 @@ def _null_paths(
 ) -> list[tuple[str, ...]]:
     if since is not None:
         touches = touches[touches["at"] >= since]
-    last = touches["person"].map(conversions.groupby("person")["at"].max())
-    after = last.isna().to_numpy() | (touches["at"] > last).to_numpy()
+    last = conversions.groupby("person")["at"].max()
+    last_at = last.reindex(touches["person"].to_numpy()).to_numpy(dtype="datetime64[ns]")
+    after = np.isnat(last_at) | (touches["at"].to_numpy(dtype="datetime64[ns]") > last_at)
     tail = touches[after].sort_values(["person", "at"], kind="stable")
     return [tuple(group) for group in tail.groupby("person", sort=False)["channel"].agg(list)]
 
