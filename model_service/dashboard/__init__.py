@@ -34,6 +34,7 @@ def init_dashboard(app: Flask) -> None:
         feedback,
         journeys,
         models_page,
+        readiness_view,
         security,
     )
     from model_service.dashboard.formatting import install_filters

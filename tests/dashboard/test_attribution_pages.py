@@ -35,6 +35,16 @@ def test_attribution_page_and_channel_split_render(dashboard: Dashboard) -> None
     assert split.status_code == 200 and "Which channels bring" in split.text
 
 
+def test_readiness_on_the_customer_page_and_the_at_risk_list(dashboard: Dashboard) -> None:
+    seed_scored_customers(dashboard.database_url)
+    client = dashboard.signed_in()
+    # c-calm bought and then wrote a review: loyalty, the last step.
+    customer = client.get("/dashboard/customers/c-calm")
+    assert "Purchase readiness" in customer.text and "110 % · Loyalty" in customer.text
+    listed = client.get("/dashboard/")
+    assert listed.status_code == 200 and "Readiness 110 %" in listed.text
+
+
 def test_attribution_page_in_swedish(dashboard: Dashboard) -> None:
     seed_scored_customers(dashboard.database_url)
     client = dashboard.signed_in()
