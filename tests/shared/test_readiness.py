@@ -48,7 +48,7 @@ def test_each_step_from_its_evidence() -> None:
 
 
 def test_steps_belong_to_the_stages_of_the_journey_preset() -> None:
-    assert STEPS == tuple(int(k.rstrip("%")) for k in PRESETS["readiness"])
+    assert tuple(int(k.rstrip("%")) for k in PRESETS["readiness"]) == STEPS
     assert [stage_of_step(s) for s in (0, 20, 50, 80, 110)] == [
         "awareness",
         "interest",
