@@ -99,5 +99,8 @@ def test_attribution_and_channel_split_in_chromium(chromium, synthetic_site: str
         tab.wait_for_url("**channels=1**")
         assert tab.locator("#channel-split svg .bar").count() >= 6
         screenshot(tab, "21-journey-map-channels")
+        tab.goto(synthetic_site + "/dashboard/customers/s17-c0000003")
+        assert "%" in tab.locator(".fact", has_text="Purchase readiness").inner_text()
+        screenshot(tab, "22-customer-readiness")
     finally:
         context.close()
