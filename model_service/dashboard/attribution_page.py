@@ -11,12 +11,19 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from markupsafe import Markup
 
-from model_service.attribution import attribution_report, stage_channels
+from model_service.attribution import attribution_report, load_period, stage_channels
 from model_service.dashboard import bp, charts
 from model_service.dashboard.filters import PERIODS, cached_choices
 from model_service.dashboard.formatting import STAGE_LABELS, label, money
 from model_service.dashboard.journey_map import data_until
-from shared.attribution import KINDS, KNOWN_CHANNELS, MARKOV, MIN_CONVERSIONS_FOR_INTERVAL, MODELS
+from shared.attribution import (
+    DEFAULT_LOOKBACK_DAYS,
+    KINDS,
+    KNOWN_CHANNELS,
+    MARKOV,
+    MIN_CONVERSIONS_FOR_INTERVAL,
+    MODELS,
+)
 from shared.cache import TimedCache
 from shared.channel_stages import NO_CHANNEL, ChannelAtStage
 from shared.db.session import session_scope
@@ -92,19 +99,9 @@ def attribution():
     category = _choice("category", categories)
     results, stages = {}, []
     if until is not None:
-        results = ATTRIBUTION_CACHE.get(
-            ("models", database_url, since, until, kind),
-            lambda: attribution_report(database_url, since=since, until=until, kind=kind),
-        )
-        stages = ATTRIBUTION_CACHE.get(
-            ("stages", database_url, since, until, segment, category),
-            lambda: stage_channels(
-                database_url,
-                since=since,
-                until=until,
-                segment=segment,
-                product_category=category,
-            ),
+        results, stages = ATTRIBUTION_CACHE.get(
+            ("page", database_url, since, until, kind, segment, category),
+            lambda: _page_figures(database_url, since, until, kind, segment, category),
         )
     table, chart = _models_table(results)
     return render_template(
@@ -130,6 +127,23 @@ def attribution():
         since=since,
         until=until,
     )
+
+
+def _page_figures(database_url, since, until, kind, segment, category):
+    """Both questions of the page from one read of the period."""
+    frames = load_period(
+        database_url, since=since, until=until, lookback_days=DEFAULT_LOOKBACK_DAYS
+    )
+    results = attribution_report(database_url, since=since, until=until, kind=kind, frames=frames)
+    stages = stage_channels(
+        database_url,
+        since=since,
+        until=until,
+        segment=segment,
+        product_category=category,
+        frames=frames,
+    )
+    return results, stages
 
 
 def _models_table(results: dict) -> tuple[list[dict], Markup | None]:
