@@ -81,20 +81,18 @@ def conversions_and_touches(
         {
             "conversion_id": np.arange(len(bought)),
             "person": person[chosen].to_numpy(),
-            "at": bought["occurred_at"].to_numpy(),
+            "at": bought["occurred_at"].reset_index(drop=True),
             "value": pd.to_numeric(bought["value"], errors="coerce").fillna(0.0).to_numpy(),
         }
     )
-    conversions["at"] = pd.to_datetime(conversions["at"], utc=True)
     touching = events["channel"].notna().to_numpy() & ~purchase
     touches = pd.DataFrame(
         {
             "person": person[touching].to_numpy(),
-            "at": events["occurred_at"][touching].to_numpy(),
+            "at": events["occurred_at"][touching].reset_index(drop=True),
             "channel": events["channel"][touching].astype(object).to_numpy(),
         }
     )
-    touches["at"] = pd.to_datetime(touches["at"], utc=True)
     return conversions, touches
 
 
@@ -163,7 +161,16 @@ def _null_paths(
     last_at = last.reindex(touches["person"].to_numpy()).to_numpy(dtype="datetime64[ns]")
     after = np.isnat(last_at) | (touches["at"].to_numpy(dtype="datetime64[ns]") > last_at)
     tail = touches[after].sort_values(["person", "at"], kind="stable")
-    return [tuple(group) for group in tail.groupby("person", sort=False)["channel"].agg(list)]
+    return split_paths(tail["person"].to_numpy(), tail["channel"].to_numpy())
+
+
+def split_paths(keys: np.ndarray, channels: np.ndarray) -> list[tuple[str, ...]]:
+    """The channels of each run of equal ``keys`` (sorted) as one tuple per key, in order:
+    one split of the arrays, not a Python call per group."""
+    if len(keys) == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return [tuple(part) for part in np.split(channels, starts[1:])]
 
 
 def rule_weights(
@@ -338,8 +345,8 @@ def attribute_markov(
     multinomial draw and every resample's chain is solved in one batched call.
     """
     value, revenue, n, lost, n_lost = _summary(paths)
-    converted_paths = (
-        paths.touches.groupby("conversion_id", sort=False)["channel"].agg(tuple).tolist()
+    converted_paths = split_paths(
+        paths.touches["conversion_id"].to_numpy(), paths.touches["channel"].to_numpy()
     )
     all_paths = converted_paths + list(paths.null_paths)
     flags = [True] * len(converted_paths) + [False] * len(paths.null_paths)
