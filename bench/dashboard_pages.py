@@ -166,10 +166,10 @@ def database_for(workdir: Path, customers: int, events: int) -> str:
 
 def turn_off_caches() -> None:
     """Every TimedCache of the dashboard keeps nothing: each request does the whole work."""
-    from model_service.dashboard import filters, journeys, score_figures
+    from model_service.dashboard import attribution_page, filters, journeys, score_figures
     from shared.cache import TimedCache
 
-    for module in (filters, journeys, score_figures):
+    for module in (filters, journeys, score_figures, attribution_page):
         for value in vars(module).values():
             if isinstance(value, TimedCache):
                 value.seconds = 0
@@ -212,6 +212,9 @@ def measure(
         "feedback": "/dashboard/feedback",
         "feedback, comment search": "/dashboard/feedback?q=delivery",
         "models": "/dashboard/models",
+        "attribution (30 days)": "/dashboard/attribution",
+        "attribution (90 days, recovered carts)": "/dashboard/attribution?period=90d&kind=recovered_cart",
+        "journey map split by channel (90 days)": "/dashboard/journey-map?channels=1",
     }
     if only:
         paths = {name: path for name, path in paths.items() if any(o in name for o in only)}

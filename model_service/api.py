@@ -8,11 +8,13 @@ from typing import Any
 
 from flask import current_app, g, request
 
-from model_service import service
+from model_service import attribution, service
 from model_service.predict import EXTENSION, with_texts
 from model_service.schemas import (
     AtRiskPageSchema,
     AtRiskQuerySchema,
+    AttributionQuerySchema,
+    AttributionSchema,
     CriticalJourneysSchema,
     CriticalQuerySchema,
     CustomerProfileSchema,
@@ -150,3 +152,33 @@ def update_follow_up(body: dict[str, Any], follow_up_id: int):
         status=body.get("status"),
         note=body.get("note"),
     )
+
+
+@blp.route("/attribution", methods=["GET"])
+@blp.arguments(AttributionQuerySchema, location="query")
+@blp.response(200, AttributionSchema)
+@auth("support")
+def attribution_by_channel(query: dict[str, Any]):
+    """Converted revenue per channel, per attribution model, for the purchases (or recovered
+    carts) of a period: last click, first click, linear, position-based, time decay and the
+    Markov removal effect with a bootstrap interval. Each model's channels add up to the
+    attributed revenue."""
+    since, until = query["since"], query["until"]
+    models = (query["model"],) if query.get("model") else attribution.MODELS
+    results = attribution.attribution_report(
+        current_settings().database_url,
+        since=since,
+        until=until,
+        models=models,
+        kind=query["kind"],
+        lookback_days=query["lookback_days"],
+        half_life_days=query["half_life_days"],
+    )
+    return {
+        "since": since,
+        "until": until,
+        "kind": query["kind"],
+        "lookback_days": query["lookback_days"],
+        "half_life_days": query["half_life_days"],
+        "models": [attribution.as_dict(result) for result in results.values()],
+    }

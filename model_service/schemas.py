@@ -8,13 +8,15 @@ e.g. the recency of a customer who never bought), and unknown fields are refused
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from model_service.critical_journeys import period_days
 from model_service.followups import NOTE_MAX_LENGTH, STATUSES
 from model_service.risk import DEFAULT_SORT, MAX_PAGE, SORTS
+from shared import attribution
 from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
 from shared.customer_features import CUSTOMER_CATEGORICAL, CUSTOMER_FEATURES
 from shared.journey import STAGES
@@ -457,3 +459,90 @@ class FollowUpUpdateSchema(StrictSchema):
 
     status = fields.String(validate=validate.OneOf(STATUSES))
     note = CleanString(validate=validate.Length(max=NOTE_MAX_LENGTH))
+
+
+# --- Attribution (issue 17) ------------------------------------------------------------------
+
+MAX_ATTRIBUTION_DAYS = 366
+DEFAULT_ATTRIBUTION_DAYS = 30
+
+
+class AttributionQuerySchema(StrictSchema):
+    model = fields.String(
+        validate=validate.OneOf(attribution.MODELS),
+        metadata={"description": "One model; absent: every model side by side."},
+    )
+    since = UtcDateTime(metadata={"description": "Start of the period (default: until − 30 days)."})
+    until = UtcDateTime(
+        metadata={"description": "End of the period (default: now); nothing later is read."}
+    )
+    lookback_days = fields.Integer(
+        load_default=attribution.DEFAULT_LOOKBACK_DAYS,
+        validate=validate.Range(1, 90),
+        metadata={"description": "Touchpoints this many days before a conversion count."},
+    )
+    half_life_days = fields.Float(
+        load_default=attribution.DEFAULT_HALF_LIFE_DAYS,
+        allow_nan=False,
+        validate=validate.Range(0.1, 90),
+        metadata={"description": "Time decay: a touch this many days older counts half."},
+    )
+    kind = fields.String(
+        load_default="purchase",
+        validate=validate.OneOf(attribution.KINDS),
+        metadata={"description": "purchase, or recovered_cart: a cart bought after it was left."},
+    )
+
+    @validates_schema
+    def _period(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        until = data.get("until") or datetime.now(UTC)
+        since = data.get("since")
+        if since is not None:
+            if since >= until:
+                raise ValidationError("Must be before until (default: now).", field_name="since")
+            if (until - since).days > MAX_ATTRIBUTION_DAYS:
+                raise ValidationError(
+                    f"At most {MAX_ATTRIBUTION_DAYS} days before until.", field_name="since"
+                )
+
+    @post_load
+    def _defaults(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        data.setdefault("until", datetime.now(UTC))
+        data.setdefault("since", data["until"] - timedelta(days=DEFAULT_ATTRIBUTION_DAYS))
+        return data
+
+
+class ChannelCreditSchema(Schema):
+    channel = fields.String(metadata={"description": "A channel, or other for an unknown one."})
+    revenue = fields.Float(metadata={"description": "Converted revenue credited to it."})
+    conversions = fields.Float(metadata={"description": "Conversions credited (fractions)."})
+    low = fields.Float(allow_none=True, metadata={"description": "Markov: 2.5th percentile."})
+    high = fields.Float(allow_none=True, metadata={"description": "Markov: 97.5th percentile."})
+
+
+class ModelAttributionSchema(Schema):
+    model = fields.String(metadata={"enum": list(attribution.MODELS)})
+    channels = fields.List(fields.Nested(ChannelCreditSchema))
+    attributed_revenue = fields.Float(
+        metadata={"description": "Revenue of conversions with a touchpoint: the channels' sum."}
+    )
+    conversions = fields.Integer()
+    unattributed_revenue = fields.Float(
+        metadata={"description": "Revenue of conversions without a touchpoint in the lookback."}
+    )
+    unattributed_conversions = fields.Integer()
+    other_touches = fields.Integer(
+        metadata={"description": "Touchpoints with an unknown channel, credited as other."}
+    )
+    interval_note = fields.String(
+        allow_none=True, metadata={"description": "Why the Markov model shows no interval."}
+    )
+
+
+class AttributionSchema(Schema):
+    since = fields.DateTime()
+    until = fields.DateTime()
+    kind = fields.String()
+    lookback_days = fields.Integer()
+    half_life_days = fields.Float()
+    models = fields.List(fields.Nested(ModelAttributionSchema))

@@ -28,6 +28,7 @@ def load_journey_frames(
     cutoff: datetime,
     customer_ids: Sequence[str] | None = None,
     visitor_ids: Sequence[str] | None = None,
+    since: datetime | None = None,
 ) -> JourneyFrames:
     """Read events, responses and customers strictly before ``cutoff``, one query per table.
 
@@ -35,6 +36,8 @@ def load_journey_frames(
     events of visitors never linked are kept with no customer (their carts are scored by
     visitor). ``customer_ids`` and ``visitor_ids`` restrict the events to those customers and
     visitors (the model service scoring a few); with only ``visitor_ids`` no customer is read.
+    ``since`` leaves out events and responses before it (a report over a period; features,
+    which look back over the whole history, never pass it).
     """
     cutoff_ts = as_utc(cutoff)
     cutoff_py = cutoff_ts.to_pydatetime()
@@ -46,8 +49,14 @@ def load_journey_frames(
         raise ValueError(f"at most {MAX_IN_LIST} visitor ids at a time")
     engine = get_engine(database_url)
     with engine.connect() as conn:
-        events = _read(conn, _events_query(cutoff_py, ids, visitors), ("occurred_at", "linked_at"))
-        responses = _read(conn, _responses_query(cutoff_py, ids), ("submitted_at", "linked_at"))
+        events_query = _events_query(cutoff_py, ids, visitors)
+        responses_query = _responses_query(cutoff_py, ids)
+        if since is not None:
+            since_py = as_utc(since).to_pydatetime()
+            events_query = events_query.where(JourneyEvent.__table__.c.occurred_at >= since_py)
+            responses_query = responses_query.where(Response.__table__.c.submitted_at >= since_py)
+        events = _read(conn, events_query, ("occurred_at", "linked_at"))
+        responses = _read(conn, responses_query, ("submitted_at", "linked_at"))
         customers = _read(conn, _customers_query(ids), ())
     if ids is not None and len(ids) > MAX_IN_LIST:
         wanted = set(ids)

@@ -15,7 +15,8 @@ The generative story (every number below is a constant in this module):
    display, paid social, organic social, PR and affiliates early (awareness); organic and paid
    search, retargeting, direct and referrals in the middle (interest, desire); e-mail and the
    newsletter after a purchase (loyalty). On the way to a purchase the early channels come in
-   its first half; the middle channels, product views and abandoned carts in its second. We
+   its first half; the middle channels, product views and abandoned carts in its second; paid
+   search brings most customers to a product page (``PLANTED_STAGE_CHANNEL``). We
    store touchpoints and views, not all ~117 interactions of seed 000, to keep volumes sane.
 3. **Carts.** Before each purchase a customer abandons 0–3 carts (more for bargain hunters
    and on mobile), so about 60–70 % of carts are abandoned (seed 003). Every cart is filled in
@@ -111,6 +112,12 @@ PROSPECT_SHARE = 0.25
 EARLY_CHANNELS = ("display", "paid_social", "organic_social", "pr", "affiliate", "organic_search")
 MIDDLE_CHANNELS = ("organic_search", "paid_search", "retargeting", "direct", "referral")
 AFTER_CHANNELS = ("email", "newsletter", "direct")
+# The planted channel effect per stage: this share of the arrivals that bring a customer to a
+# product page (interest) come by paid search, the rest evenly by the middle channels, so paid
+# search is the channel that brings most customers into interest. It is drawn from a stream of
+# its own and is independent of every outcome: the tasks get no easier.
+PLANTED_STAGE_CHANNEL: dict[str, str] = {"stage": "interest", "channel": "paid_search"}
+PLANTED_STAGE_CHANNEL_SHARE = 0.3
 
 # Log-odds of leaving after an order: the effects the models must recover.
 CHURN_EFFECTS: dict[str, float] = {
@@ -314,6 +321,8 @@ class _CustomerStory:
         surveys: dict[str, int],
     ) -> None:
         self.rng = random.Random(seed * 1_000_003 + number)
+        # A stream of its own for the planted channel, so every other draw stays as it was.
+        self.channel_rng = random.Random(f"{seed}-{number}-channel")
         self.start, self.end = start, end
         self.surveys = surveys
         self.id = f"s{seed}-c{number:07d}"
@@ -375,6 +384,13 @@ class _CustomerStory:
 
     def _touch(self, at: datetime, channels: tuple[str, ...], kind: str = "touchpoint") -> None:
         self._event(kind, at, channel=self.rng.choice(channels))
+
+    def _interest_channel(self) -> str:
+        """The channel of an arrival on a product page: the planted one at its share."""
+        channel = self.rng.choice(MIDDLE_CHANNELS)
+        if self.channel_rng.random() < PLANTED_STAGE_CHANNEL_SHARE:
+            return PLANTED_STAGE_CHANNEL["channel"]
+        return channel
 
     def _between(self, a: datetime, b: datetime) -> datetime:
         return a + timedelta(seconds=self.rng.uniform(0, max((b - a).total_seconds(), 1.0)))
@@ -445,7 +461,7 @@ class _CustomerStory:
             self._touch(self._between(t, middle), EARLY_CHANNELS)
         for _ in range(rng.randint(1, 2)):
             at = self._between(middle, until)
-            self._touch(at, MIDDLE_CHANNELS)
+            self._event("touchpoint", at, channel=self._interest_channel())
             self._event("product_view", at + timedelta(minutes=1), product_category=self.category)
         if not first:
             for _ in range(rng.randint(0, 2)):
@@ -481,7 +497,7 @@ class _CustomerStory:
         price = value / rng.uniform(1.0, 1.6)
         # Search and retargeting clicks land on a product page.
         self._event(
-            "product_view", t, channel=rng.choice(MIDDLE_CHANNELS), device_no=device,
+            "product_view", t, channel=self._interest_channel(), device_no=device,
             product_category=self.category,
             properties={"price": round(price, 2), "page_value": round(rng.uniform(0, 5), 2)},
         )  # fmt: skip

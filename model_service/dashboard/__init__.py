@@ -29,10 +29,12 @@ def init_dashboard(app: Flask) -> None:
     from flask_babel import Babel
 
     from model_service.dashboard import (  # noqa: F401 — importing registers the views
+        attribution_page,
         customers,
         feedback,
         journeys,
         models_page,
+        readiness_view,
         security,
         survey_editor,
         survey_performance,

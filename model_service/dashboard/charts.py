@@ -347,3 +347,107 @@ def journey_map(
                     f'text-anchor="middle">{escape(s.conversion)}</text>'
                 )
     return _svg(width, height, title, "".join(parts), css="journey-map")
+
+
+def grouped_bars(
+    groups: Sequence[str],
+    series: Sequence[str],
+    values: Sequence[Sequence[float]],
+    *,
+    title: str,
+    value_fmt: Callable[[float], str],
+    intervals: Mapping[tuple[int, int], tuple[float, float]] | None = None,
+    bar_width: int = 9,
+    height: int = 260,
+) -> Markup:
+    """One group of bars per ``groups`` entry, one bar per ``series`` (classes ``series-i``),
+    ``values[group][series]``; ``intervals`` draws a whisker (low, high) on chosen bars."""
+    left, top, bottom, right = 56, 14, 74, 10
+    group_w = bar_width * len(series) + 14
+    width = left + right + group_w * max(len(groups), 1)
+    plot_h = height - top - bottom
+    peak = max(
+        [v for row in values for v in row] + [hi for _lo, hi in (intervals or {}).values()],
+        default=0.0,
+    )
+    peak = peak or 1.0
+
+    def y_of(value: float) -> float:
+        return top + plot_h - plot_h * max(value, 0.0) / peak
+
+    parts: list[str] = []
+    for i in range(5):
+        v = peak * i / 4
+        y = y_of(v)
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_num(y)}" '
+            f'y2="{_num(y)}"/><text class="tick" x="{left - 6}" y="{_num(y + 4)}" '
+            f'text-anchor="end">{escape(value_fmt(v))}</text>'
+        )
+    for g, name in enumerate(groups):
+        x0 = left + g * group_w + 7
+        for s, series_name in enumerate(series):
+            value = values[g][s]
+            x = x0 + s * bar_width
+            y = y_of(value)
+            parts.append(
+                f'<rect class="bar series-{s}" x="{_num(x)}" y="{_num(y)}" '
+                f'width="{bar_width - 1}" height="{_num(top + plot_h - y)}"><title>'
+                f"{escape(name)} · {escape(series_name)}: {escape(value_fmt(value))}"
+                "</title></rect>"
+            )
+            if intervals and (g, s) in intervals:
+                low, high = intervals[(g, s)]
+                cx = x + (bar_width - 1) / 2
+                parts.append(
+                    f'<path class="whisker" d="M{_num(cx)},{_num(y_of(low))} '
+                    f"V{_num(y_of(high))} M{_num(cx - 3)},{_num(y_of(low))} "
+                    f'h6 M{_num(cx - 3)},{_num(y_of(high))} h6"><title>{escape(name)} · '
+                    f"{escape(series_name)}: {escape(value_fmt(low))}–{escape(value_fmt(high))}"
+                    "</title></path>"
+                )
+        cx = x0 + bar_width * len(series) / 2
+        parts.append(
+            f'<text class="tick" transform="translate({_num(cx)} {top + plot_h + 12}) '
+            f'rotate(-35)" text-anchor="end">{escape(name)}</text>'
+        )
+    parts.append(
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" '
+        f'y2="{top + plot_h}"/>'
+    )
+    return _svg(width, height, title, "".join(parts))
+
+
+def stage_split(
+    stages: Sequence[tuple[str, Sequence[tuple[str, float, str]]]],
+    *,
+    title: str,
+    box_width: int = 178,
+    gap: int = 44,
+    row_h: int = 19,
+) -> Markup:
+    """The journey map's stage boxes split by channel: per stage (label, [(channel label,
+    share, css class)]) a box of bars, one per channel, as wide as its share; aligned with
+    ``journey_map``'s boxes (same width and gap)."""
+    n_rows = max((len(rows) for _label, rows in stages), default=0)
+    box_h = 48 + row_h * n_rows
+    width = len(stages) * box_width + max(len(stages) - 1, 0) * gap + 20
+    parts: list[str] = []
+    for i, (label, rows) in enumerate(stages):
+        x = 10 + i * (box_width + gap)
+        parts.append(
+            f'<rect class="stage level-none" x="{x}" y="4" width="{box_width}" '
+            f'height="{box_h}" rx="10"/>'
+            f'<text class="stage-name" x="{x + 12}" y="28">{escape(label)}</text>'
+        )
+        for r, (channel, share, css) in enumerate(rows):
+            y = 52 + r * row_h
+            bar = (box_width - 24) * max(0.0, min(share, 1.0))
+            parts.append(
+                f'<rect class="bar {escape(css)}" x="{x + 12}" y="{y - 12}" '
+                f'width="{_num(bar)}" height="{row_h - 5}" rx="3"/>'
+                f'<text class="row-label" x="{x + 16}" y="{y}">{escape(channel)}</text>'
+                f'<text class="row-value" x="{x + box_width - 12}" y="{y}" '
+                f'text-anchor="end">{round(share * 100)} %</text>'
+            )
+    return _svg(width, box_h + 8, title, "".join(parts), css="journey-map")

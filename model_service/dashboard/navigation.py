@@ -24,6 +24,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("dashboard.open_carts", _l("Open carts")),
     NavItem("dashboard.journey_map", _l("Journey map")),
     NavItem("dashboard.critical_journeys", _l("Critical journeys")),
+    NavItem("dashboard.attribution", _l("Attribution")),
     NavItem("dashboard.feedback", _l("Feedback")),
     NavItem("dashboard.models", _l("Models")),
     NavItem("dashboard.surveys", _l("Surveys"), ADMIN_ONLY),  # the editor; support: results
