@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 from flask_login import login_required
 
 from model_service.dashboard import bp, charts
@@ -28,7 +29,7 @@ def _rate_chart(funnel) -> object:
 
     return charts.line_chart(
         [
-            charts.Series(_("Started"), points("start_rate"), "series-1"),
+            charts.Series(pgettext("survey funnel", "Started"), points("start_rate"), "series-1"),
             charts.Series(_("Answered"), points("answer_rate"), "series-0"),
         ],
         title=_("Share of offers started and answered, per week"),
