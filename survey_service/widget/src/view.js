@@ -58,7 +58,7 @@ export function openSurvey(survey, texts, { accent, mode, title, onSubmit, onClo
   const last = blocks.length - 1;
 
   const send = h("button", { type: "submit", class: "send" }, survey.submit);
-  const next = stepped ? h("button", { type: "button", class: "send next", onclick: () => forward() }, texts.next) : null;
+  const next = stepped ? h("button", { type: "button", class: "next", onclick: () => forward() }, texts.next) : null;
   const back = stepped ? h("button", { type: "button", class: "back", onclick: () => go(at - 1) }, texts.back) : null;
   const progressShown = h("span", { "aria-hidden": "true" });
   const progressRead = h("span", { class: "vh" });
