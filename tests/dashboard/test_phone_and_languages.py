@@ -73,6 +73,7 @@ def tabs(browser, live_site: LiveSite) -> Iterator[dict[str, tuple]]:
 
 def _look(tab, size: str, locale: str, name: str, problems: list[str]) -> None:
     import time
+
     t0 = time.perf_counter()
     FOLDER.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(FOLDER / f"{size}-{locale}-{name}.png"), full_page=True)
@@ -85,7 +86,9 @@ def _look(tab, size: str, locale: str, name: str, problems: list[str]) -> None:
             problems.append(f"{name}: the page scrolls {extra} px sideways at 390 px")
     t1 = time.perf_counter()
     for violation in serious_violations(tab):
-        problems.append(f"{name}: axe {violation['impact']} {violation['id']}: {violation['targets']}")
+        problems.append(
+            f"{name}: axe {violation['impact']} {violation['id']}: {violation['targets']}"
+        )
     print("TIMING", size, locale, name, round(t1 - t0, 2), round(time.perf_counter() - t1, 2))
 
 

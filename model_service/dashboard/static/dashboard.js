@@ -27,3 +27,17 @@ document.addEventListener("change", (event) => {
     }
   });
 })();
+
+// Wide tables read as cards on a phone: each cell is labelled with its column's heading
+// (data-label, shown by dashboard.css under 760 px). Without this script they scroll sideways
+// inside their card instead.
+document.querySelectorAll(".table-wrap > table.data").forEach((table) => {
+  const headings = Array.from(table.querySelectorAll("thead th"), (th) => th.textContent.trim());
+  if (headings.length < 6) return;
+  table.classList.add("cards-on-phone");
+  table.querySelectorAll("tbody tr").forEach((row) => {
+    Array.from(row.cells).forEach((cell, index) => {
+      if (headings[index]) cell.dataset.label = headings[index];
+    });
+  });
+});
