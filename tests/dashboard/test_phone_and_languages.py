@@ -2,7 +2,8 @@
 390 × 844, in every language the dashboard speaks (sign_in.LOCALES, chosen by the browser's
 Accept-Language): a screenshot of each under test-artifacts/dashboard/matrix/ for a person to
 look at, no sideways scrolling of the page on the phone, the phone's menu folded behind a
-button, and nothing axe-core calls serious or critical."""
+button, and nothing axe-core calls serious or critical (every language on the phone, the first
+on the desktop). Languages added to LOCALES are covered as they land."""
 
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ PAGES = (
     ("models", "/dashboard/models"),
 )
 FOLDER = ARTIFACTS / "matrix"
-SIDEWAYS = "() => document.documentElement.scrollWidth - window.innerWidth"
+# How far the page reaches past the screen's width. Against the configured width, not
+# innerWidth: a mobile browser widens its layout viewport to fit content that overflows.
+SIDEWAYS = "(width) => document.documentElement.scrollWidth - Math.min(window.innerWidth, width)"
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +84,7 @@ def _look(tab, size: str, locale: str, name: str, problems: list[str]) -> None:
     if lang != locale:
         problems.append(f"{name}: <html lang={lang}>, expected {locale}")
     if size == "phone":
-        extra = tab.evaluate(SIDEWAYS)
+        extra = tab.evaluate(SIDEWAYS, SIZES[size]["viewport"]["width"])
         if extra > 0:
             problems.append(f"{name}: the page scrolls {extra} px sideways at 390 px")
     t1 = time.perf_counter()
@@ -124,5 +127,4 @@ def test_every_page_fits_reads_in_the_language_and_passes_axe(
     else:
         assert toggle.is_hidden()
         assert tab.locator(".mainnav a").first.is_visible()
-    print("PROBLEMS", *problems, sep="\n")
     assert problems == []

@@ -25,7 +25,9 @@ SIZES = {
 }
 SURVEY = {"include": [["kundresa-survey"]]}
 FOLDER = ARTIFACTS / "states"
-SIDEWAYS = "() => document.documentElement.scrollWidth - window.innerWidth"
+# How far the page reaches past the screen's width. Against the configured width, not
+# innerWidth: a mobile browser widens its layout viewport to fit content that overflows.
+SIDEWAYS = "(width) => document.documentElement.scrollWidth - Math.min(window.innerWidth, width)"
 # The title of the thank-you state, per language (locale.js): never the question's title.
 THANKS_TITLE = {"en": "Thank you!", "sv": "Tack!", "da": "Tak!", "nb": "Takk!"}
 
@@ -33,7 +35,7 @@ THANKS_TITLE = {"en": "Thank you!", "sv": "Tack!", "da": "Tak!", "nb": "Takk!"}
 def _look(page, name: str, problems: list[str]) -> None:
     FOLDER.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(FOLDER / f"{name}.png"))
-    if page.evaluate(SIDEWAYS) > 0:
+    if page.evaluate(SIDEWAYS, page.viewport_size["width"]) > 0:
         problems.append(f"{name}: the page scrolls sideways")
     for violation in serious_violations(page, SURVEY):
         problems.append(
