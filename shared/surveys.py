@@ -194,10 +194,10 @@ _REASON_QUESTION: dict[str, str] = {
 
 _INTROS: dict[str, dict[str, dict[str, str]]] = {
     "post_purchase": {
-        "en": {"title": "Thank you for your order", "intro": "Three quick questions, please."},
-        "sv": {"title": "Tack för din beställning", "intro": "Tre snabba frågor, tack."},
-        "da": {"title": "Tak for din bestilling", "intro": "Tre hurtige spørgsmål."},
-        "nb": {"title": "Takk for bestillingen", "intro": "Tre raske spørsmål."},
+        "en": {"title": "Thank you for your order", "intro": "A few quick questions."},
+        "sv": {"title": "Tack för din beställning", "intro": "Några snabba frågor."},
+        "da": {"title": "Tak for din bestilling", "intro": "Et par hurtige spørgsmål."},
+        "nb": {"title": "Takk for bestillingen", "intro": "Noen raske spørsmål."},
     },
     "cart_abandonment": {
         "en": {"title": "Leaving already?", "intro": "Tell us what held you back."},

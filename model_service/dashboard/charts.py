@@ -54,9 +54,12 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _svg(width: int, height: int, label: str, body: str, css: str = "chart") -> Markup:
+def _svg(
+    width: int, height: int, label: str, body: str, css: str = "chart", role: str = "img"
+) -> Markup:
+    # A picture with links in it is a "group": an "img" hides its links from screen readers.
     return Markup(
-        f'<svg class="{css}" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="{css}" viewBox="0 0 {width} {height}" role="{role}" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(label)}</title>{body}</svg>"
     )
@@ -346,7 +349,7 @@ def journey_map(
                     f'<text class="flow-label" x="{ax + (gap - 8) / 2}" y="{_num(ay - 8)}" '
                     f'text-anchor="middle">{escape(s.conversion)}</text>'
                 )
-    return _svg(width, height, title, "".join(parts), css="journey-map")
+    return _svg(width, height, title, "".join(parts), css="journey-map", role="group")
 
 
 def grouped_bars(

@@ -1,9 +1,10 @@
-// Builds static/widget.js from src/ with esbuild. The header records the sha256 of the sources
+// Builds static/widget.js from src/ with esbuild, and its .gz and .br beside it. The header records the sha256 of the sources
 // (same recipe as survey_service.widget.source_digest) so a test can tell a stale build
 // without Node.
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -49,4 +50,18 @@ const result = await esbuild.build({
   write: false,
 });
 
-writeFileSync(join(here, "static/widget.js"), result.outputFiles[0].text);
+// Compressed once here at the strongest settings, so the server never compresses per request
+// (survey_service.widget picks the file by Accept-Encoding).
+const script = Buffer.from(result.outputFiles[0].text);
+writeFileSync(join(here, "static/widget.js"), script);
+writeFileSync(join(here, "static/widget.js.gz"), gzipSync(script, { level: 9 }));
+writeFileSync(
+  join(here, "static/widget.js.br"),
+  brotliCompressSync(script, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY,
+      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+      [constants.BROTLI_PARAM_SIZE_HINT]: script.length,
+    },
+  }),
+);

@@ -70,3 +70,58 @@ def test_demo_shop_allows_the_origin_it_is_served_from(tmp_path: Path, sqlite_ur
         key = sites[0].site_key
     assert f'data-site-key="{key}"'.encode() in client.get("/demo/shop").data
     assert client.get("/demo/shop/nowhere").status_code == 404
+
+
+def test_precompressed_copies_decode_to_the_built_widget() -> None:
+    import brotli
+
+    script = BUILT_FILE.read_bytes()
+    gz = BUILT_FILE.with_name("widget.js.gz").read_bytes()
+    br = BUILT_FILE.with_name("widget.js.br").read_bytes()
+    assert gzip.decompress(gz) == script, "widget.js.gz is stale: run scripts/build-widget"
+    assert brotli.decompress(br) == script, "widget.js.br is stale: run scripts/build-widget"
+    assert len(br) < len(gz) < len(script)
+
+
+def test_widget_js_is_chosen_by_accept_encoding_and_varies_on_it(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    client = create_app(make_settings(tmp_path, sqlite_url)).test_client()
+    script = BUILT_FILE.read_bytes()
+    etags = set()
+    for accept, coding, body in [
+        ("gzip, deflate, br", "br", BUILT_FILE.with_name("widget.js.br").read_bytes()),
+        ("gzip", "gzip", BUILT_FILE.with_name("widget.js.gz").read_bytes()),
+        ("br;q=0, gzip;q=0.5", "gzip", BUILT_FILE.with_name("widget.js.gz").read_bytes()),
+        ("identity", None, script),
+        ("", None, script),
+    ]:
+        response = client.get("/widget.js", headers={"Accept-Encoding": accept})
+        assert response.status_code == 200
+        assert response.headers.get("Content-Encoding") == coding, accept
+        assert response.data == body
+        assert "Accept-Encoding" in response.headers["Vary"]
+        etags.add(response.headers["ETag"])
+    # One ETag per representation, so no cache mixes them up.
+    assert len(etags) == 3
+
+
+def test_the_versioned_widget_url_is_immutable_and_an_old_one_redirects(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    import hashlib
+
+    client = create_app(make_settings(tmp_path, sqlite_url)).test_client()
+    version = hashlib.sha256(BUILT_FILE.read_bytes()).hexdigest()[:12]
+    response = client.get(f"/widget.{version}.js", headers={"Accept-Encoding": "br"})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert response.headers["Content-Encoding"] == "br"
+    assert "Accept-Encoding" in response.headers["Vary"]
+    plain = client.get("/widget.js")
+    assert "immutable" not in plain.headers["Cache-Control"]
+    assert "max-age=3600" in plain.headers["Cache-Control"]
+    old = client.get("/widget.0123456789ab.js")
+    assert old.status_code == 302
+    assert old.headers["Location"].endswith(f"/widget.{version}.js")
+    assert "immutable" not in old.headers["Cache-Control"]

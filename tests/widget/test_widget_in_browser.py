@@ -28,6 +28,7 @@ from tests.widget.widget_page import (
     focused,
     is_eligibility_answer,
     is_posted_response,
+    next_step,
     record_survey_calls,
     shoot,
     stored_responses,
@@ -133,11 +134,18 @@ def test_post_purchase_survey_speaks_swedish_and_nothing_more_is_shown_in_that_v
     assert asked == ["/surveys/post_purchase/eligibility", "/surveys/post_purchase"]
     assert page.locator("kundresa-survey h2").inner_text() == "Tack för din beställning"
     assert dialog.get_attribute("lang") == "sv"
+    # After a purchase it slides in beside the shop (not a modal: the page stays usable) and
+    # asks one question per step.
+    assert dialog.evaluate("d => d.open && !d.matches(':modal')")
+    assert page.locator("kundresa-survey .progress").inner_text().startswith("1/4")
+    assert page.locator("kundresa-survey fieldset:visible").count() == 1
+    assert page.locator("kundresa-survey .back").is_hidden()
     shoot(page, "05-post-purchase-sv")
 
-    # Sending without the required answers says so, in Swedish, and changes nothing.
-    page.locator("kundresa-survey .send").click()
+    # Going on without the required answer says so, in Swedish, and stays on the step.
+    page.locator("kundresa-survey .next").click()
     assert page.locator("kundresa-survey .err >> nth=0").inner_text() == "Välj en siffra."
+    assert page.locator("kundresa-survey .progress").inner_text().startswith("1/4")
     shoot(page, "06-post-purchase-sv-required")
 
     def question(words: str):
@@ -146,7 +154,16 @@ def test_post_purchase_survey_speaks_swedish_and_nothing_more_is_shown_in_that_v
         return fieldset
 
     question("nöjd är du med ditt köp").get_by_text("4", exact=True).click()
+    page.locator("kundresa-survey .next").click()
     question("enkelt var det").get_by_text("6", exact=True).click()
+    # Back keeps what was answered.
+    page.locator("kundresa-survey .back").click()
+    assert question("nöjd är du med ditt köp").get_by_role("radio", name="4").is_checked()
+    next_step(page, 2)
+    assert page.locator("kundresa-survey .progress").inner_text().startswith("3/4")
+    # NPS is optional here: on to the comment, the last step, which sends.
+    next_step(page)
+    assert page.locator("kundresa-survey .next").is_hidden()
 
     # The network drops the first attempt; the widget retries with the same response id.
     attempts = []
@@ -166,6 +183,9 @@ def test_post_purchase_survey_speaks_swedish_and_nothing_more_is_shown_in_that_v
     assert (
         page.locator("kundresa-survey [role=status]").inner_text().startswith("Tack för ditt svar")
     )
+    # The thank-you state thanks in its title instead of repeating the order's.
+    assert page.locator("kundresa-survey h2").inner_text() == "Tack!"
+    shoot(page, "06b-post-purchase-sv-thanks")
     page.keyboard.press("Escape")
     dialog.wait_for(state="detached")
 
@@ -199,7 +219,8 @@ def test_on_a_360_px_phone_an_idle_cart_page_asks_and_fits(service, open_page) -
     page.goto(f"{base}/demo/shop/cart?lang=nb&idle=1")
     dialog = page.locator(DIALOG)
     dialog.wait_for(state="visible")
-    assert page.locator("kundresa-survey h2").inner_text() == "Går du allerede?"
+    # The visitor has stopped on the cart page: worded for someone about to go.
+    assert page.locator("kundresa-survey h2").inner_text() == "Før du går"
     box = dialog.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 360
     assert page.evaluate(
@@ -228,8 +249,10 @@ def test_on_a_phone_coming_back_to_the_checkout_asks_about_the_cart(service, ope
             document.dispatchEvent(new Event('visibilitychange')); } }"""
     )
     page.locator(DIALOG).wait_for(state="visible")
-    assert page.locator("kundresa-survey h2").inner_text() == "Ska du gå redan?"
+    assert page.locator("kundresa-survey h2").inner_text() == "Innan du går"
+    # On a phone one question at a time: the reason, then the comment with Send.
     page.locator("kundresa-survey label", has_text="Kassan var för krånglig").tap()
+    page.locator("kundresa-survey .next").tap()
     with page.expect_response(is_posted_response) as posted:
         page.locator("kundresa-survey .send").tap()
     assert posted.value.status == 201

@@ -1,11 +1,11 @@
 """Every question type the widget renders (NPS, CSAT, CES, single and multiple choice, free
 text) answered in real headless Chromium, by mouse on a desktop and by finger on a 360 px
-phone, and every answer found in the database. The survey is made through the admin API: no
+phone (one question per step, every target at least 44 px), and every answer found in the
+database. The survey is made through the admin API: no
 built-in survey asks a multiple-choice question."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -23,7 +23,6 @@ from tests.widget.custom_surveys import (
     TITLE,
 )
 from tests.widget.widget_page import (
-    DIALOG,
     PHONE,
     is_posted_response,
     shoot,
@@ -147,76 +146,77 @@ def test_every_question_type_answered_by_mouse_is_stored_with_every_answer(
     assert page.errors == []
 
 
-SCROLLED = """() => {
-    const survey = document.querySelector('kundresa-survey').shadowRoot.querySelector('dialog');
-    const end = survey.scrollHeight - survey.clientHeight;
-    return {survey_at_end: end > 0 && Math.abs(survey.scrollTop - end) < 1, page: window.scrollY};
-}"""
-
-
-def swipe_up_inside(cdp, point: tuple[float, float]) -> None:
-    """A finger dragging 150 px upwards from ``point`` and resting before it lifts, so the
-    survey scrolls by the drag alone, without a fling that would go on after it."""
-    x, y = point
-    start = time.time()
-    path = [y - 15 * step for step in range(1, 11)] + [y - 150] * 5
-    cdp.send("Input.dispatchTouchEvent", touch("touchStart", (x, y), start))
-    for step, at in enumerate(path, start=1):
-        cdp.send("Input.dispatchTouchEvent", touch("touchMove", (x, at), start + 0.03 * step))
-    cdp.send("Input.dispatchTouchEvent", touch("touchEnd", None, start + 0.6))
-
-
-def touch(kind: str, point: tuple[float, float] | None, timestamp: float) -> dict:
-    points = [] if point is None else [{"x": point[0], "y": point[1]}]
-    return {"type": kind, "touchPoints": points, "timestamp": timestamp}
-
-
-def swipe_to(page, cdp, target) -> dict[str, float]:
-    """Swipe inside the survey until ``target`` is wholly on screen; its box then. No
-    programmatic scrolling, only what a finger on a 360 × 740 screen can do."""
-    height = PHONE["viewport"]["height"]
-    dialog = page.locator(DIALOG).bounding_box()
-    start = (dialog["x"] + dialog["width"] / 2, dialog["y"] + dialog["height"] * 0.75)
-    for _ in range(30):
-        box = target.bounding_box()
-        if box["y"] >= dialog["y"] and box["y"] + box["height"] <= height:
-            return box
-        swipe_up_inside(cdp, start)
-    raise AssertionError(f"swiping never brought {target} on screen")
-
-
-def tap(page, box: dict[str, float]) -> None:
-    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-
-
-def test_on_a_360_px_phone_every_question_and_the_send_button_are_reached_by_swiping(
+def test_on_a_360_px_phone_one_question_at_a_time_fits_the_screen_with_44_px_targets(
     custom_surveys, open_page
 ) -> None:
     base, database_url = custom_surveys.base, custom_surveys.database_url
     page = open_page(**PHONE)
-    cdp = page.context.new_cdp_session(page)
     page.goto(f"{base}/demo/shop?lang=en")
     wait_for_widget(page)
     show_every_question_type(page, "order-phone")
-    send = page.get_by_role("button", name="Send")
-    # Six questions do not fit on the screen: the send button starts below its bottom edge.
-    assert send.bounding_box()["y"] > PHONE["viewport"]["height"]
-    shoot(page, "17-phone-360-every-question-type-top")
+    height = PHONE["viewport"]["height"]
 
-    answer_every_question(page, lambda target: tap(page, swipe_to(page, cdp, target)))
-    assert_every_answer_is_checked(page)
-    box = swipe_to(page, cdp, send)
-    shoot(page, "18-phone-360-send-reached")
-    # The swipes scrolled the survey to its end, and one more there does not carry on into
-    # the shop behind it.
-    swipe_up_inside(cdp, (180, box["y"] - 40))
-    assert page.evaluate(SCROLLED) == {"survey_at_end": True, "page": 0}
-    assert send.bounding_box() == box
+    def step_fits(name: str) -> None:
+        """The step's one question, its buttons and progress are on screen without swiping,
+        and every target a finger meets is at least 44 px high and wide enough."""
+        assert (
+            page.locator(
+                "kundresa-survey fieldset:visible, kundresa-survey textarea:visible"
+            ).count()
+            == 1
+        )
+        shoot(page, name)
+        targets = page.evaluate(TARGETS)
+        assert targets, "no visible targets"
+        small = [t for t in targets if t["height"] < 44 or t["width"] < 44]
+        assert small == [], f"targets under 44 px: {small}"
+        assert max(t["bottom"] for t in targets) <= height, "a target is below the screen"
+        assert page.evaluate(SIDEWAYS) is False, "the survey scrolls sideways"
+
+    # NPS 0-10 wraps into two rows of 44 px buttons instead of eleven narrow ones.
+    step_fits("17-phone-360-step-1-nps")
+    assert page.locator("kundresa-survey .progress").inner_text().startswith("1/6")
+    tops = {round(box["y"]) for box in page.evaluate(SCALE_BOXES)}
+    assert len(tops) == 2
+    steps = [
+        lambda: question(page, NPS_LABEL).get_by_text("9", exact=True).tap(),
+        lambda: question(page, CSAT_LABEL).get_by_text("4", exact=True).tap(),
+        lambda: question(page, CES_LABEL).get_by_text("6", exact=True).tap(),
+        lambda: question(page, REASON_LABEL).get_by_text(REASONS["delivery"]).tap(),
+        lambda: answer_extras(page, lambda target: target.tap()),
+    ]
+    for number, answer in enumerate(steps, start=1):
+        answer()
+        page.locator("kundresa-survey .next").tap()
+        step_fits(f"18-phone-360-step-{number + 1}")
+    page.get_by_role("textbox", name=COMMENT_LABEL).tap()
+    page.keyboard.type(COMMENT)
+    # Back to the start and forward again keeps every answer.
+    for _ in range(5):
+        page.locator("kundresa-survey .back").tap()
+    assert question(page, NPS_LABEL).get_by_role("radio", name="9", exact=True).is_checked()
+    for _ in range(5):
+        page.locator("kundresa-survey .next").tap()
     with page.expect_response(is_posted_response) as posted:
-        tap(page, box)
+        page.get_by_role("button", name="Send").tap()
     assert posted.value.status == 201
     page.locator("kundresa-survey [role=status]").wait_for()
     shoot(page, "19-phone-360-every-question-type-thanks")
 
     assert_stored_with_every_answer(database_url, visitor_id(page), "order-phone")
     assert page.errors == []
+
+
+# The boxes of what a finger can press in the survey: scale numbers, options, buttons.
+TARGETS = """() => {
+    const root = document.querySelector('kundresa-survey').shadowRoot;
+    return Array.from(root.querySelectorAll('.pt span, .opt span, button'))
+        .filter((el) => el.offsetParent !== null)
+        .map((el) => { const r = el.getBoundingClientRect();
+                       return {text: el.textContent, width: r.width, height: r.height, bottom: r.bottom}; });
+}"""
+SCALE_BOXES = """() => Array.from(document.querySelector('kundresa-survey').shadowRoot
+    .querySelectorAll('.pt span')).filter((el) => el.offsetParent !== null)
+    .map((el) => el.getBoundingClientRect().toJSON())"""
+SIDEWAYS = """() => { const d = document.querySelector('kundresa-survey').shadowRoot.querySelector('dialog');
+    return d.scrollWidth > d.clientWidth; }"""

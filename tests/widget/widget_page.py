@@ -78,3 +78,10 @@ def is_eligibility_answer(response) -> bool:
 
 def visitor_id(page) -> str:
     return page.evaluate("() => localStorage.getItem('kundresa.vid')")
+
+
+def next_step(page, times: int = 1) -> None:
+    """Press the survey's Next button (a slide-in, or any survey on a phone, asks one
+    question per step)."""
+    for _ in range(times):
+        page.locator("kundresa-survey .next").click()

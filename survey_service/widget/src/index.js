@@ -15,6 +15,9 @@ const MAX_QUEUED = 500;
 // A beacon (and a keepalive fetch) may carry at most 64 KB: send the queue in slices.
 const SLICE = 100;
 const FLUSH_MS = 5000;
+const MODES = { dialog: 1, "slide-in": 1 };
+// After a purchase the visitor has what they came for: ask beside the page, not in front of it.
+const SLIDE_IN_BY_DEFAULT = { post_purchase: 1 };
 
 function start(script) {
   const attr = (name) => script.getAttribute(`data-${name}`);
@@ -25,6 +28,7 @@ function start(script) {
   const requireConsent = script.hasAttribute("data-require-consent") && attr("require-consent") !== "false";
   const idleSeconds = Number(attr("idle-seconds") || 30);
   const accent = /^#[0-9a-f]{3,8}$/i.test(attr("accent") || "") ? attr("accent") : null;
+  const shopMode = MODES[attr("mode")] ? attr("mode") : null;
   const api = createTransport(base, siteKey);
   const device = isTouchDevice() ? "mobile" : "desktop";
 
@@ -168,8 +172,14 @@ function start(script) {
           if (read("session", "shown")) throw new Error("already shown");
           write("session", "shown", key);
           reportStart(key, visitor);
-          openSurvey(survey, strings(survey.locale || locale), {
+          const texts = strings(survey.locale || locale);
+          openSurvey(survey, texts, {
             accent,
+            // The shop's choice per call, else per embed (data-mode), else by the survey.
+            mode: MODES[opts.mode] ? opts.mode : shopMode || (SLIDE_IN_BY_DEFAULT[key] ? "slide-in" : "dialog"),
+            // A phone's leaving signals fire while the cart page is still in view ("Leaving
+            // already?" would read oddly to someone who came back): say it as they go.
+            title: opts.leaving === "idle" || opts.leaving === "visibility" ? texts.before_you_go : null,
             onSubmit(answers, honeypot) {
               const body = {
                 response_id: uuid(),
@@ -202,9 +212,10 @@ function start(script) {
     stopWatching();
     const current = state || {};
     if (!(Number(current.items) > 0)) return;
-    stopWatching = watchAbandonment(current, idleSeconds, () =>
+    stopWatching = watchAbandonment(current, idleSeconds, (how) =>
       show("cart_abandonment", {
         event: "exit_intent",
+        leaving: how,
         cartItems: current.items,
         cartId: current.cartId,
         stage: current.stage || (current.page === "checkout" ? "purchase" : "desire"),

@@ -29,21 +29,33 @@ export function watchAbandonment(cart, idleSeconds, fire) {
   if (cart.page !== "cart" && cart.page !== "checkout") return stop;
 
   let wasHidden = false;
+  let timer;
+  const idle = idleSeconds > 0;
+  // Idle means no touch, scroll, typing or focus change for idleSeconds while the page is in
+  // view: a visitor still reading or filling in the cart page is not leaving. The clock stops
+  // while the page is hidden (coming back is its own signal) and never fires while the
+  // visitor is typing in a field.
+  const arm = () => {
+    clearTimeout(timer);
+    if (!idle || document.visibilityState === "hidden") return;
+    timer = setTimeout(safe(() => {
+      const field = document.activeElement;
+      if (field && /^(INPUT|TEXTAREA|SELECT)$/.test(field.tagName)) return arm();
+      trigger("idle");
+    }), idleSeconds * 1000);
+  };
   on(document, "visibilitychange", () => {
-    if (document.visibilityState === "hidden") wasHidden = true;
-    else if (wasHidden) trigger("visibility");
-  });
-  if (idleSeconds > 0) {
-    let timer;
-    const reset = () => {
+    if (document.visibilityState === "hidden") {
+      wasHidden = true;
       clearTimeout(timer);
-      timer = setTimeout(safe(() => trigger("idle")), idleSeconds * 1000);
-    };
-    ["touchstart", "scroll", "keydown", "pointerdown"].forEach((type) =>
-      on(window, type, reset, { passive: true, capture: true }),
+    } else if (wasHidden) trigger("visibility");
+  });
+  if (idle) {
+    ["touchstart", "touchmove", "scroll", "wheel", "keydown", "pointerdown", "input", "focusin"].forEach((type) =>
+      on(window, type, arm, { passive: true, capture: true }),
     );
     cleanups.push(() => clearTimeout(timer));
-    reset();
+    arm();
   }
   return stop;
 }
