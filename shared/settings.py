@@ -118,6 +118,8 @@ class Settings:
     session_cookie_secure: bool = False
     max_failed_logins: int = 5
     lockout_minutes: int = 15
+    # A follow-up is due this many working days (Monday to Friday) after it was taken.
+    follow_up_due_working_days: int = 2
 
     def check_secret_key(self) -> None:
         """Refuse to serve outside demo mode with a SECRET_KEY others may know or guess: it
@@ -163,6 +165,9 @@ class Settings:
                 "KUNDRESA_CRITICAL_FLAG_THRESHOLD", cls.critical_flag_threshold
             ),
             "session_cookie_secure": _env_bool("KUNDRESA_SECURE_COOKIES", False),
+            "follow_up_due_working_days": _env_int(
+                "KUNDRESA_FOLLOW_UP_DUE_WORKING_DAYS", cls.follow_up_due_working_days
+            ),
         }
         values.update(overrides)
         if "secret_key" not in values:
