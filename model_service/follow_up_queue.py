@@ -16,6 +16,8 @@ from shared.cursors import CursorCodec
 from shared.db.tables import FollowUp, RiskScore
 
 MAX_PAGE = 200
+# A status filter meaning "open or contacted": every case somebody still has to act on.
+UNRESOLVED = "unresolved"
 CURSORS = CursorCodec("kundresa.follow-ups")
 
 
@@ -41,7 +43,9 @@ def _due_key():  # noqa: ANN202 - a SQL expression
 
 def queue_query(flt: QueueFilter, now: datetime):  # noqa: ANN201 - a Select
     query = select(FollowUp)
-    if flt.status:
+    if flt.status == UNRESOLVED:
+        query = query.where(FollowUp.status != "resolved")
+    elif flt.status:
         query = query.where(FollowUp.status == flt.status)
     if flt.assignee:
         query = query.where(FollowUp.assignee == flt.assignee)

@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from model_service.critical_journeys import period_days
 from model_service.follow_up_queue import MAX_PAGE as QUEUE_MAX_PAGE
+from model_service.follow_up_queue import UNRESOLVED
 from model_service.followups import NOTE_MAX_LENGTH, STATUSES
 from model_service.risk import DEFAULT_SORT, MAX_PAGE, SORTS
 from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
@@ -455,7 +456,10 @@ def parse_age(text: str) -> timedelta:
 
 
 class FollowUpQuerySchema(StrictSchema):
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(
+        validate=validate.OneOf((*STATUSES, UNRESOLVED)),
+        metadata={"description": "unresolved: open or contacted."},
+    )
     assignee = CleanString(
         validate=validate.Length(min=1, max=254),
         metadata={"description": "Cases of this user (e-mail); me: the caller's."},

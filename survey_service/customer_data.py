@@ -33,6 +33,7 @@ from shared.db.tables import (
     Identity,
     IdentityLink,
     JourneyEvent,
+    OutboxEvent,
     PrivacyRequest,
     Response,
     RiskScore,
@@ -173,6 +174,7 @@ def export_customer(settings: Settings, customer_id: str, requested_by: str) -> 
             "risk_scores": rows(RiskScore, subject.owns(RiskScore)),
             "follow_ups": follow_ups,
             "privacy_requests": rows(PrivacyRequest, _privacy_requests_of(customer_id, digest)),
+            "outbox_events": rows(OutboxEvent, _names_in_payload(customer_id)),
         }
         if not any(held.values()):
             raise NotFound(customer_id)
@@ -262,6 +264,7 @@ def erase_customer(settings: Settings, customer_id: str, requested_by: str) -> d
             ),
         )
         counts["customer"] = _delete(session, Customer, Customer.id == customer_id)
+        counts["outbox_events"] = _forget_in_outbox(session, customer_id)
         session.execute(
             update(PrivacyRequest)
             .where(PrivacyRequest.customer_id == customer_id)
@@ -271,6 +274,21 @@ def erase_customer(settings: Settings, customer_id: str, requested_by: str) -> d
         session.add(PrivacyRequest(customer_digest=digest, kind="erase", requested_by=requested_by))
     log.info("customer erased", extra={k: v for k, v in counts.items() if k != "customer_id"})
     return counts
+
+
+def _names_in_payload(customer_id: str) -> ColumnElement[bool]:
+    """Outbox events (webhooks) whose payload names the customer: events carry ids only."""
+    return OutboxEvent.payload["customer_id"].as_string() == customer_id
+
+
+def _forget_in_outbox(session: Session, customer_id: str) -> int:
+    """Take the customer's id out of webhook events; the events stay (a receiver may still be
+    owed them, and their deliveries refer to them), naming nobody."""
+    events = list(session.scalars(select(OutboxEvent).where(_names_in_payload(customer_id))))
+    for event in events:
+        event.payload = {**event.payload, "customer_id": None}
+    session.flush()
+    return len(events)
 
 
 def _delete(session: Session, table: type, where: ColumnElement[bool]) -> int:

@@ -29,6 +29,7 @@ def init_dashboard(app: Flask) -> None:
     from flask_babel import Babel
 
     from model_service.dashboard import (  # noqa: F401 — importing registers the views
+        cases,
         customers,
         feedback,
         journeys,
