@@ -98,15 +98,23 @@ def test_timeline_folds_runs_of_plain_events_newest_first() -> None:
         {"kind": "event", "type": "touchpoint", "channel": "social", "at": day - timedelta(days=i)}
         for i in range(28)
     ]
+    seen[3] = seen[3] | {"type": "product_view", "channel": "email"}
     buy = {"kind": "event", "type": "purchase", "value": 10.0, "at": day + timedelta(days=1)}
     answer = {"kind": "survey_answer", "type": "post_purchase", "at": day + timedelta(days=2)}
-    lines = fold_timeline([answer, buy, *seen, buy | {"at": day - timedelta(days=40)}])
-    assert [line.count for line in lines] == [1, 1, 28, 1]
-    assert (
-        lines[2].folded and lines[2].newest == day and lines[2].oldest == day - timedelta(days=27)
+    support = {"kind": "event", "type": "support_contact", "at": day - timedelta(days=30)}
+    lines = fold_timeline(
+        [answer, buy, *seen, support, support, buy | {"at": day - timedelta(days=40)}]
     )
-    assert span_text(lines[2], "en").replace("\u2009", " ") == "Nov 1 – 28"
-    assert span_text(lines[2], "sv") == "1–28 nov."
+    assert [line.count for line in lines] == [1, 1, 28, 2, 1]
+    browsing = lines[2]
+    assert (
+        browsing.folded and browsing.newest == day and browsing.oldest == day - timedelta(days=27)
+    )
+    assert browsing.kinds.most_common() == [("touchpoint", 27), ("product_view", 1)]
+    assert browsing.channels == ["social", "email"]
+    assert span_text(browsing, "en").replace("\u2009", " ") == "Nov 1 – 28"
+    assert span_text(browsing, "sv") == "1–28 nov."
+    assert not lines[0].folded and not lines[1].folded
 
 
 @pytest.fixture
