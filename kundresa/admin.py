@@ -140,6 +140,29 @@ def sites_set(name: str, **options: int | None) -> None:
         ) from refusal
     for option, column in names.items():
         click.echo(f"--{option.replace('_', '-')} {record[column]}")
+@sites.command("set-external-url")
+@click.argument("name")
+@click.argument("template")
+def sites_set_external_url(name: str, template: str) -> None:
+    """Link customers of site NAME to the shop's own admin, e.g.
+    https://shop.example/admin/customers/{id} (http(s), with {id} for the customer id)."""
+    from sqlalchemy import select
+
+    from shared.customer_links import check_external_url
+    from shared.db.session import session_scope
+    from shared.db.tables import Site
+    from shared.errors import Invalid
+
+    try:
+        template = check_external_url(template)
+    except Invalid as error:
+        raise click.ClickException(str(error)) from None
+    with session_scope(Settings.from_env().database_url) as session:
+        site = session.scalar(select(Site).where(Site.name == name))
+        if site is None:
+            raise click.ClickException(f"No site is named {name!r}.")
+        site.external_url = template
+    click.echo(f"Customers of {name!r} now link to {template}.")
 
 
 @click.group()

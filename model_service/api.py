@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app, g, request
 
 from model_service import attribution, service
+from model_service.follow_up_queue import QueueFilter, follow_up_queue
 from model_service.predict import EXTENSION, with_texts
 from model_service.schemas import (
     AtRiskPageSchema,
@@ -19,9 +20,12 @@ from model_service.schemas import (
     CriticalQuerySchema,
     CustomerProfileSchema,
     FollowUpCreateSchema,
+    FollowUpQuerySchema,
+    FollowUpQueuePageSchema,
     FollowUpSchema,
     FollowUpUpdateSchema,
     ModelsSchema,
+    parse_age,
 )
 from model_service.served_scale import staleness
 from shared import reasons as reason_texts
@@ -134,7 +138,12 @@ def critical(query: dict[str, Any]):
 def take_follow_up(body: dict[str, Any]):
     """Take an at-risk customer: opens a follow-up assigned to the caller."""
     return service.take_follow_up(
-        db_session(), body["customer_id"], body["task"], assignee=g.principal, note=body.get("note")
+        db_session(),
+        body["customer_id"],
+        body["task"],
+        assignee=g.principal,
+        note=body.get("note"),
+        due_working_days=current_settings().follow_up_due_working_days,
     )
 
 
@@ -144,13 +153,15 @@ def take_follow_up(body: dict[str, Any]):
 @refuses(NotFound, "No follow-up has this id.")
 @auth("support")
 def update_follow_up(body: dict[str, Any], follow_up_id: int):
-    """Move a follow-up forward (open → contacted → resolved) and/or add a note."""
+    """Move a follow-up forward (open → contacted → resolved), hand it to another active
+    dashboard user (assignee) and/or add a note."""
     return service.update_follow_up(
         db_session(),
         follow_up_id,
         author=g.principal,
         status=body.get("status"),
         note=body.get("note"),
+        assignee=body.get("assignee"),
     )
 
 
@@ -182,3 +193,21 @@ def attribution_by_channel(query: dict[str, Any]):
         "half_life_days": query["half_life_days"],
         "models": [attribution.as_dict(result) for result in results.values()],
     }
+@blp.route("/follow-ups", methods=["GET"])
+@blp.arguments(FollowUpQuerySchema, location="query")
+@blp.response(200, FollowUpQueuePageSchema)
+@auth("support")
+def follow_ups(query: dict[str, Any]):
+    """The support queue: follow-ups by status, assignee (``me`` for the caller), task, age
+    (taken longer ago than ``older_than``) and overdue (past due and not resolved), the soonest
+    due first, a page at a time (pass next_cursor). Each case says who the customer is."""
+    assignee = query.get("assignee")
+    flt = QueueFilter(
+        status=query.get("status"),
+        assignee=g.principal if assignee == "me" else assignee,
+        task=query.get("task"),
+        older_than=parse_age(query["older_than"]) if query.get("older_than") else None,
+        overdue=query.get("overdue"),
+    )
+    page = follow_up_queue(db_session(), flt, limit=query["limit"], cursor=query.get("cursor"))
+    return {"items": page.items, "next_cursor": page.next_cursor}

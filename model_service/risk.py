@@ -126,11 +126,16 @@ def at_risk_query(
     if min_probability is not None:
         query = query.where(score.probability >= min_probability)
     if without_follow_up:
+        # Nobody on it, and not resolved since this score: a resolved customer comes back
+        # only with a newer score (model_service.followups.offered_again).
         query = query.where(
             ~exists().where(
                 FollowUp.customer_id == score.customer_id,
                 FollowUp.task == task,
-                FollowUp.status.in_(OPEN_FOLLOW_UP_STATUSES),
+                or_(
+                    FollowUp.status.in_(OPEN_FOLLOW_UP_STATUSES),
+                    FollowUp.resolved_at >= score.as_of,
+                ),
             )
         )
     # The score id last: a customer with two open carts is listed once per cart.

@@ -14,6 +14,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from model_service.critical_journeys import period_days
+from model_service.follow_up_queue import MAX_PAGE as QUEUE_MAX_PAGE
+from model_service.follow_up_queue import UNRESOLVED
 from model_service.followups import NOTE_MAX_LENGTH, STATUSES
 from model_service.risk import DEFAULT_SORT, MAX_PAGE, SORTS
 from shared import attribution
@@ -305,6 +307,9 @@ class FollowUpNoteSchema(Schema):
     author = fields.String()
     status = fields.String()
     note = fields.String(allow_none=True)
+    assigned_to = fields.String(
+        allow_none=True, metadata={"description": "Set when this change handed the case on."}
+    )
     at = fields.DateTime()
 
 
@@ -316,7 +321,13 @@ class FollowUpSchema(Schema):
     assignee = fields.String()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    due_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When the case should be resolved (working days from taken)."},
+    )
+    overdue = fields.Boolean(metadata={"description": "Past due_at and not resolved."})
     resolved_at = fields.DateTime(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
     risk_before = fields.Float(allow_none=True, metadata={"description": "Risk when taken."})
     risk_after = fields.Float(
         allow_none=True, metadata={"description": "First risk scored after it was resolved."}
@@ -333,6 +344,9 @@ class CustomerProfileSchema(Schema):
     locale = fields.String(allow_none=True)
     consent = fields.Boolean()
     created_at = fields.DateTime()
+    contact = fields.Nested(
+        lambda: ContactSchema(), metadata={"description": "Who the customer is."}
+    )
     has_linked_devices = fields.Boolean()
     stage = fields.String()
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
@@ -453,6 +467,7 @@ class FollowUpUpdateSchema(StrictSchema):
         openapi = {
             "anyOf": [
                 {"required": ["status"]},
+                {"required": ["assignee"]},
                 {"required": ["note"], "properties": {"note": {"minLength": 1}}},
             ]
         }
@@ -546,3 +561,74 @@ class AttributionSchema(Schema):
     lookback_days = fields.Integer()
     half_life_days = fields.Float()
     models = fields.List(fields.Nested(ModelAttributionSchema))
+    assignee = CleanString(
+        validate=validate.Length(min=1, max=254),
+        metadata={"description": "Hand the case to this active dashboard user (their e-mail)."},
+    )
+
+
+# --- the support queue (GET /v1/follow-ups) ---------------------------------------------------
+
+AGE_PATTERN = r"^[1-9]\d{0,3}[hd]$"
+
+
+def parse_age(text: str) -> timedelta:
+    """``36h`` or ``2d`` as a timedelta."""
+    amount = int(text[:-1])
+    return timedelta(hours=amount) if text.endswith("h") else timedelta(days=amount)
+
+
+class FollowUpQuerySchema(StrictSchema):
+    status = fields.String(
+        validate=validate.OneOf((*STATUSES, UNRESOLVED)),
+        metadata={"description": "unresolved: open or contacted."},
+    )
+    assignee = CleanString(
+        validate=validate.Length(min=1, max=254),
+        metadata={"description": "Cases of this user (e-mail); me: the caller's."},
+    )
+    task = fields.String(validate=validate.OneOf(TASK_NAMES))
+    older_than = fields.String(
+        validate=validate.Regexp(AGE_PATTERN, error="Must look like 36h or 2d (1 to 9999)."),
+        metadata={"description": "Taken longer ago than this: hours (36h) or days (2d)."},
+    )
+    overdue = fields.Boolean(
+        metadata={"description": "true: past due and not resolved; false: the others."}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, QUEUE_MAX_PAGE))
+    cursor = CleanString(validate=validate.Length(max=500))
+
+
+class ContactSchema(Schema):
+    name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    external_url = fields.String(
+        allow_none=True, metadata={"description": "The customer's page in the shop's admin."}
+    )
+
+
+class FollowUpQueueItemSchema(Schema):
+    id = fields.Integer()
+    customer_id = fields.String()
+    task = fields.String()
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    assignee = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    due_at = fields.DateTime(allow_none=True)
+    overdue = fields.Boolean()
+    resolved_at = fields.DateTime(allow_none=True)
+    risk_before = fields.Float(allow_none=True, metadata={"description": "Risk when taken."})
+    risk_now = fields.Float(allow_none=True, metadata={"description": "Newest risk, same task."})
+    band_now = fields.String(allow_none=True, metadata={"enum": list(BANDS)})
+    customer = fields.Nested(
+        ContactSchema, allow_none=True, metadata={"description": "Who the customer is."}
+    )
+
+
+class FollowUpQueuePageSchema(Schema):
+    items = fields.List(fields.Nested(FollowUpQueueItemSchema))
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "Pass as cursor for the next page."}
+    )

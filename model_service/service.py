@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from model_service.critical_journeys import critical_journeys
+from model_service.customer_contacts import contacts
 from model_service.followups import (
     customer_follow_ups,
     get_follow_up,
@@ -74,6 +75,7 @@ def customer_profile(
         "locale": customer.locale,
         "consent": customer.consent,
         "created_at": customer.created_at,
+        "contact": contacts(session, [customer_id])[customer_id].as_dict(),
         "has_linked_devices": devices is not None,
         "stage": stage or derive_stage({"type": e.type, "stage": e.stage} for e in events),
         "timeline": timeline[-timeline_limit:],

@@ -123,6 +123,8 @@ class Settings:
     # Webhooks may be sent to private, loopback and link-local addresses (on in the demo and
     # tests, whose receivers run on this machine); off, such URLs are refused (SSRF).
     webhooks_allow_private: bool = False
+    # A follow-up is due this many working days (Monday to Friday) after it was taken.
+    follow_up_due_working_days: int = 2
 
     def check_secret_key(self) -> None:
         """Refuse to serve outside demo mode with a SECRET_KEY others may know or guess: it
@@ -169,6 +171,9 @@ class Settings:
             ),
             "min_answers": _env_int("KUNDRESA_MIN_ANSWERS", cls.min_answers),
             "session_cookie_secure": _env_bool("KUNDRESA_SECURE_COOKIES", False),
+            "follow_up_due_working_days": _env_int(
+                "KUNDRESA_FOLLOW_UP_DUE_WORKING_DAYS", cls.follow_up_due_working_days
+            ),
         }
         values.update(overrides)
         # The demo's receivers run on this machine: allowed there unless said otherwise.

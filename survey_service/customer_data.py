@@ -33,6 +33,7 @@ from shared.db.tables import (
     Identity,
     IdentityLink,
     JourneyEvent,
+    OutboxEvent,
     PrivacyRequest,
     Response,
     RiskScore,
@@ -174,6 +175,7 @@ def export_customer(settings: Settings, customer_id: str, requested_by: str) -> 
             "risk_scores": rows(RiskScore, subject.owns(RiskScore)),
             "follow_ups": follow_ups,
             "privacy_requests": rows(PrivacyRequest, _privacy_requests_of(customer_id, digest)),
+            "outbox_events": rows(OutboxEvent, _names_in_payload(customer_id)),
         }
         if not any(held.values()):
             raise NotFound(customer_id)
@@ -275,6 +277,11 @@ def erase_customer(settings: Settings, customer_id: str, requested_by: str) -> d
         session.add(PrivacyRequest(customer_digest=digest, kind="erase", requested_by=requested_by))
     log.info("customer erased", extra={k: v for k, v in counts.items() if k != "customer_id"})
     return counts
+
+
+def _names_in_payload(customer_id: str) -> ColumnElement[bool]:
+    """Outbox events (webhooks) whose payload names the customer: events carry ids only."""
+    return OutboxEvent.payload["customer_id"].as_string() == customer_id
 
 
 def _delete(session: Session, table: type, where: ColumnElement[bool]) -> int:

@@ -138,7 +138,7 @@ def synth(
 
 @click.group("import")
 def import_group() -> None:
-    """Import order history or journey events from CSV files.
+    """Import order history, journey events or customers from CSV files.
 
     Bad rows are reported with their line numbers. Without --skip-bad nothing is imported when
     any row is bad; with it, good rows are kept. Re-importing a file adds no duplicates.
@@ -307,6 +307,71 @@ def import_events_command(
             f"unknown field(s): {', '.join(sorted(unknown))}", param_hint="--map"
         )
     _run_import(import_events, database_url, file, options, skip_bad)
+
+
+@import_group.command("customers")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="FIELD=HEADER[,...]",
+    help="Read FIELD from column HEADER, e.g. --map 'name=Full Name,email=E-mail'. "
+    "Fields: id, name, email, phone. Other columns are kept as attributes.",
+)
+@click.option("--site", default=None, help="The site (name or key) whose customers these are.")
+@click.option("--delimiter", default=",", show_default=True, help="Field delimiter (\\t for tab).")
+@database_option
+def import_customers_command(
+    file: Path,
+    mapping: tuple[str, ...],
+    site: str | None,
+    delimiter: str,
+    database_url: str | None,
+) -> None:
+    """Import who the customers are: id, name, email, phone and any other columns.
+
+    Known customers are updated, new ones added. Nothing is written when any row is bad; the
+    bad rows are listed by line number (never by their values: these are personal data).
+    """
+    from tqdm import tqdm
+
+    from shared.db.migrate import upgrade
+    from training.customer_import import import_customers, parse_mapping
+    from training.importers import ImportFailed
+
+    try:
+        fields = parse_mapping(mapping)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--map") from None
+    if delimiter == "\\t":
+        delimiter = "\t"
+    if len(delimiter) != 1:
+        raise click.BadParameter(
+            "must be one character (use \\t for tab)", param_hint="--delimiter"
+        )
+    url = _database_url(database_url)
+    upgrade(url)
+    with tqdm(desc=f"import {file.name}", unit="row") as bar:
+        try:
+            report = import_customers(
+                url, file, fields, site=site, delimiter=delimiter, progress=bar.update
+            )
+        except ImportFailed as failed:
+            bar.close()
+            for error in failed.errors:
+                click.echo(f"import: {error}", err=True)
+            if failed.total_bad > len(failed.errors):
+                click.echo(
+                    f"import: ... and {failed.total_bad - len(failed.errors)} more", err=True
+                )
+            raise click.ClickException(
+                f"{failed.total_bad} bad row(s); nothing was imported (fix them and run again)"
+            ) from None
+    click.echo(
+        f"Imported {report.rows:,} customers from {file.name}: {report.added:,} new, "
+        f"{report.updated:,} updated, {report.unchanged:,} unchanged."
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ def init_dashboard(app: Flask) -> None:
 
     from model_service.dashboard import (  # noqa: F401 — importing registers the views
         attribution_page,
+        cases,
         customers,
         feedback,
         journeys,

@@ -34,7 +34,8 @@ from model_service.dashboard.filters import cached_choices
 from model_service.dashboard.formatting import TASK_LABELS, label, percent, probability, when
 from model_service.dashboard.forms import FollowUpForm
 from model_service.dashboard.score_figures import SUMMARY_CACHE, last_scored, risk_summary
-from model_service.followups import customer_follow_ups
+from model_service.dashboard.timeline import fold_timeline, span_text
+from model_service.followups import customer_follow_ups, offered_again
 from model_service.predict import EXTENSION
 from model_service.risk import DEFAULT_SORT, SORTS, AtRiskItem
 from model_service.served_scale import batch_percentiles, staleness
@@ -335,11 +336,13 @@ def customer(customer_id: str):
     reasons = explain_reasons(main["reasons"], locale) if main else []
     action = suggest_action(main["reasons"] if main else None, answer, locale)
     open_cases = {f["task"]: f for f in profile["follow_ups"] if f["status"] != "resolved"}
+    case_states = _case_states(profile["follow_ups"], latest_by_task)
     timeline = list(reversed(profile["timeline"]))
     channels = Counter(
         entry["channel"] for entry in timeline if entry["kind"] == "event" and entry.get("channel")
     ).most_common()
     show_all = request.args.get("all") == "1"
+    timeline = fold_timeline(timeline)
     return render_template(
         "dashboard/customer.html",
         profile=profile,
@@ -353,6 +356,9 @@ def customer(customer_id: str):
         answer=answer,
         answer_reason=answer_reason_label(answer.get("reason"), locale) if answer else None,
         open_cases=open_cases,
+        case_states=case_states,
+        contact=profile["contact"],
+        span=lambda line: span_text(line, locale),
         closed_cases=[f for f in profile["follow_ups"] if f["status"] == "resolved"],
         timeline=timeline if show_all else timeline[:TIMELINE_SHOWN],
         timeline_more=len(timeline) - TIMELINE_SHOWN if not show_all else 0,
@@ -363,6 +369,27 @@ def customer(customer_id: str):
         answer_label=lambda code: answer_reason_label(code, locale),
         active="dashboard.at_risk",
     )
+
+
+def _case_states(follow_ups: list[dict], latest_by_task: dict[str, dict]) -> dict[str, dict]:
+    """Per task, the newest resolved case and whether the customer is offered again (only
+    with a score made after it that is high): the card says "resolved on … by …" instead
+    of inviting a second call about the same risk."""
+    states: dict[str, dict] = {}
+    for case in follow_ups:  # newest first
+        if case["status"] != "resolved" or case["task"] in states:
+            continue
+        newest = latest_by_task.get(case["task"])
+        states[case["task"]] = {
+            "case": case,
+            "risk_now": newest["probability"] if newest else None,
+            "offered": offered_again(
+                case["resolved_at"],
+                newest["as_of"] if newest else None,
+                newest["band"] if newest else None,
+            ),
+        }
+    return states
 
 
 @bp.post("/customers/<customer_id>/follow-up")
@@ -387,7 +414,14 @@ def follow_up(customer_id: str):
                 if f["task"] == task and f["status"] != "resolved"
             ]
             if action == "take":
-                service.take_follow_up(session, customer_id, task, current_user.email, note)
+                service.take_follow_up(
+                    session,
+                    customer_id,
+                    task,
+                    current_user.email,
+                    note,
+                    due_working_days=settings.follow_up_due_working_days,
+                )
                 flash(_("You have taken this case."), "success")
             elif not profile_cases:
                 flash(_("Take the case first."), "error")

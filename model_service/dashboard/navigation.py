@@ -22,6 +22,7 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("dashboard.at_risk", _l("At risk")),
     NavItem("dashboard.open_carts", _l("Open carts")),
+    NavItem("dashboard.cases", _l("Cases")),
     NavItem("dashboard.journey_map", _l("Journey map")),
     NavItem("dashboard.critical_journeys", _l("Critical journeys")),
     NavItem("dashboard.attribution", _l("Attribution")),

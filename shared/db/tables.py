@@ -85,6 +85,9 @@ class Site(Base):
     )
     max_surveys_per_period: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     period_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
+    # The shop's own admin page of a customer, e.g. https://shop.example/admin/customers/{id}
+    # (http(s) and an {id} placeholder: shared.customer_links checks both).
+    external_url: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class ApiToken(Base):
@@ -145,6 +148,15 @@ class Customer(Base):
     locale: Mapped[str | None] = mapped_column(String(8), default=None)
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who the customer is (``kundresa import customers``): personal data, exported and erased
+    # with the customer, shown only to signed-in users and never logged.
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    phone: Mapped[str | None] = mapped_column(String(40), default=None)
+    # The import file's other columns, kept as they were.
+    attributes: Mapped[dict | None] = mapped_column(JSON, default=None)
+    # The shop the customer belongs to, for the link into its admin (external_url).
+    site_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Identity(Base):
@@ -313,6 +325,8 @@ class FollowUp(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the case should be resolved by (model_service.working_days); overdue after it.
+    due_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
     __table_args__ = (
         # One case still in progress per customer and task, kept by the database: two agents
@@ -339,6 +353,8 @@ class FollowUpNote(Base):
     status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set on the line that handed the case to someone else: to whom.
+    assigned_to: Mapped[str | None] = mapped_column(String(254), default=None)
 
 
 class PrivacyRequest(Base):

@@ -20,6 +20,9 @@ class CustomerExportSchema(Schema):
     follow_ups = fields.List(fields.Dict())
     privacy_requests = fields.List(fields.Dict())
     models = fields.String()
+    outbox_events = fields.List(
+        fields.Dict(), metadata={"description": "Webhook events that name the customer."}
+    )
 
 
 class ErasureSchema(Schema):
@@ -36,3 +39,6 @@ class ErasureSchema(Schema):
     follow_ups = fields.Integer()
     risk_scores = fields.Integer()
     customer = fields.Integer()
+    outbox_events = fields.Integer(
+        metadata={"description": "Webhook events whose customer id was taken out."}
+    )
