@@ -474,6 +474,10 @@ class FollowUpUpdateSchema(StrictSchema):
 
     status = fields.String(validate=validate.OneOf(STATUSES))
     note = CleanString(validate=validate.Length(max=NOTE_MAX_LENGTH))
+    assignee = CleanString(
+        validate=validate.Length(min=1, max=254),
+        metadata={"description": "Hand the case to this active dashboard user (their e-mail)."},
+    )
 
 
 # --- Attribution (issue 17) ------------------------------------------------------------------
@@ -561,10 +565,6 @@ class AttributionSchema(Schema):
     lookback_days = fields.Integer()
     half_life_days = fields.Float()
     models = fields.List(fields.Nested(ModelAttributionSchema))
-    assignee = CleanString(
-        validate=validate.Length(min=1, max=254),
-        metadata={"description": "Hand the case to this active dashboard user (their e-mail)."},
-    )
 
 
 # --- the support queue (GET /v1/follow-ups) ---------------------------------------------------
