@@ -85,6 +85,8 @@ class Site(Base):
     )
     max_surveys_per_period: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     period_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
+    # ISO 4217: the currency of the shop's prices, in which money is shown (0008).
+    currency: Mapped[str] = mapped_column(String(3), default="SEK", server_default="SEK")
 
 
 class ApiToken(Base):
