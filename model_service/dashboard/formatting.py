@@ -176,6 +176,12 @@ def install_filters(app: Flask) -> None:
         "level_label": lambda key: label(LEVEL_LABELS, key),
         "metric_label": lambda key: label(METRIC_LABELS, key),
         "code_label": code_label,
+        "segment_label": lambda key: code_label(key, "segment"),
+        "category_label": lambda key: code_label(key, "category"),
+        "channel_label": lambda key: code_label(key, "channel"),
+        "survey_label": lambda key: code_label(key, "survey"),
+        "language_label": lambda key: code_label(key, "language"),
+        "device_label": lambda key: code_label(key, "device"),
     }
     app.jinja_env.filters.update(
         percent=percent,
