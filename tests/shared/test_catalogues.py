@@ -94,11 +94,8 @@ def test_every_message_of_the_code_is_translated_in_every_language(domain: Domai
         for context, msgid in sorted(wanted, key=str):
             message = catalogue.get(msgid, context=context)
             strings = message.string if message else None
-            if isinstance(strings, tuple):
-                empty = not message or not all(strings)
-            else:
-                empty = not strings
-            if empty:
+            forms = strings if isinstance(strings, tuple) else (strings,)
+            if not all(forms):
                 missing.append(msgid)
         assert not missing, f"{_po(domain, language)} lacks: {missing}"
 
