@@ -5,17 +5,27 @@ labels of codes — are msgids marked with ``N_``/``N_plural`` where they are de
 translated at the moment they are shown, through Babel ``support.Translations`` loaded from
 ``shared/translations/<locale>/LC_MESSAGES/shared.mo``.
 
-How to change a text (the one place this workflow is written down; the dashboard's own
-catalogue, ``model_service/dashboard/translations``, follows the same steps with
-``model_service/dashboard/babel.cfg``):
+How to change a text (the one place this workflow is written down). Two catalogues: the
+dashboard's (domain ``messages``, texts marked with ``_``/``_l``/``pgettext``) and this one
+(domain ``shared``, texts marked with ``N_``/``N_plural``):
+
+    cd model_service/dashboard
+    pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location \
+        --sort-output .
+    pybabel update -i translations/messages.pot -d translations --ignore-pot-creation-date
+    pybabel compile -d translations
 
     cd shared
-    pybabel extract -F babel.cfg -k N_ -k N_plural:1,2 -o translations/shared.pot \\
+    pybabel extract -F babel.cfg -k N_ -k N_plural:1,2 -o translations/shared.pot \
         --no-location --sort-output .
-    pybabel update -i translations/shared.pot -d translations -D shared \\
+    pybabel update -i translations/shared.pot -d translations -D shared \
         --ignore-pot-creation-date
-    # translate the new entries in translations/{sv,da,nb}/LC_MESSAGES/shared.po
     pybabel compile -d translations -D shared
+
+Between update and compile, translate the new entries of every ``<locale>/LC_MESSAGES/*.po``
+(sv, da, nb; both plural forms where there are two). While several branches add texts at
+once, append new entries at the end of the .po files by hand instead of running update, so
+that the files merge.
 
 The compiled ``.mo`` files are committed (no build step at start-up);
 ``tests/shared/test_catalogues.py`` fails when a message is missing in a language or a
