@@ -160,8 +160,31 @@ def when(value: datetime | date | None, fmt: str = "medium") -> str:
 
 
 def code_label(code: object, kind: str) -> str:
-    """The words for a code of ``kind`` (survey, segment, category, channel, language, …)."""
-    return code_labels.label(kind, code, str(get_locale() or "en")) or "—"
+    """The words for a code of ``kind`` (survey, segment, category, channel, language, …);
+    a shop's own survey is called by its own title in the reader's language."""
+    locale = str(get_locale() or "en")
+    fallback = _survey_titles(locale).get(str(code)) if kind == "survey" else None
+    return code_labels.label(kind, code, locale, fallback=fallback) or "—"
+
+
+def _survey_titles(locale: str) -> dict[str, str]:
+    """Each survey's own title in ``locale`` (else English, else its name), once per request."""
+    if "survey_titles" not in g:
+        from sqlalchemy import select
+
+        from shared.db.session import session_scope
+        from shared.db.tables import Survey
+
+        with session_scope(current_settings().database_url) as session:
+            rows = session.execute(select(Survey.key, Survey.name, Survey.texts)).all()
+        titles = {}
+        for key, name, texts in rows:
+            texts = texts or {}
+            words = (texts.get(locale) or texts.get("en") or {}).get("title") or name
+            if words:
+                titles[key] = str(words)
+        g.survey_titles = titles
+    return g.survey_titles
 
 
 def install_filters(app: Flask) -> None:

@@ -107,3 +107,47 @@ def test_money_is_shown_in_the_sites_currency(dashboard: Dashboard) -> None:
     english = client.get("/dashboard/", headers={"Accept-Language": "en"}).text
     assert "DKK\xa0900" in english or "DKK900" in english
     assert valid_currency("XYZ") is None
+
+
+def test_a_shops_own_survey_is_called_by_its_own_title(dashboard: Dashboard) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from shared.db.tables import Response, Survey
+    from tests.dashboard.conftest import NOW
+
+    with session_scope(dashboard.database_url) as session:
+        session.execute(
+            insert(Survey),
+            [
+                {
+                    "key": "store_visit",
+                    "kind": "custom",
+                    "name": "Store visit",
+                    "questions": [{"id": "csat", "type": "csat"}],
+                    "texts": {"en": {"title": "Your visit"}, "da": {"title": "Dit besøg"}},
+                }
+            ],
+        )
+        survey_id = session.query(Survey.id).filter(Survey.key == "store_visit").scalar()
+        session.execute(
+            insert(Response),
+            [
+                {
+                    "response_id": "r-store",
+                    "survey_id": survey_id,
+                    "survey_key": "store_visit",
+                    "answers": {"csat": 4},
+                    "csat": 4,
+                    "comment": "Hyggeligt personale",
+                    "body_hash": "z" * 64,
+                    "submitted_at": NOW - timedelta(days=3),
+                }
+            ],
+        )
+    client = dashboard.signed_in()
+    danish = client.get("/dashboard/feedback?period=all", headers={"Accept-Language": "da"})
+    assert "Dit besøg" in danish.text and "store_visit" not in _visible(danish.text)
+    english = client.get("/dashboard/feedback?period=all", headers={"Accept-Language": "en"})
+    assert "Your visit" in english.text
