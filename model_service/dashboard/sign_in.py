@@ -10,7 +10,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import (
     LoginManager,
@@ -22,6 +21,7 @@ from flask_login import (
 )
 
 from model_service.dashboard import bp
+from model_service.dashboard.formatting import when
 from model_service.dashboard.forms import LanguageForm, SignInForm, SignOutForm
 from model_service.dashboard.navigation import nav_for
 from model_service.dashboard.users import (
@@ -109,7 +109,7 @@ def sign_in():
         if result.outcome == "locked":
             error = _(
                 "Too many failed sign-ins. The account is locked until %(time)s.",
-                time=format_datetime(result.locked_until, "short"),
+                time=when(result.locked_until),
             )
             status = 429
         else:
