@@ -125,6 +125,38 @@ def sites_set_currency(name: str, currency: str) -> None:
     click.echo(f"{name}: prices in {code}.")
 
 
+@sites.command("set")
+@click.argument("name")
+@click.option("--cooldown-shown-days", type=int, help="Days after any survey was shown.")
+@click.option("--cooldown-answered-days", type=int, help="Days after any survey was answered.")
+@click.option("--max-surveys", type=int, help="At most this many surveys per person per period.")
+@click.option("--period-days", type=int, help="The period of --max-surveys, in days.")
+def sites_set(name: str, **options: int | None) -> None:
+    """Change the survey fatigue limits of the site NAME (0 turns a limit off) and print them."""
+    from shared.errors import KundresaError
+    from shared.site_settings import update_fatigue
+    from shared.web import flatten_errors
+
+    names = {
+        "cooldown_shown_days": "global_cooldown_shown_days",
+        "cooldown_answered_days": "global_cooldown_answered_days",
+        "max_surveys": "max_surveys_per_period",
+        "period_days": "period_days",
+    }
+    changes = {names[k]: v for k, v in options.items() if v is not None}
+    if not changes:
+        raise click.UsageError("Give at least one limit to change.")
+    try:
+        record = update_fatigue(Settings.from_env().database_url, name, changes)
+    except KundresaError as refusal:
+        flat = flatten_errors(refusal.errors)
+        raise click.ClickException(
+            "; ".join(f"{field}: {' '.join(m)}" for field, m in flat.items())
+        ) from refusal
+    for option, column in names.items():
+        click.echo(f"--{option.replace('_', '-')} {record[column]}")
+
+
 @click.group()
 def users() -> None:
     """Dashboard users (support and admin)."""

@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "promote": "training.cli:promote",
     "score": "model_service.cli:score",
     "demo": "kundresa.demo:demo",
+    "worker": "kundresa.worker:worker",
+    "webhooks": "kundresa.webhooks_cli:webhooks",
 }
 
 

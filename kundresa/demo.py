@@ -338,9 +338,14 @@ def mlflow_server_command(backend_store: str, port: int, artifacts: list[str]) -
 
 
 def start_services(
-    settings: Settings, ports: Ports, with_mlflow_ui: bool = True, workers: int = 2
+    settings: Settings,
+    ports: Ports,
+    with_mlflow_ui: bool = True,
+    workers: int = 2,
+    with_worker: bool = True,
 ) -> Services:
-    """Start both services (and the MLflow UI) under gunicorn on loopback and wait until ready."""
+    """Start both services (and the MLflow UI) under gunicorn on loopback and wait until ready,
+    and ``kundresa worker`` beside them for the scheduled jobs."""
     env = environment(settings)
     services = Services(settings.var_dir / "logs")
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
@@ -377,6 +382,9 @@ def start_services(
             ],
             metrics_folder("model"),
         )
+        if with_worker:
+            # Nightly scoring with drift checks, weekly retraining, webhook delivery.
+            services.start("worker", [sys.executable, "-m", "kundresa", "worker"], env)
         if with_mlflow_ui:
             services.start(
                 "mlflow",
@@ -424,7 +432,10 @@ def demo(
     ports = Ports(survey_port, model_port, mlflow_port)
     origins = [f"http://127.0.0.1:{survey_port}", f"http://localhost:{survey_port}"]
     credentials = prepare(settings, customers, days, seed, origins)
-    click.secho("Starting the survey service, the model service and the MLflow UI ...", bold=True)
+    click.secho(
+        "Starting the survey service, the model service, the worker and the MLflow UI ...",
+        bold=True,
+    )
     services = start_services(settings, ports)
     survey = f"http://127.0.0.1:{ports.survey}"
     model = f"http://127.0.0.1:{ports.model}"
@@ -439,6 +450,7 @@ Kundresa is running (ready in {time.monotonic() - started:.0f} s). Open:
 API tokens (also in {settings.var_dir / "demo-credentials.json"}):
   admin   {credentials.admin_token}
   support {credentials.support_token}
+The worker runs the scheduled jobs (kundresa worker; runs on the dashboard's Models page).
 Logs: {settings.var_dir / "logs"}/. Press Ctrl-C to stop everything.
 """
     )

@@ -111,12 +111,14 @@ def critical(query: dict[str, Any]):
         end=end,
         limit=query["limit"],
         flag_threshold=settings.critical_flag_threshold,
+        min_answers=settings.min_answers,
     )
     return {
         "task": query["task"],
         "period": query["period"],
         "end": end,
         "flag_threshold": settings.critical_flag_threshold,
+        "min_answers": settings.min_answers,
         "journeys": cells,
     }
 

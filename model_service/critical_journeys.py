@@ -8,6 +8,12 @@ abandonment reasons given in the period, and the change since the previous perio
 figures for the same cell one period earlier (scores as of the period's start, events and
 answers of the period before it). The list is sorted by revenue at risk.
 
+When no score of the task is as old as the period's start there is nothing to compare with:
+every row says ``first_period`` (not that every journey is new). NPS, CSAT and CES come with
+their 95 % intervals and counts (``scores``, ``scores_before``); a move counts as a change
+(``changed``) only when the two intervals do not overlap. Abandonment reasons are answers about
+carts: only the cart task's cells list them (a loyal customer's cell has no cart reasons).
+
 Every figure is aggregated per cell in the database, in one statement for both periods; only
 per-cell rows come back to Python, whatever the number of customers. A customer with several
 scored carts is in the cell of each (for the cart task), and their answers count in each.
@@ -46,8 +52,15 @@ from model_service.risk import next_newer_score
 from model_service.sessions import Database, use_session
 from shared.db.tables import JourneyEvent, Response, RiskScore
 from shared.journey import STAGE_INDEX, STAGE_OF_EVENT, STAGES
-from shared.metrics import COUNT_LABELS, SatisfactionCounts, satisfaction_counts
-from shared.tasks import DEFAULT_TASK
+from shared.metrics import (
+    COUNT_LABELS,
+    MIN_ANSWERS,
+    SatisfactionCounts,
+    Score,
+    differ,
+    satisfaction_counts,
+)
+from shared.tasks import CART_ABANDONMENT, DEFAULT_TASK
 
 CELL = ("stage", "segment", "product_category")
 PERIOD_PATTERN = re.compile(r"^(\d{1,3})d$")
@@ -57,6 +70,9 @@ TOP_REASONS = 3
 CURRENT, PREVIOUS = "current", "previous"
 # A cell key column without a value (a score with no stage, say) is shown as this.
 NO_VALUE = "none"
+# The tasks whose cells list abandonment reasons: the reason answers are about carts.
+TASKS_WITH_REASONS = frozenset({CART_ABANDONMENT.name})
+SCORED = ("nps", "csat", "ces")
 
 Cell = tuple[str, str, str]
 
@@ -120,11 +136,13 @@ def critical_journeys(
     end: datetime | None = None,
     limit: int = 20,
     flag_threshold: float = 0.0,
+    min_answers: int = MIN_ANSWERS,
 ) -> list[dict[str, Any]]:
     """The cells of ``task`` sorted by revenue at risk; ``flagged`` when it is above
     ``flag_threshold``. ``end`` defaults to now; the previous period is the same length
     before it. An anonymous visitor's cart counts in its cell's risk and revenue at risk, but
-    not among the customers, their drop-off or their answers (there is nobody to match)."""
+    not among the customers, their drop-off or their answers (there is nobody to match).
+    A score below ``min_answers`` answers is marked ``few_answers``."""
     length = timedelta(days=period_days(period))
     end = (end or datetime.now(UTC)).astimezone(UTC)
     periods = (
@@ -133,10 +151,20 @@ def critical_journeys(
     )
     with use_session(db) as session:
         figures = _figures(session, task, periods)
+        first_period = not _scored_by(session, task, periods[1].end)
     current = [cell for period, cell in figures.risk if period == CURRENT]
     risk = figures.risk
     current.sort(key=lambda cell: (-risk[CURRENT, cell][1], -risk[CURRENT, cell][0], cell))
-    return [_row(cell, figures, flag_threshold) for cell in current[: max(1, limit)]]
+    return [
+        _row(cell, figures, flag_threshold, min_answers, first_period)
+        for cell in current[: max(1, limit)]
+    ]
+
+
+def _scored_by(session: Session, task: str, moment: datetime) -> bool:
+    """Whether ``task`` had been scored by ``moment``: a previous period to compare with."""
+    query = select(RiskScore.id).where(RiskScore.task == task, RiskScore.as_of <= moment)
+    return session.scalar(query.limit(1)) is not None
 
 
 @dataclass
@@ -167,7 +195,10 @@ def _figures(session: Session, task: str, periods: tuple[Period, ...]) -> Figure
     newest = _newest_scores(task, periods)
     parts = [_risk_rows(newest)]
     for period in periods:
-        parts += [_furthest_rows(newest, period), _answer_rows(newest, period)]
+        parts += [
+            _furthest_rows(newest, period),
+            _answer_rows(newest, period, task in TASKS_WITH_REASONS),
+        ]
     figures = Figures()
     for row in session.execute(union_all(*parts)):
         kind, name, stage, segment, category, reason, reached, *numbers = row
@@ -315,18 +346,21 @@ def _furthest_rows(newest: CTE, period: Period) -> Select:
     return select(*_part("furthest", period.name, [func.count()], **labels)).group_by(*key)
 
 
-def _answer_rows(newest: CTE, period: Period) -> Select:
-    """Per cell and reason, counts of the survey answers the cell's customers gave in the
-    period; a customer in several cells counts in each."""
+def _answer_rows(newest: CTE, period: Period, with_reasons: bool) -> Select:
+    """Per cell (and reason, ``with_reasons``), counts of the survey answers the cell's
+    customers gave in the period; a customer in several cells counts in each."""
     people = (
         select(newest.c.customer_id, *(newest.c[column] for column in CELL))
         .where(newest.c.period == period.name)
         .distinct()
         .subquery()
     )
-    key = [*(people.c[column] for column in CELL), Response.reason]
+    key = [*(people.c[column] for column in CELL)]
+    labels = {column: people.c[column] for column in CELL}
+    if with_reasons:
+        key.append(Response.reason)
+        labels["reason"] = Response.reason
     numbers = satisfaction_counts(Response.nps, Response.csat, Response.ces)
-    labels = {**{column: people.c[column] for column in CELL}, "reason": Response.reason}
     return (
         select(*_part("answers", period.name, numbers, **labels))
         .select_from(people)
@@ -340,7 +374,14 @@ def _change(now: float | None, before: float | None) -> float | None:
     return now - before if now is not None and before is not None else None
 
 
-def _row(cell: Cell, figures: Figures, flag_threshold: float) -> dict[str, Any]:
+def _scores(answers: Answers, min_answers: int) -> dict[str, Score]:
+    found = answers.counts.scores(min_answers)
+    return {name: found[f"{name}_score"] for name in SCORED}
+
+
+def _row(
+    cell: Cell, figures: Figures, flag_threshold: float, min_answers: int, first_period: bool
+) -> dict[str, Any]:
     stage, segment, category = cell
     customers, revenue, mean_risk = figures.risk[CURRENT, cell]
     was_there = (PREVIOUS, cell) in figures.risk
@@ -352,6 +393,7 @@ def _row(cell: Cell, figures: Figures, flag_threshold: float) -> dict[str, Any]:
     # no previous figures at all, like its risk.
     drop_before = figures.drop_off(PREVIOUS, cell) if was_there else None
     index = STAGE_INDEX.get(stage)
+    scores, scores_before = _scores(now, min_answers), _scores(before, min_answers)
     return {
         "stage": stage,
         "segment": segment,
@@ -379,4 +421,12 @@ def _row(cell: Cell, figures: Figures, flag_threshold: float) -> dict[str, Any]:
         "csat_change": _change(now.csat, before.csat),
         "ces_change": _change(now.ces, before.ces),
         "flagged": revenue > flag_threshold,
+        # No scoring as old as the period's start: nothing to compare with, for any row.
+        "first_period": first_period,
+        # Scored then, but not in this cell: a journey new since the previous period.
+        "new_journey": not first_period and not was_there,
+        "scores": {name: score.as_dict() for name, score in scores.items()},
+        "scores_before": {name: score.as_dict() for name, score in scores_before.items()},
+        # A change only when the two 95 % intervals do not overlap.
+        "changed": {name: differ(scores[name], scores_before[name]) for name in SCORED},
     }

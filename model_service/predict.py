@@ -31,6 +31,7 @@ from model_service.schemas import (
     PredictResponseSchema,
 )
 from model_service.scoring import score_rows, task_features
+from model_service.served_metrics import register as report_served_versions
 from model_service.served_scale import served_scale
 from shared import reasons as reason_texts
 from shared.auth import auth
@@ -38,6 +39,7 @@ from shared.db.tables import Customer, Identity, JourneyEvent
 from shared.errors import NotFound
 from shared.i18n import best_locale
 from shared.journey_loader import load_journey_frames
+from shared.observability import count_predictions
 from shared.risk_scale import probability_text
 from shared.tasks import BRAND_SWITCH, CART_ABANDONMENT, Task
 from shared.web import StrictBlueprint, current_settings, db_session, refuses
@@ -48,6 +50,7 @@ blp = StrictBlueprint(
     url_prefix="/v1/predict",
     description="Online risk predictions with reasons, from the champion models.",
 )
+blp.record_once(report_served_versions)  # /metrics: kundresa_served_model_version per task
 CONTEXT = ("id", "customer_id", "visitor_id", "cart_id", "stage")
 EXTENSION = "kundresa_models"
 # One per process: concurrent requests share model calls (see batching.py).
@@ -270,6 +273,7 @@ def _answer(
     # the band the at-risk list gives the same probability.
     scale = served_scale(current_settings().database_url, served)
     scores = score_rows(served, features, scale.cuts, predict=BATCHER.predictor(served))
+    count_predictions(served.task, scores.bands)
     locale = best_locale(request.accept_languages)
     predictions = [
         {

@@ -105,6 +105,7 @@ def at_risk_query(
     min_probability: float | None = None,
     without_follow_up: bool = False,
     sort: str = DEFAULT_SORT,
+    category: str | None = None,
 ) -> tuple[Select, Any, Any]:
     """The newest score per customer of ``task``, filtered and in list order: the one query
     behind the paged list and the CSV export. Returns (query, score alias, sort key)."""
@@ -120,6 +121,8 @@ def at_risk_query(
         query = query.where(score.segment == segment)
     if band:
         query = query.where(score.band == band)
+    if category:
+        query = query.where(score.product_category == category)
     if min_probability is not None:
         query = query.where(score.probability >= min_probability)
     if without_follow_up:
@@ -146,6 +149,7 @@ def at_risk(
     sort: str = DEFAULT_SORT,
     limit: int = 50,
     cursor: str | None = None,
+    category: str | None = None,
 ) -> AtRiskPage:
     """One page of the newest scores of ``task``, the largest expected value at risk first
     (or the riskiest first), each with its percentile within its batch.
@@ -163,6 +167,7 @@ def at_risk(
         min_probability=min_probability,
         without_follow_up=without_follow_up,
         sort=sort,
+        category=category,
     )
     if cursor:
         last_key, last_customer, last_id = CURSORS.decode(cursor, _cursor_values)

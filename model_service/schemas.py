@@ -374,6 +374,28 @@ class ReasonCountSchema(Schema):
     count = fields.Integer()
 
 
+class ScoreIntervalSchema(Schema):
+    value = fields.Float(allow_none=True)
+    low = fields.Float(allow_none=True, metadata={"description": "95 % interval, low end"})
+    high = fields.Float(allow_none=True, metadata={"description": "95 % interval, high end"})
+    n = fields.Integer(metadata={"description": "answers the score rests on"})
+    few_answers = fields.Boolean(
+        metadata={"description": "fewer answers than the minimum (KUNDRESA_MIN_ANSWERS)"}
+    )
+
+
+class CellScoresSchema(Schema):
+    nps = fields.Nested(ScoreIntervalSchema)
+    csat = fields.Nested(ScoreIntervalSchema)
+    ces = fields.Nested(ScoreIntervalSchema)
+
+
+class CellChangesSchema(Schema):
+    nps = fields.Boolean()
+    csat = fields.Boolean()
+    ces = fields.Boolean()
+
+
 class CriticalCellSchema(Schema):
     stage = fields.String()
     segment = fields.String()
@@ -403,6 +425,18 @@ class CriticalCellSchema(Schema):
     csat_change = fields.Float(allow_none=True)
     ces_change = fields.Float(allow_none=True)
     flagged = fields.Boolean()
+    first_period = fields.Boolean(
+        metadata={"description": "no scoring as old as the period's start: nothing to compare"}
+    )
+    new_journey = fields.Boolean(
+        metadata={"description": "scored before, but nobody was in this cell then"}
+    )
+    scores = fields.Nested(CellScoresSchema, metadata={"description": "with 95 % intervals"})
+    scores_before = fields.Nested(CellScoresSchema)
+    changed = fields.Nested(
+        CellChangesSchema,
+        metadata={"description": "moved beyond the noise: the two 95 % intervals do not overlap"},
+    )
 
 
 class CriticalJourneysSchema(Schema):
@@ -410,6 +444,7 @@ class CriticalJourneysSchema(Schema):
     period = fields.String()
     end = fields.DateTime()
     flag_threshold = fields.Float()
+    min_answers = fields.Integer()
     journeys = fields.List(fields.Nested(CriticalCellSchema))
 
 

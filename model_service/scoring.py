@@ -26,6 +26,7 @@ from tqdm import tqdm
 from model_service.champions import ServedModel, load_champion
 from model_service.columns import Columns, as_columns, take
 from model_service.explain import Predict, top_reasons
+from model_service.risk_events import announce_new_high_risk
 from shared.db.session import session_scope
 from shared.db.tables import RiskScore
 from shared.journey_frames import JourneyFrames, as_utc
@@ -183,6 +184,7 @@ def score_all(
             )
             records = _records(task, served, ctx, scores, cutoff, scored_at)
             with session_scope(settings.database_url) as session:
+                announce_new_high_risk(session, task, records)  # webhooks, before the insert
                 session.execute(insert(RiskScore), records)
             if writer:
                 writer.write(records)

@@ -112,12 +112,17 @@ class Settings:
     # Model service.
     model_poll_seconds: float = 10.0
     critical_flag_threshold: float = 0.0
+    # Below this many answers an NPS, CSAT or CES is shown greyed as "few answers".
+    min_answers: int = 30
     # Dashboard sign-in. From max_failed_logins failures (per client address and per e-mail)
     # each further failure blocks for a doubling delay of at most lockout_minutes: the rule is
     # in model_service/dashboard/users.py.
     session_cookie_secure: bool = False
     max_failed_logins: int = 5
     lockout_minutes: int = 15
+    # Webhooks may be sent to private, loopback and link-local addresses (on in the demo and
+    # tests, whose receivers run on this machine); off, such URLs are refused (SSRF).
+    webhooks_allow_private: bool = False
 
     def check_secret_key(self) -> None:
         """Refuse to serve outside demo mode with a SECRET_KEY others may know or guess: it
@@ -162,9 +167,15 @@ class Settings:
             "critical_flag_threshold": _env_float(
                 "KUNDRESA_CRITICAL_FLAG_THRESHOLD", cls.critical_flag_threshold
             ),
+            "min_answers": _env_int("KUNDRESA_MIN_ANSWERS", cls.min_answers),
             "session_cookie_secure": _env_bool("KUNDRESA_SECURE_COOKIES", False),
         }
         values.update(overrides)
+        # The demo's receivers run on this machine: allowed there unless said otherwise.
+        values.setdefault(
+            "webhooks_allow_private",
+            _env_bool("KUNDRESA_WEBHOOKS_ALLOW_PRIVATE", bool(values["demo_mode"])),
+        )
         if "secret_key" not in values:
             values["secret_key"] = _secret_key(Path(values["var_dir"]))
         known = {f.name for f in fields(cls)}

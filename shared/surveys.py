@@ -59,6 +59,8 @@ _CHROME: dict[str, dict[str, str]] = {
     "da": {"submit": "Send", "thanks": "Tak for dit svar!", "close": "Luk"},
     "nb": {"submit": "Send", "thanks": "Takk for svaret ditt!", "close": "Lukk"},
 }
+# The buttons and thanks of every survey, per locale: a new survey in the editor starts with them.
+CHROME_TEXTS = _CHROME
 
 _NPS_TEXT: dict[str, dict[str, str]] = {
     "en": {

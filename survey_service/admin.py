@@ -1,4 +1,5 @@
-"""The admin API (bearer tokens): surveys, responses (listed and streamed), metrics."""
+"""The admin API (bearer tokens): surveys, sites' fatigue limits, responses (listed and
+streamed), metrics."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
+from shared import site_settings
 from shared.auth import auth
 from shared.csv_export import csv_download
-from shared.errors import NotFound
+from shared.errors import Conflict, Invalid, NotFound
 from shared.schemas.fields import is_storable_text
 from shared.schemas.metrics import MetricsQuerySchema, MetricsSchema
 from shared.schemas.responses import (
@@ -19,19 +21,22 @@ from shared.schemas.responses import (
     ResponseListQuerySchema,
     ResponseListSchema,
 )
+from shared.schemas.sites import SiteFatiguePatchSchema, SiteListSchema, SiteSchema
 from shared.schemas.surveys import (
     SurveyCreateSchema,
     SurveyListSchema,
     SurveyPatchSchema,
     SurveySchema,
+    SurveyStatusChangeSchema,
 )
 from shared.web import StrictBlueprint, current_settings, refuses
-from survey_service import errors, response_queries, survey_definitions
+from survey_service import lookups, response_queries, survey_definitions
 
 blp = StrictBlueprint(
     "admin", __name__, url_prefix="/v1/admin", description="Surveys, responses and metrics."
 )
 NO_SURVEY = "No survey has this key."
+NO_SITE = "No site has this name."
 
 
 def _database_url() -> str:
@@ -55,7 +60,7 @@ def list_surveys():
 @blp.route("/surveys", methods=["POST"])
 @blp.arguments(SurveyCreateSchema())
 @blp.response(201, SurveySchema)
-@refuses(errors.Conflict, "A survey with this key exists.", errors={"key": ["Already used."]})
+@refuses(Conflict, "A survey with this key exists.", errors={"key": ["Already used."]})
 @auth("admin")
 def create_survey(data: dict):
     """Create a survey: questions, texts per locale (English required), sampling, cooldown."""
@@ -75,7 +80,7 @@ def get_survey(key: str):
 @blp.arguments(SurveyPatchSchema())
 @blp.response(200, SurveySchema)
 @refuses(NotFound, NO_SURVEY)
-@refuses(errors.Invalid, "The survey is not valid.")
+@refuses(Invalid, "The survey is not valid.")
 @auth("admin")
 def update_survey(patch: dict, key: str):
     """Change some fields; the survey as a whole must stay valid. The key never changes."""
@@ -87,8 +92,43 @@ def update_survey(patch: dict, key: str):
 @refuses(NotFound, NO_SURVEY)
 @auth("admin")
 def deactivate_survey(key: str):
-    """Deactivate a survey: no one is offered it any more; its responses are kept."""
-    return survey_definitions.update_survey(_database_url(), _key_or_404(key), {"active": False})
+    """Pause a survey: no one is offered it any more; its responses are kept."""
+    return survey_definitions.change_status(_database_url(), _key_or_404(key), "pause")
+
+
+@blp.route("/surveys/<key>/status", methods=["POST"])
+@blp.arguments(SurveyStatusChangeSchema())
+@blp.response(200, SurveySchema)
+@refuses(NotFound, NO_SURVEY)
+@auth("admin")
+def change_survey_status(data: dict, key: str):
+    """Publish (offer it), pause (stop offering it) or archive it (hidden from the editor's
+    list and never offered; nothing is deleted, its responses are kept)."""
+    return survey_definitions.change_status(_database_url(), _key_or_404(key), data["action"])
+
+
+@blp.route("/sites", methods=["GET"])
+@blp.response(200, SiteListSchema)
+@auth("support")
+def list_sites():
+    """Every site with its survey fatigue limits (never its identity secret)."""
+    return {"items": site_settings.list_sites(_database_url())}
+
+
+@blp.route("/sites/<name>", methods=["PATCH"])
+@blp.arguments(SiteFatiguePatchSchema())
+@blp.response(200, SiteSchema)
+@refuses(NotFound, NO_SITE)
+@refuses(Conflict, "Several sites have this name; change it with the CLI by site key.")
+@auth("admin")
+def update_site(changes: dict, name: str):
+    """Change the site's fatigue limits across all its surveys: the cooldowns after any
+    survey was shown or answered, and the cap per person per period (0 turns one off)."""
+    if len(name) > 200 or not is_storable_text(name):
+        raise NotFound(NO_SITE)
+    record = site_settings.update_fatigue(_database_url(), name, changes)
+    lookups.forget()
+    return record
 
 
 @blp.route("/responses", methods=["GET"])
@@ -162,9 +202,13 @@ def export_responses(query: dict):
 @auth("support")
 def survey_metrics(query: dict):
     """NPS, CSAT, mean CES, response count and top abandonment reasons per survey, stage and
-    period (day, week, month or all)."""
+    period (day, week, month or all). Each score comes with its 95 % interval (``*_low``,
+    ``*_high``), its number of answers (``*_n``) and ``*_few_answers`` when that is below
+    ``min_answers``: such a score is a hint, not a finding."""
     period = query.pop("period")
+    minimum = current_settings().min_answers
     return {
         "period": period,
-        "groups": response_queries.survey_metrics(_database_url(), query, period),
+        "min_answers": minimum,
+        "groups": response_queries.survey_metrics(_database_url(), query, period, minimum),
     }

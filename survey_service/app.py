@@ -8,7 +8,7 @@ import survey_service.demo
 import survey_service.widget
 from shared.settings import Settings
 from shared.web import create_api
-from survey_service import access, admin, privacy, public
+from survey_service import access, admin, privacy, public, webhooks_admin
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     access.install_rate_limit(app, settings)
     api.register_blueprint(public.blp, rate_limited=True)
-    for blueprint in (admin.blp, privacy.blp):
+    for blueprint in (admin.blp, privacy.blp, webhooks_admin.blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(survey_service.widget.bp)
     if settings.demo_mode:

@@ -38,6 +38,7 @@ from shared.db.tables import (
     RiskScore,
     SurveyImpression,
 )
+from shared.outbox import erase_mentions
 from shared.pseudonyms import keyed_digest
 from shared.settings import Settings
 from survey_service.errors import NotFound
@@ -262,6 +263,9 @@ def erase_customer(settings: Settings, customer_id: str, requested_by: str) -> d
             ),
         )
         counts["customer"] = _delete(session, Customer, Customer.id == customer_id)
+        counts["outbox_events"] = erase_mentions(
+            session, {customer_id, *subject.visitors, *subject.carts}
+        )
         session.execute(
             update(PrivacyRequest)
             .where(PrivacyRequest.customer_id == customer_id)

@@ -37,6 +37,8 @@ class Moment:
     page_url: str | None = None
     stage: str | None = None
     cart_items: int | None = None
+    # Not a trigger condition: kept with the impression for the survey funnel.
+    device: str | None = None
 
 
 MOMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Moment))
@@ -235,5 +237,13 @@ def check_eligibility(
             return False, "global_cap"
         if _outranked(survey, others, visitor_id, moment, purchases, last_shown, now):
             return False, "priority"
-        session.add(SurveyImpression(survey_key=survey.key, visitor_id=visitor_id, shown_at=now))
+        session.add(
+            SurveyImpression(
+                survey_key=survey.key,
+                visitor_id=visitor_id,
+                shown_at=now,
+                stage=moment.stage,
+                device=moment.device,
+            )
+        )
     return True, "ok"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.db.tables import JourneyEvent
+from shared.observability import count_ingested
 from survey_service.storage import store_new
 
 
@@ -44,4 +45,5 @@ def ingest_events(
     accepted = store_new(
         database_url, JourneyEvent.__table__, list(rows.values()), "event_id", customers
     )
+    count_ingested("event", accepted, len(events) - accepted)
     return accepted, len(events) - accepted

@@ -22,7 +22,9 @@ from shared.schemas.surveys import (
     EligibilitySchema,
     PublicSurveySchema,
     SurveyQuerySchema,
+    SurveyStartedSchema,
 )
+from shared.survey_texts import localize
 from shared.web import current_settings, refuses
 from survey_service import (
     access,
@@ -31,11 +33,11 @@ from survey_service import (
     errors,
     event_ingest,
     identity,
+    impressions,
     lookups,
     responses,
 )
 from survey_service.parsing import PublicBlueprint
-from survey_service.questions import localize
 
 blp = PublicBlueprint(
     "public",
@@ -93,6 +95,18 @@ def get_eligibility(survey_key: str, visitor_id: str, **context: object):
         current_settings().database_url, g.site, survey, visitor_id, moment
     )
     return {"eligible": eligible, "reason": reason}
+
+
+@blp.route("/surveys/<survey_key>/started", methods=["POST"])
+@blp.arguments(SurveyStartedSchema())
+@blp.response(204)
+@blp.doc(security=SITE_KEY)
+def post_started(data: dict, survey_key: str):
+    """The visitor began answering this survey, offered to them by the latest eligibility
+    check: counted as "started" in the survey funnel, once per offer (a repeat changes
+    nothing)."""
+    survey = _survey_or_404(survey_key)
+    impressions.mark_started(current_settings().database_url, survey.key, data["visitor_id"])
 
 
 @blp.route("/responses", methods=["POST"])

@@ -74,9 +74,13 @@ def iter_responses(database_url: str, filters: Mapping[str, Any]) -> Iterator[di
 
 
 def survey_metrics(
-    database_url: str, filters: Mapping[str, Any], period: str
+    database_url: str,
+    filters: Mapping[str, Any],
+    period: str,
+    minimum: int = metrics.MIN_ANSWERS,
 ) -> list[dict[str, Any]]:
-    """NPS, CSAT, CES, count and top reasons per survey, stage and period."""
+    """NPS, CSAT, CES, count and top reasons per survey, stage and period, each score with
+    its 95 % interval, its number of answers and whether that is below ``minimum``."""
     statement = _filtered(
         select(
             Response.survey_key,
@@ -105,6 +109,9 @@ def survey_metrics(
             "nps": metrics.nps(values["nps"]),
             "csat": metrics.csat(values["csat"]),
             "ces": metrics.ces(values["ces"]),
+            **_with_intervals("nps", metrics.nps_with_interval(values["nps"], minimum)),
+            **_with_intervals("csat", metrics.csat_with_interval(values["csat"], minimum)),
+            **_with_intervals("ces", metrics.ces_with_interval(values["ces"], minimum)),
             "top_reasons": [
                 {"reason": reason, "count": count}
                 for reason, count in metrics.top_reasons(values["reason"])
@@ -114,3 +121,13 @@ def survey_metrics(
             groups.items(), key=lambda item: tuple("" if v is None else str(v) for v in item[0])
         )
     ]
+
+
+def _with_intervals(name: str, score: metrics.Score) -> dict[str, Any]:
+    """A score's interval, count and few-answers flag as the metrics API names them."""
+    return {
+        f"{name}_low": score.low,
+        f"{name}_high": score.high,
+        f"{name}_n": score.n,
+        f"{name}_few_answers": score.few,
+    }

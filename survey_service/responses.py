@@ -14,10 +14,11 @@ from sqlalchemy import select
 
 from shared.db.session import session_scope
 from shared.db.tables import Response
+from shared.observability import count_ingested
 from survey_service import lookups
 from survey_service.errors import Conflict, Invalid
 from survey_service.questions import score_columns, validate_answers
-from survey_service.storage import store_new
+from survey_service.response_events import store_with_events
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,16 @@ def add_response(
         "received_at": now,
     }
     customers = {row["customer_id"]} if row["customer_id"] else set()
-    if not store_new(database_url, Response.__table__, [row], "response_id", customers):
+    # With its outbox events (response.received, .detractor) in the same transaction.
+    if not store_with_events(database_url, Response.__table__, row, "response_id", customers):
         with session_scope(database_url) as session:
             existing = session.scalar(
                 select(Response.body_hash).where(Response.response_id == response_id)
             )
         if existing != digest:
             raise Conflict(response_id)
+        count_ingested("response", 0, 1)
         return ResponseReceipt(response_id, duplicate=True)
+    count_ingested("response", 1, 0)
     log.info("response stored", extra={"survey_key": survey.key})
     return ResponseReceipt(response_id, duplicate=False)

@@ -505,6 +505,7 @@ def promote(
             tracking_uri=tracking_uri,
             progress=not quiet,
             reason=reason,
+            database_url=_database_url(None),  # where model.promoted is recorded
         )
     verdict = "promoted to champion" if result.promoted else "not promoted"
     click.echo(f"{result.model_name} version {result.version}: {verdict}.")

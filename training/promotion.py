@@ -31,6 +31,7 @@ from training.mlflow_io import (
     version_train_end,
 )
 from training.progress import Steps
+from training.promotion_events import announce_promotion
 
 # Promotion compares on at least this many rows neither version was trained on, with at
 # least MIN_PER_CLASS of each class, resampled this many times.
@@ -56,9 +57,12 @@ class PromotionResult:
     comparison: dict[str, float] = field(default_factory=dict)
 
 
-def move_champion(client: MlflowClient, task: Task, version: str, reason: str) -> None:
+def move_champion(
+    client: MlflowClient, task: Task, version: str, reason: str, database_url: str | None = None
+) -> None:
     """Point the task's alias at ``version`` and record why and when on the version."""
     client.set_registered_model_alias(task.model_name, task.alias, str(version))
+    announce_promotion(task, version, reason, database_url)  # the model.promoted webhook
     client.set_model_version_tag(task.model_name, str(version), "promotion", reason)
     client.set_model_version_tag(
         task.model_name,
@@ -76,17 +80,19 @@ def promote(
     progress: bool = False,
     say: Callable[[str], None] | None = None,
     reason: str | None = None,
+    database_url: str | None = None,
 ) -> PromotionResult:
     """Move ``champion`` to ``version`` (default: the latest) when it answers the same question
     (task definition) as the current champion and is better on rows neither was trained on:
     the lower end of the 95 % bootstrap interval of the ROC-AUC difference above 0, and a
     Brier score not clearly worse. ``force`` (which needs a ``reason``) promotes anyway. The
     decision and its figures are recorded in the version's ``promotion`` tag either way.
-    ``progress``/``say`` as for ``train``."""
+    ``progress``/``say`` as for ``train``; ``database_url`` is where ``model.promoted`` is
+    recorded (see ``training.promotion_events``)."""
     if force and not (reason and reason.strip()):
         raise ValueError("a forced promotion needs a reason")
     with Steps(progress, say) as steps:
-        return _promote(task, version, force, reason, tracking_uri, steps)
+        return _promote(task, version, force, reason, tracking_uri, steps, database_url)
 
 
 def _promote(
@@ -96,6 +102,7 @@ def _promote(
     force_reason: str | None,
     tracking_uri: str | None,
     steps: Steps,
+    database_url: str | None = None,
 ) -> PromotionResult:
     spec = task_by_name(task)
     configure_mlflow(tracking_uri)
@@ -109,7 +116,7 @@ def _promote(
         return PromotionResult(spec.name, name, version, False, "already the champion", version)
     if champion is None:
         reason = "no champion yet"
-        move_champion(client, spec, version, reason)
+        move_champion(client, spec, version, reason, database_url)
         return PromotionResult(spec.name, name, version, True, reason)
     champion_version = str(champion.version)
 
@@ -121,7 +128,7 @@ def _promote(
         else:
             reason = f"refused: {summary}"
         if better or force:
-            move_champion(client, spec, version, reason)
+            move_champion(client, spec, version, reason, database_url)
         else:
             client.set_model_version_tag(name, version, "promotion", reason)
         return PromotionResult(

@@ -26,6 +26,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
+from shared.drift import REFERENCE_ARTIFACT, drift_reference
 from shared.journey_frames import JourneyFrames
 from shared.journey_loader import load_journey_frames
 from shared.risk_scale import cut_points
@@ -313,6 +314,12 @@ def _train(
 
         X_learn = learn[features]
         validation_scores = model.predict_proba(validation[features])[:, 1]
+        # What the worker's drift check compares each scoring with: the bins and shares of
+        # every feature and of the model's score on the rows it learned from (no ids).
+        learn_scores = model.predict_proba(X_learn)[:, 1]
+        mlflow.log_dict(
+            drift_reference(X_learn, dataset.categorical, learn_scores), REFERENCE_ARTIFACT
+        )
         metadata = {
             META_TASK: spec.name,
             META_DEFINITION: definition.as_dict(),

@@ -34,6 +34,9 @@ def init_dashboard(app: Flask) -> None:
         journeys,
         models_page,
         security,
+        survey_editor,
+        survey_performance,
+        webhooks_page,
     )
     from model_service.dashboard.formatting import install_filters
     from model_service.dashboard.sign_in import login_manager, select_locale

@@ -86,6 +86,7 @@ def iter_at_risk_rows(
     without_follow_up: bool = False,
     sort: str = DEFAULT_SORT,
     chunk: int = EXPORT_CHUNK,
+    category: str | None = None,
 ) -> Iterator[list[RiskScore]]:
     """The whole at-risk list in chunks, in one streamed query.
 
@@ -100,6 +101,7 @@ def iter_at_risk_rows(
         band=band,
         without_follow_up=without_follow_up,
         sort=sort,
+        category=category,
     )
     result = session.scalars(query.execution_options(yield_per=chunk))
     for part in result.partitions():

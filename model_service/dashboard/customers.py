@@ -7,7 +7,7 @@ these views only turn query arguments into a call and the result into a page.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -58,6 +58,8 @@ class ListFilter:
     band: str | None
     without_follow_up: bool
     sort: str
+    # The journey map and the critical journeys link to a stage × segment × category.
+    category: str | None = None
 
     def args(self, **extra: object) -> dict:
         """Query arguments that reproduce this filter (for links and the CSV export)."""
@@ -67,6 +69,7 @@ class ListFilter:
             "band": self.band,
             "no_follow_up": "1" if self.without_follow_up else None,
             "sort": self.sort if self.sort != DEFAULT_SORT else None,
+            "category": self.category,
             **extra,
         }
         return {k: v for k, v in values.items() if v}
@@ -79,6 +82,7 @@ class ListFilter:
             "band": self.band,
             "without_follow_up": self.without_follow_up,
             "sort": self.sort,
+            "category": self.category,
         }
 
 
@@ -91,13 +95,14 @@ def _served(task: str) -> ServedModel | None:
     return registry.get(task) if registry is not None else None
 
 
-def _list_filter(task: str, segments: list[str]) -> ListFilter:
+def _list_filter(task: str, segments: list[str], categories: Sequence[str] = ()) -> ListFilter:
     args = request.args
     stage = args.get("stage") if args.get("stage") in STAGES else None
     segment = args.get("segment") if args.get("segment") in segments else None
     band = args.get("band") if args.get("band") in BANDS else None
     sort = args.get("sort") if args.get("sort") in SORTS else DEFAULT_SORT
-    return ListFilter(task, stage, segment, band, args.get("no_follow_up") == "1", sort)
+    category = args.get("category") if args.get("category") in categories else None
+    return ListFilter(task, stage, segment, band, args.get("no_follow_up") == "1", sort, category)
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,8 @@ def _rows(session, task: str, items: list[AtRiskItem]) -> list[Row]:
 def _risk_list(task: str, template_active: str):
     settings = current_settings()
     with session_scope(settings.database_url) as session:
-        segments, _categories = cached_choices(settings.database_url, session)
-        flt = _list_filter(task, segments)
+        segments, categories = cached_choices(settings.database_url, session)
+        flt = _list_filter(task, segments, categories)
         cursor = request.args.get("cursor") or None
         try:
             page = service.at_risk(session, task, limit=PAGE_SIZE, cursor=cursor, **flt.query())
@@ -161,6 +166,7 @@ def _risk_list(task: str, template_active: str):
         rows=rows,
         flt=flt,
         segments=segments,
+        categories=categories,
         stages=STAGES,
         bands=BANDS,
         summary=summary,
@@ -255,8 +261,8 @@ def export_csv():
     settings = current_settings()
     task = request.args.get("task") if request.args.get("task") in TASKS else DEFAULT_TASK.name
     with session_scope(settings.database_url) as session:
-        segments, _categories = cached_choices(settings.database_url, session)
-    flt = _list_filter(task, segments)
+        segments, categories = cached_choices(settings.database_url, session)
+    flt = _list_filter(task, segments, categories)
     locale = _locale()
 
     def rows() -> Iterator[tuple]:

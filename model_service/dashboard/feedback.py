@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from flask import render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from model_service.dashboard import bp, charts
+from model_service.dashboard.advice import answer_reason_label
 from model_service.dashboard.feedback_figures import (
     FeedbackFilter,
     feedback_by_stage,
     feedback_over_time,
+    reason_breakdown,
     search_comments,
     survey_keys,
 )
@@ -64,7 +67,8 @@ def feedback():
             period=period if period in PERIODS else "365d",
         )
         grain, series = feedback_over_time(session, flt)
-        table = feedback_by_stage(session, flt)
+        table = feedback_by_stage(session, flt, current_settings().min_answers)
+        reasons = reason_breakdown(session, flt)
         comments = search_comments(session, text or None, flt, request.args.get("cursor"))
     charts_by_metric = {
         "nps": _metric_chart("nps", _("NPS over time"), series, grain),
@@ -81,8 +85,12 @@ def feedback():
         }.items()
         if v
     }
+    locale = str(get_locale() or "en")
     return render_template(
         "dashboard/feedback.html",
+        reasons=reasons,
+        reason_label=lambda code: answer_reason_label(code, locale),
+        reason_peak=max(reasons.totals.values(), default=1),
         flt=flt,
         surveys=surveys,
         stages=STAGES,

@@ -17,7 +17,7 @@ from model_service.dashboard.filters import PERIODS
 from model_service.risk import newest_scores
 from shared.db.tables import Customer, JourneyEvent, Response
 from shared.journey import STAGE_INDEX, STAGE_OF_EVENT, STAGES
-from shared.metrics import SatisfactionCounts, satisfaction_counts
+from shared.metrics import MIN_ANSWERS, SatisfactionCounts, Score, satisfaction_counts
 from shared.tasks import BRAND_SWITCH, CART_ABANDONMENT, TASKS
 
 
@@ -41,6 +41,15 @@ class StageFigures:
     switch_risk: float | None  # mean brand-switch probability of customers scored at it
     cart_risk: float | None  # mean cart-abandonment probability of carts at it
     top_reason: str | None = None  # the reason for leaving a cart given most often here
+    # The scores with their 95 % intervals and counts (few answers below the minimum).
+    nps_score: Score | None = None
+    csat_score: Score | None = None
+    ces_score: Score | None = None
+    # Known customers whose newest score puts them at this stage: whom the at-risk list
+    # (switch) and the open-carts list (carts) can show for it.
+    switch_scored: int = 0
+    carts_scored: int = 0
+    anonymous_carts: int = 0  # scored carts of visitors nobody knows: no list shows them
 
     @property
     def drop_off(self) -> float | None:
@@ -101,8 +110,11 @@ def _since(session: Session, period: str) -> tuple[datetime | None, datetime | N
     return until - timedelta(days=days), until
 
 
-def journey_map_figures(session: Session, flt: JourneyFilter) -> JourneyMapFigures:
-    """Per stage: customers who reached it and stopped there, conversion, satisfaction, risk."""
+def journey_map_figures(
+    session: Session, flt: JourneyFilter, min_answers: int = MIN_ANSWERS
+) -> JourneyMapFigures:
+    """Per stage: customers who reached it and stopped there, conversion, satisfaction (with
+    intervals; few answers below ``min_answers``), risk and how many scored customers it has."""
     since, until = _since(session, flt.period)
     conditions = []
     if since is not None:
@@ -165,9 +177,9 @@ def journey_map_figures(session: Session, flt: JourneyFilter) -> JourneyMapFigur
     ).all()
     counts = {stage_rank: n for stage_rank, n, _repeat in rows}
     repeat_buyers = sum(int(r or 0) for _rank, _n, r in rows)
-    satisfaction = _satisfaction_by_stage(session, flt, since)
+    satisfaction = _satisfaction_by_stage(session, flt, since, min_answers)
     reasons = _top_reason_by_stage(session, flt, since)
-    risk = _risk_by_stage(session, flt)
+    risk, scored = _risk_by_stage(session, flt)
     here = [int(counts.get(i, 0)) for i in range(len(STAGES))]
     reached = [sum(here[i:]) for i in range(len(STAGES))]
     stages = []
@@ -187,6 +199,12 @@ def journey_map_figures(session: Session, flt: JourneyFilter) -> JourneyMapFigur
                 switch_risk=risk.get((BRAND_SWITCH.name, stage)),
                 cart_risk=risk.get((CART_ABANDONMENT.name, stage)),
                 top_reason=reasons.get(stage),
+                nps_score=sat.get("nps_score"),
+                csat_score=sat.get("csat_score"),
+                ces_score=sat.get("ces_score"),
+                switch_scored=scored.get((BRAND_SWITCH.name, stage), 0),
+                carts_scored=scored.get((CART_ABANDONMENT.name, stage), 0),
+                anonymous_carts=scored.get(("anonymous", stage), 0),
             )
         )
     return JourneyMapFigures(stages, int(repeat_buyers or 0), since, until)
@@ -227,25 +245,40 @@ def _top_reason_by_stage(
 
 
 def _satisfaction_by_stage(
-    session: Session, flt: JourneyFilter, since: datetime | None
+    session: Session, flt: JourneyFilter, since: datetime | None, min_answers: int
 ) -> dict[str, dict]:
     counts = satisfaction_counts(Response.nps, Response.csat, Response.ces)
     query = select(Response.stage, *counts).group_by(Response.stage)
     rows = session.execute(_response_scope(query, flt, since)).all()
-    return {row.stage: SatisfactionCounts.of_row(row).figures() for row in rows if row.stage}
+    return {
+        row.stage: SatisfactionCounts.of_row(row).figures(min_answers) for row in rows if row.stage
+    }
 
 
-def _risk_by_stage(session: Session, flt: JourneyFilter) -> dict[tuple[str, str], float]:
-    """Mean probability of the newest scores per task and stage."""
+def _risk_by_stage(
+    session: Session, flt: JourneyFilter
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], int]]:
+    """Mean probability of the newest scores per task and stage, and how many of them are
+    known customers' (whom the at-risk and open-carts lists show); under ``"anonymous"``, how
+    many scored carts are anonymous visitors'."""
     found: dict[tuple[str, str], float] = {}
+    known: dict[tuple[str, str], int] = {}
     for task in TASKS:
         ranked = newest_scores(task)
-        query = select(ranked.c.stage, func.avg(ranked.c.probability)).group_by(ranked.c.stage)
+        query = select(
+            ranked.c.stage,
+            func.avg(ranked.c.probability),
+            func.count(ranked.c.customer_id),
+            func.count(),
+        ).group_by(ranked.c.stage)
         if flt.segment:
             query = query.where(ranked.c.segment == flt.segment)
         if flt.product_category:
             query = query.where(ranked.c.product_category == flt.product_category)
-        for stage, mean in session.execute(query).all():
+        for stage, mean, customers, everyone in session.execute(query).all():
             if stage is not None:
                 found[(task, stage)] = float(mean)
-    return found
+                known[(task, stage)] = int(customers)
+                if task == CART_ABANDONMENT.name:
+                    known[("anonymous", stage)] = int(everyone) - int(customers)
+    return found, known

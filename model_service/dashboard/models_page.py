@@ -19,6 +19,12 @@ from model_service import predict
 from model_service.champions import ServedModel
 from model_service.dashboard import bp, charts
 from model_service.dashboard.formatting import BAND_LABELS, label, number, percent, probability
+from model_service.dashboard.job_figures import (
+    CHART_COLUMNS,
+    latest_drift,
+    psi_chart,
+    recent_runs,
+)
 from model_service.dashboard.score_figures import SUMMARY_CACHE, last_scored, risk_distribution
 from shared.db.session import session_scope
 from shared.tasks import BANDS, TASKS, Task
@@ -29,6 +35,7 @@ log = logging.getLogger(__name__)
 # Metrics shown first, in this order, when the run has them; any others follow.
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "brier", "lift_top_decile", "log_loss", "positive_rate")
 CALIBRATION_BINS = 10
+DRIFTED_NAMED = 6  # drifted inputs named in the warning; the chart shows the worst
 
 
 def _registry_status() -> dict[str, Any]:
@@ -133,6 +140,8 @@ def models():
             )
             for task in TASKS
         }
+        runs = recent_runs(session)
+        drift = latest_drift(session)
     registry = current_app.extensions.get(predict.EXTENSION)
     cards = []
     for task, definition in TASKS.items():
@@ -181,6 +190,28 @@ def models():
                 "band_starts": distribution.starts,
                 "definition": served.definition_text(str(get_locale() or "en")) if served else None,
                 "base_rate": served.base_rate if served else None,
+                "drift": _drift_card(drift.get(task)),
             }
         )
-    return render_template("dashboard/models.html", cards=cards, percent=percent)
+    return render_template("dashboard/models.html", cards=cards, percent=percent, runs=runs)
+
+
+def _drift_card(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The latest drift check of a task with its PSI chart (worst column first)."""
+    if not summary:
+        return None
+    threshold = float(summary.get("threshold") or 0.2)
+    drifted = list(summary.get("drifted") or [])
+    return {
+        **summary,
+        "drifted_shown": drifted[:DRIFTED_NAMED],
+        "drifted_more": max(len(drifted) - DRIFTED_NAMED, 0),
+        "columns_shown": min(len(summary["psi"]), CHART_COLUMNS),
+        "columns_more": max(len(summary["psi"]) - CHART_COLUMNS, 0),
+        "chart": psi_chart(
+            summary["psi"],
+            threshold,
+            title=_("Drift per input (population stability index)"),
+            threshold_label=_("threshold %(value)s", value=number(threshold, 2)),
+        ),
+    }

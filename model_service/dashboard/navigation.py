@@ -26,6 +26,9 @@ NAV: tuple[NavItem, ...] = (
     NavItem("dashboard.critical_journeys", _l("Critical journeys")),
     NavItem("dashboard.feedback", _l("Feedback")),
     NavItem("dashboard.models", _l("Models")),
+    NavItem("dashboard.surveys", _l("Surveys"), ADMIN_ONLY),  # the editor; support: results
+    NavItem("dashboard.survey_performance", _l("Surveys"), ALL_ROLES - ADMIN_ONLY),
+    NavItem("dashboard.webhooks", _l("Webhooks"), ADMIN_ONLY),
 )
 
 

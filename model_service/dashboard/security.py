@@ -35,7 +35,8 @@ def _refuse_nul_characters():
 
 @bp.after_request
 def _secure_headers(response):
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    # A view may narrow or widen it for its own page (the survey editor's widget preview).
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"

@@ -85,7 +85,7 @@ class Site(Base):
     )
     max_surveys_per_period: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     period_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
-    # ISO 4217: the currency of the shop's prices, in which money is shown (0008).
+    # ISO 4217: the currency of the shop's prices, in which money is shown (0011).
     currency: Mapped[str] = mapped_column(String(3), default="SEK", server_default="SEK")
 
 
@@ -210,6 +210,9 @@ class Survey(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # When several surveys are due at the same moment, the highest priority wins.
     priority: Mapped[int] = mapped_column(Integer, default=_kind_priority, server_default="10")
+    # The lifecycle (shared/survey_definitions.py): draft → published ⇄ paused → archived.
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class SurveyImpression(Base):
@@ -221,8 +224,16 @@ class SurveyImpression(Base):
     survey_key: Mapped[str] = mapped_column(String(80))
     visitor_id: Mapped[str] = mapped_column(ID)
     shown_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The funnel (shown → started → answered): where and on what it was shown, and when the
+    # visitor first touched an answer (the widget says so once per impression).
+    stage: Mapped[str | None] = mapped_column(String(40), default=None)
+    device: Mapped[str | None] = mapped_column(String(20), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
 
-    __table_args__ = (Index("ix_survey_impressions_visitor", "visitor_id", "survey_key"),)
+    __table_args__ = (
+        Index("ix_survey_impressions_visitor", "visitor_id", "survey_key"),
+        Index("ix_survey_impressions_time", "shown_at"),
+    )
 
 
 class Response(Base):
@@ -384,3 +395,105 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     # Set once the event has been fanned out into one delivery per subscribed endpoint.
     dispatched_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class JobRun(Base):
+    """One run of a scheduled job by ``kundresa worker`` (issue 15): when, by which worker,
+    how it ended (ok, failed, or skipped because the job was still running elsewhere), a small
+    JSON summary (rows scored, versions, drift figures) and the error's last line."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(60))
+    worker: Mapped[str] = mapped_column(String(120))
+    # The time the schedule said: runs of one time by two workers would share it.
+    scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    result: Mapped[str] = mapped_column(String(10), default="running")
+    summary: Mapped[dict | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+
+class JobLock(Base):
+    """A lease on a job, so a job runs once at a time across every worker on the database.
+
+    A worker takes it with one conditional UPDATE (free or expired, and not yet taken for this
+    scheduled time), renews it while the job runs and lets go when it ends; a worker that died
+    holding it loses it when the lease expires.
+    """
+
+    __tablename__ = "job_locks"
+
+    job: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(120), default=None)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The scheduled time last taken: a second worker firing for the same time finds it taken
+    # even when the first has already finished.
+    last_scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebhookEndpoint(Base):
+    """A receiver an admin registered: where to POST which events, signed with its secret.
+
+    The secret signs every POST, so it must be readable by the sender: it is stored encrypted
+    with a key derived from SECRET_KEY (shared.webhooks.secrets), never in the clear, and shown
+    to the admin once, when it is made. ``secret_hint`` is its first characters, to tell
+    secrets apart without revealing them.
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(200), default=None)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    secret_hint: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One outbox event for one subscribed endpoint: pending → delivered, or failed after a day.
+
+    A sender claims a due delivery by moving ``next_attempt_at`` past its own attempt (a lease)
+    and writing its ``claim``; only the holder of the claim records the result, so two workers
+    never send one delivery at once. Its id goes out as ``Kundresa-Delivery``: a receiver
+    that sees an id twice (a crash after sending, a re-send) can drop the second.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    # Retried until then (a day after it was made or re-sent), then marked failed.
+    retry_until: Mapped[datetime] = mapped_column()
+    claim: Mapped[str | None] = mapped_column(String(32), default=None)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    # The start of the receiver's answer, kept as text and shown escaped.
+    response_excerpt: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # Fan-out by two workers at once makes one delivery per event and endpoint.
+        Index(
+            "uq_webhook_deliveries_event_endpoint", "outbox_event_id", "endpoint_id", unique=True
+        ),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )

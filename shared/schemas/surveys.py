@@ -20,6 +20,9 @@ SURVEY_KEY = validate.Regexp(
 )
 LOCALE = validate.Regexp(r"^[a-z]{2}(-[A-Z]{2})?$", error="Use a locale such as sv or sv-SE.")
 CHOICE_TYPES = {"single_choice", "multi_choice"}
+SURVEY_STATUSES: tuple[str, ...] = ("draft", "published", "paused", "archived")
+SURVEY_ACTIONS: tuple[str, ...] = ("publish", "pause", "archive")
+DEVICES: tuple[str, ...] = ("desktop", "mobile", "tablet")
 MAX_TEXT_LENGTH = 2000
 PAGE_URL_PATTERN_MAX_LENGTH = 500
 PAGE_URL_MAX_LENGTH = 2000
@@ -270,8 +273,18 @@ class SurveyPatchSchema(StrictSchema):
     active = fields.Boolean()
 
 
+class SurveyStatusChangeSchema(StrictSchema):
+    action = fields.String(required=True, validate=validate.OneOf(SURVEY_ACTIONS))
+
+
 class SurveySchema(Schema):
     key = fields.String()
+    status = fields.String(
+        validate=validate.OneOf(SURVEY_STATUSES),
+        metadata={"description": "draft, published (offered), paused, or archived (hidden)."},
+    )
+    published_at = fields.DateTime(allow_none=True)
+    archived_at = fields.DateTime(allow_none=True)
     kind = fields.String()
     name = fields.String()
     questions = fields.List(fields.Dict())
@@ -345,8 +358,16 @@ class EligibilityQuerySchema(SiteKeyQuerySchema):
         validate=validate.Range(min=0, max=100000),
         metadata={"description": "Items in the visitor's cart, for requires_cart."},
     )
+    device = fields.String(
+        validate=validate.OneOf(DEVICES),
+        metadata={"description": "Kept with the offer for the survey funnel; no condition."},
+    )
 
 
 class EligibilitySchema(Schema):
     eligible = fields.Boolean()
     reason = fields.String(validate=validate.OneOf(ELIGIBILITY_REASONS))
+
+
+class SurveyStartedSchema(StrictSchema):
+    visitor_id = Identifier(required=True)

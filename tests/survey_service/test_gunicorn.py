@@ -100,5 +100,11 @@ def test_the_service_answers_under_gunicorn(served: str, database_url: str) -> N
     }
     assert _request(f"{served}/v1/events", events, site) == (202, {"accepted": 50, "duplicates": 0})
     with urllib.request.urlopen(f"{served}/metrics", timeout=10) as answer:
-        assert b"kundresa_http_requests_total" in answer.read()
+        metrics = answer.read()
+    assert b"kundresa_http_requests_total" in metrics
+    # Counted in whichever worker stored them, added up across workers (multiprocess mode);
+    # the database figures computed once, by the worker that answered.
+    assert b'kundresa_ingested_total{kind="event",outcome="stored"} 50.0' in metrics
+    assert b'kundresa_ingested_total{kind="response",outcome="duplicate"} 1.0' in metrics
+    assert b"kundresa_metrics_database_up 1.0" in metrics
     assert _request(f"{served}/v1/identify", {"visitor_id": "v"}, site)[0] == 422

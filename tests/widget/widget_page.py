@@ -45,13 +45,14 @@ def exit_through_the_top(page) -> None:
 
 
 def record_survey_calls(page) -> list[str]:
-    """The survey API paths (eligibility and survey fetches) the page asks for, in order."""
+    """The survey API paths (eligibility and survey fetches) the page asks for, in order; the
+    "started" ping a first answer sends is a POST and not among them."""
     calls: list[str] = []
     page.on(
         "request",
         lambda request: (
             calls.append(request.url.split("?")[0].split("/v1", 1)[1])
-            if "/v1/surveys/" in request.url
+            if "/v1/surveys/" in request.url and request.method == "GET"
             else None
         ),
     )

@@ -129,10 +129,22 @@ function start(script) {
       visitor_id: visitor,
       event: String(opts.event || (opts.orderId ? "purchase" : "page_view")),
       page_url: (location.origin + location.pathname).slice(0, 2000),
+      device,
     };
     if (opts.stage) context.stage = String(opts.stage);
     if (opts.cartItems != null && Number(opts.cartItems) >= 0) context.cart_items = Math.floor(Number(opts.cartItems));
     return context;
+  }
+
+  // The survey funnel's "started": the first answer typed or chosen in the dialog (its input
+  // events leave the shadow root retargeted to the host), told once per offer.
+  function reportStart(key, visitor) {
+    const onInput = safe((event) => {
+      if (!event.target || event.target.tagName !== "KUNDRESA-SURVEY") return;
+      document.removeEventListener("input", onInput, true);
+      quiet(api.postJSON(`/v1/surveys/${encodeURIComponent(key)}/started`, { visitor_id: visitor }, true));
+    });
+    document.addEventListener("input", onInput, true);
   }
 
   // Eligibility first (the service applies the trigger, sampling and fatigue); one survey per visit.
@@ -155,6 +167,7 @@ function start(script) {
         .then((survey) => {
           if (read("session", "shown")) throw new Error("already shown");
           write("session", "shown", key);
+          reportStart(key, visitor);
           openSurvey(survey, strings(survey.locale || locale), {
             accent,
             onSubmit(answers, honeypot) {

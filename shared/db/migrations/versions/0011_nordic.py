@@ -1,7 +1,7 @@
 """sites.currency: the ISO 4217 currency of the shop's prices (SEK unless set)
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-04 22:10:00
 
 Set it with ``kundresa sites set-currency NAME DKK``.
@@ -10,8 +10,8 @@ Set it with ``kundresa sites set-currency NAME DKK``.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
