@@ -110,6 +110,21 @@ def sites_rotate_secret(name: str, require: bool | None) -> None:
     )
 
 
+@sites.command("set-currency")
+@click.argument("name")
+@click.argument("currency")
+def sites_set_currency(name: str, currency: str) -> None:
+    """Show the money of the site NAME in CURRENCY (ISO 4217: SEK, DKK, NOK, EUR, ...)."""
+    from shared.currency import set_site_currency, valid_currency
+
+    code = valid_currency(currency)
+    if code is None:
+        raise click.BadParameter(f"{currency!r} is not an ISO 4217 currency code.")
+    if not set_site_currency(Settings.from_env().database_url, name, code):
+        raise click.ClickException(f"No site is named {name!r}.")
+    click.echo(f"{name}: prices in {code}.")
+
+
 @sites.command("set")
 @click.argument("name")
 @click.option("--cooldown-shown-days", type=int, help="Days after any survey was shown.")

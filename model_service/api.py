@@ -28,9 +28,9 @@ from model_service.schemas import (
     parse_age,
 )
 from model_service.served_scale import staleness
-from shared import reasons as reason_texts
 from shared.auth import auth
 from shared.errors import Conflict, NotFound
+from shared.i18n import best_locale
 from shared.risk_scale import probability_text
 from shared.schemas.fields import MAX_INT, is_storable_text
 from shared.web import StrictBlueprint, current_settings, db_session, refuses
@@ -44,7 +44,7 @@ blp = StrictBlueprint(
 
 
 def _locale() -> str:
-    return request.accept_languages.best_match(reason_texts.LOCALES) or reason_texts.DEFAULT_LOCALE
+    return best_locale(request.accept_languages)
 
 
 @blp.route("/models", methods=["GET"])

@@ -11,7 +11,12 @@ for linear models. The price is one extra prediction per feature, paid in one ve
 per chunk of rows; the rows are numpy columns (``columns.py``), so building them costs little
 next to the call.
 
-Positive contributions are reasons for risk; the largest few are reported.
+Which reasons are reported is decided on the log-odds scale: near 0 or 1 the calibrated
+probability saturates (at p = 0.9998 making one value typical moves it by hundredths of a
+percentage point), so a threshold in probability left the riskiest rows with no reasons at all.
+In log-odds the same push weighs the same at every probability. Pushes towards risk come
+first, strongest first; when fewer than ``top`` values raise the risk, the strongest that lower
+it follow, so every prediction has its reasons whatever its probability, each with its sign.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from model_service.columns import Columns, row_count, take
 
 Predict = Callable[[Columns], np.ndarray]
 TOP_REASONS = 3
-# Smaller pushes than this (0.5 percentage points) are noise, not reasons.
-MIN_CONTRIBUTION = 0.005
+# Smaller pushes than this in log-odds (0.5 percentage points at p = 0.5) are noise, not reasons.
+MIN_LOG_ODDS = 0.02
+# Probabilities are clipped this far from 0 and 1 before taking log-odds.
+_EPSILON = 1e-9
 # Rows × features per predict call: bounds memory while keeping calls few.
 MAX_CELLS = 200_000
 
@@ -98,28 +105,45 @@ def top_reasons(
     predict: Predict | None = None,
 ) -> tuple[np.ndarray, list[list[dict[str, Any]]]]:
     """(probabilities, for each row up to ``top`` reasons ``{feature, value, reference,
-    contribution}``, largest push towards risk first)."""
+    contribution}``: pushes towards risk first, then against it, strongest first)."""
     probabilities, matrix, columns = contributions(served, features, base, predict)
     if not columns:
         return probabilities, [[] for _ in range(row_count(features))]
-    order = np.argsort(-matrix, axis=1, kind="stable")[:, :top]
+    weights = log_odds_pushes(probabilities, matrix)
+    # Sort key: the pushes up (positive) before the pushes down, each by strength.
+    key = np.where(weights > 0, -weights - 1e3, -np.abs(weights))
+    order = np.argsort(key, axis=1, kind="stable")
     reasons: list[list[dict[str, Any]]] = []
     for row, picks in enumerate(order):
-        row_reasons = []
+        row_reasons: list[dict[str, Any]] = []
         for j in picks:
-            push = float(matrix[row, j])
-            if push < MIN_CONTRIBUTION:
+            if len(row_reasons) == top:
                 break
+            if abs(weights[row, j]) < MIN_LOG_ODDS:
+                continue
+            push = float(matrix[row, j])
             row_reasons.append(
                 {
                     "feature": columns[j],
                     "value": _plain(features[columns[j]][row]),
                     "reference": _plain(served.reference_row.get(columns[j])),
-                    "contribution": round(push, 4),
+                    # Four significant digits: near p = 1 a push is millionths; its sign counts.
+                    "contribution": float(f"{push:.4g}"),
                 }
             )
         reasons.append(row_reasons)
     return probabilities, reasons
+
+
+def log_odds_pushes(probabilities: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Each contribution as logit(p) − logit(p with the value made typical)."""
+    p = np.clip(np.asarray(probabilities, dtype=float), _EPSILON, 1 - _EPSILON)[:, None]
+    occluded = np.clip(p - matrix, _EPSILON, 1 - _EPSILON)
+    return _logit(p) - _logit(occluded)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
 
 
 def _plain(value: Any) -> Any:

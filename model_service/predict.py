@@ -37,6 +37,7 @@ from shared import reasons as reason_texts
 from shared.auth import auth
 from shared.db.tables import Customer, Identity, JourneyEvent
 from shared.errors import NotFound
+from shared.i18n import best_locale
 from shared.journey_loader import load_journey_frames
 from shared.observability import count_predictions
 from shared.risk_scale import probability_text
@@ -273,9 +274,7 @@ def _answer(
     scale = served_scale(current_settings().database_url, served)
     scores = score_rows(served, features, scale.cuts, predict=BATCHER.predictor(served))
     count_predictions(served.task, scores.bands)
-    locale = (
-        request.accept_languages.best_match(reason_texts.LOCALES) or reason_texts.DEFAULT_LOCALE
-    )
+    locale = best_locale(request.accept_languages)
     predictions = [
         {
             "id": _text(row["id"]),
@@ -314,7 +313,12 @@ def _answer(
 def with_texts(found: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
     """Reasons with their plain-words text and suggested action in ``locale``."""
     return [
-        {**r, **reason_texts.explain(r["feature"], r.get("value"), r.get("reference"), locale)}
+        {
+            **r,
+            **reason_texts.explain(
+                r["feature"], r.get("value"), r.get("reference"), locale, r.get("contribution")
+            ),
+        }
         for r in found or []
     ]
 

@@ -141,10 +141,19 @@ class ReasonSchema(Schema):
     value = fields.Raw(allow_none=True)
     reference = fields.Raw(allow_none=True, metadata={"description": "The typical value."})
     contribution = fields.Float(
-        metadata={"description": "How much this value raises the probability."}
+        metadata={
+            "description": "How much this value raises (or, negative, lowers) the probability."
+        }
     )
     text = fields.String()
-    action = fields.String(metadata={"description": "A suggested action for support."})
+    direction = fields.String(
+        metadata={"description": "up: this value raises the risk; down: it lowers it."}
+    )
+    effect = fields.String(metadata={"description": "The direction in words."})
+    action = fields.String(
+        allow_none=True,
+        metadata={"description": "A suggested action for support (none for a reason down)."},
+    )
 
 
 class PredictionSchema(Schema):

@@ -21,6 +21,8 @@ from model_service.champions import ServedModel
 from shared.cache import TimedCache
 from shared.db.session import session_scope
 from shared.db.tables import RiskScore
+from shared.i18n import gettext
+from shared.notices import STALE_SCORES
 from shared.risk_scale import CutPoints, cut_points, percentiles
 
 # A batch only changes while it is being written, so a minute's lag is the worst case; the
@@ -124,9 +126,9 @@ class Staleness:
 
     def message(self, locale: str = "en") -> str:
         """The notice in words of ``locale`` (English when there is no text in it)."""
-        language = locale.split("-")[0].split("_")[0].lower()
-        template = _STALE_MESSAGES.get(language, _STALE_MESSAGES["en"])
-        return template.format(old=self.scored_with, new=self.champion, command=self.command)
+        return gettext(
+            STALE_SCORES, locale, old=self.scored_with, new=self.champion, command=self.command
+        )
 
     def as_dict(self, locale: str = "en") -> dict[str, str]:
         return {
@@ -135,19 +137,6 @@ class Staleness:
             "command": self.command,
             "message": self.message(locale),
         }
-
-
-# The dashboard has its own (gettext) copy of the English and Swedish text.
-_STALE_MESSAGES = {
-    "en": "These scores come from version {old}; the champion is now version {new}. "
-    "Run `{command}` to refresh them.",
-    "sv": "De här riskbedömningarna kommer från version {old}; gällande modell är nu version "
-    "{new}. Kör `{command}` för att uppdatera dem.",
-    "da": "Disse risikovurderinger kommer fra version {old}; den gældende model er nu version "
-    "{new}. Kør `{command}` for at opdatere dem.",
-    "nb": "Disse risikovurderingene kommer fra versjon {old}; gjeldende modell er nå versjon "
-    "{new}. Kjør `{command}` for å oppdatere dem.",
-}
 
 
 def newest_scored_version(session: Session, task: str) -> str | None:

@@ -1,10 +1,15 @@
-"""Plain words for the reasons behind a risk score, in English and Swedish, with what to do.
+"""Plain words for the reasons behind a risk score, with which way each pushes and what to do.
 
-A reason is a feature whose value, compared with the model's typical customer (the reference
-row), raised this customer's risk. ``direction`` says whether the value was above or below
-the typical one ("higher"/"lower"), or a different category ("other"). The texts say what
-the value means for the customer, never the feature's code name, and each comes with one
-suggested action for a support agent.
+A reason is one feature of one prediction: its value, the model's typical value (the
+reference row) and its contribution (how much the probability drops when the value is made
+typical). The words only state the fact ("Has left 2 carts without buying", "No purchase for
+140 days"), true whichever way the model weighs it; ``direction`` says which way it pushes
+("up": raises the risk, "down": lowers it), from the sign of the contribution. A suggested
+action comes only with a reason that raises the risk, and it fits the side the value is on
+(few contacts via a channel is not answered with "don't spam").
+
+Texts are msgids of the ``shared`` catalogue (``shared.i18n``), with plural forms wherever a
+count is shown.
 """
 
 from __future__ import annotations
@@ -12,627 +17,437 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.journey import CHANNELS
-from shared.surveys import reason_label
+from babel.numbers import format_decimal
 
-LOCALES: tuple[str, ...] = ("en", "sv")
-DEFAULT_LOCALE = "en"
-DIRECTIONS: tuple[str, ...] = ("higher", "lower", "other")
+from shared.i18n import DEFAULT_LOCALE, LOCALES, N_, N_plural, gettext, language_of, ngettext
+from shared.journey import CHANNELS
+from shared.labels import label
+
+__all__ = ["DEFAULT_LOCALE", "DIRECTIONS", "LOCALES", "REASONS", "Reason", "explain"]
+
+DIRECTIONS: tuple[str, ...] = ("up", "down")
+EFFECTS: dict[str, str] = {"up": N_("raises the risk"), "down": N_("lowers the risk")}
 
 
 @dataclass(frozen=True)
 class Reason:
-    """Texts per direction (``{value}`` is the customer's value) and one suggested action."""
+    """How one feature is put into words.
 
-    higher: dict[str, str]
-    lower: dict[str, str]
-    action: dict[str, str]
+    ``count``: a singular/plural pair with ``%(num)s`` (the value rounded to a whole number);
+    ``none``: the text when that number is 0 or less ("Has never left a cart"); ``above`` and
+    ``below``: texts with ``%(value)s`` for a value above / below the typical one (for
+    ``boolean`` features: true / false); ``kind``: the label kind of a categorical value;
+    ``action``: what to do when this reason raises the risk, ``action_below`` when it does so
+    with a value below the typical one.
+    """
+
+    count: tuple[str, str] | None = None
+    none: str | None = None
+    above: str | None = None
+    below: str | None = None
+    boolean: bool = False
+    kind: str | None = None
+    action: str | None = None
+    action_below: str | None = None
 
 
-def _r(higher: tuple[str, str], lower: tuple[str, str], action: tuple[str, str]) -> Reason:
-    return Reason(
-        higher=dict(zip(LOCALES, higher, strict=True)),
-        lower=dict(zip(LOCALES, lower, strict=True)),
-        action=dict(zip(LOCALES, action, strict=True)),
-    )
-
-
-_WIN_BACK = (
-    "Send a personal win-back offer.",
-    "Skicka ett personligt erbjudande för att vinna tillbaka kunden.",
-)
-_CALL = ("Call the customer and ask what went wrong.", "Ring kunden och fråga vad som gick fel.")
-_FIX_SUPPORT = (
-    "Close the open support case and confirm with the customer.",
-    "Avsluta det öppna supportärendet och bekräfta med kunden.",
-)
-_CART_HELP = (
-    "Send a cart reminder with clear shipping costs and delivery time.",
-    "Skicka en påminnelse om varukorgen med tydliga fraktkostnader och leveranstid.",
-)
+_WIN_BACK = N_("Send a personal win-back offer.")
+_CALL = N_("Call the customer and ask what went wrong.")
+_FIX_SUPPORT = N_("Close the open support case and confirm with the customer.")
+_CART_HELP = N_("Send a cart reminder with clear shipping costs and delivery time.")
+_NUDGE = N_("Send a personal message with something new.")
+_WELCOME = N_("Welcome new customers with a personal follow-up.")
+_RHYTHM = N_("Remind the customer at their usual buying time.")
+_LOOKED_AT = N_("Recommend the products the visitor looked at.")
+_TRUST = N_("Build trust: show reviews, returns and delivery terms.")
+_CHECKOUT_HELP = N_("Offer help with payment or delivery.")
+_TOO_MANY_CONTACTS = N_("Check how often we contact the customer; don't spam.")
+_TOO_FEW_CONTACTS = N_("Reach out personally: we have hardly been in touch lately.")
+_DEVICES = N_("Make sure the cart follows the customer across devices.")
+_ASK_FEEDBACK = N_("Ask for feedback in a short personal message.")
+_RETURNS = N_("Check what went wrong with the returned orders.")
 
 REASONS: dict[str, Reason] = {
     # Brand switch: who the customer is and where they are.
-    "segment": _r(
-        (
-            "Customers in segment {value} leave more often.",
-            "Kunder i segmentet {value} lämnar oftare.",
-        ),
-        (
-            "Customers in segment {value} leave more often.",
-            "Kunder i segmentet {value} lämnar oftare.",
-        ),
-        ("Use the segment's retention playbook.", "Använd segmentets plan för att behålla kunder."),
+    "segment": Reason(
+        above=N_("In the segment %(value)s."),
+        kind="segment",
+        action=N_("Use the segment's retention playbook."),
     ),
-    "main_category": _r(
-        ("Buyers of {value} leave more often.", "Kunder som köper {value} lämnar oftare."),
-        ("Buyers of {value} leave more often.", "Kunder som köper {value} lämnar oftare."),
-        (
-            "Recommend related products in {value}.",
-            "Rekommendera relaterade produkter inom {value}.",
-        ),
+    "main_category": Reason(
+        above=N_("Mostly buys %(value)s."),
+        kind="category",
+        action=N_("Recommend related products in %(value)s."),
     ),
-    "stage": _r(
-        (
-            "The customer is in the {value} stage, where many drop off.",
-            "Kunden är i steget {value}, där många faller bort.",
-        ),
-        (
-            "The customer is in the {value} stage, where many drop off.",
-            "Kunden är i steget {value}, där många faller bort.",
-        ),
-        (
-            "Help the customer to the next step of the journey.",
-            "Hjälp kunden vidare till nästa steg i resan.",
-        ),
+    "stage": Reason(
+        above=N_("In the %(value)s stage of the journey."),
+        kind="stage",
+        action=N_("Help the customer to the next step of the journey."),
     ),
-    "days_in_stage": _r(
-        (
-            "Stuck in the same stage for {value} days.",
-            "Har stått still i samma steg i {value} dagar.",
-        ),
-        (
-            "Only just reached this stage ({value} days).",
-            "Har nyss nått detta steg ({value} dagar).",
-        ),
-        ("Reach out with a nudge to move on.", "Hör av dig med en knuff framåt."),
+    "days_in_stage": Reason(
+        count=N_plural("In the same stage for %(num)s day.", "In the same stage for %(num)s days."),
+        none=N_("Reached this stage today."),
+        action=N_("Reach out with a nudge to move on."),
     ),
-    "recency_days": _r(
-        ("No purchase for {value} days.", "Inget köp på {value} dagar."),
-        ("Bought only {value} days ago.", "Köpte för bara {value} dagar sedan."),
-        _WIN_BACK,
+    "recency_days": Reason(
+        count=N_plural("No purchase for %(num)s day.", "No purchase for %(num)s days."),
+        none=N_("Bought today."),
+        action=_WIN_BACK,
     ),
-    "frequency": _r(
-        (
-            "Many purchases ({value}), but the pattern is changing.",
-            "Många köp ({value}), men mönstret ändras.",
-        ),
-        ("Few purchases so far ({value}).", "Få köp hittills ({value})."),
-        ("Offer a reason for the next purchase.", "Ge kunden en anledning till nästa köp."),
+    "frequency": Reason(
+        count=N_plural("Has bought %(num)s time.", "Has bought %(num)s times."),
+        none=N_("Has not bought anything yet."),
+        action=N_("Offer a reason for the next purchase."),
     ),
-    "monetary_total": _r(
-        (
-            "Has spent a lot ({value}); much is at stake.",
-            "Har handlat för mycket ({value}); mycket står på spel.",
-        ),
-        ("Has spent little so far ({value}).", "Har handlat för lite hittills ({value})."),
-        (
-            "Give this valuable customer personal attention.",
-            "Ge denna värdefulla kund personlig uppmärksamhet.",
-        ),
+    "monetary_total": Reason(
+        above=N_("Has spent %(value)s in all, more than most."),
+        below=N_("Has spent %(value)s in all, less than most."),
+        action=N_("Give this valuable customer personal attention."),
+        action_below=N_("Offer a reason for the next purchase."),
     ),
-    "monetary_mean": _r(
-        ("Large orders on average ({value}).", "Stora ordrar i genomsnitt ({value})."),
-        ("Small orders on average ({value}).", "Små ordrar i genomsnitt ({value})."),
-        ("Suggest bundles that fit the customer.", "Föreslå paket som passar kunden."),
+    "monetary_mean": Reason(
+        above=N_("Large orders on average (%(value)s)."),
+        below=N_("Small orders on average (%(value)s)."),
+        action=N_("Suggest bundles that fit the customer."),
     ),
-    "monetary_365d": _r(
-        ("Spent {value} in the last year.", "Har handlat för {value} det senaste året."),
-        ("Spent only {value} in the last year.", "Har bara handlat för {value} det senaste året."),
-        _WIN_BACK,
+    "monetary_365d": Reason(
+        above=N_("Spent %(value)s in the last year, more than most."),
+        below=N_("Spent %(value)s in the last year, less than most."),
+        action=N_("Give this valuable customer personal attention."),
+        action_below=_WIN_BACK,
     ),
-    "tenure_days": _r(
-        ("A long-time customer ({value} days).", "En kund sedan länge ({value} dagar)."),
-        ("A new customer ({value} days).", "En ny kund ({value} dagar)."),
-        (
-            "Welcome new customers with a personal follow-up.",
-            "Välkomna nya kunder med en personlig uppföljning.",
-        ),
+    "tenure_days": Reason(
+        count=N_plural("A customer for %(num)s day.", "A customer for %(num)s days."),
+        none=N_("Became a customer today."),
+        action=N_("Thank a long-standing customer personally."),
+        action_below=_WELCOME,
     ),
-    "interval_mean_days": _r(
-        (
-            "Buys seldom: {value} days between purchases.",
-            "Köper sällan: {value} dagar mellan köpen.",
+    "interval_mean_days": Reason(
+        count=N_plural(
+            "Usually %(num)s day between purchases.", "Usually %(num)s days between purchases."
         ),
-        (
-            "Usually buys often: {value} days between purchases.",
-            "Brukar köpa ofta: {value} dagar mellan köpen.",
-        ),
-        ("Remind the customer at their usual buying time.", "Påminn kunden när de brukar handla."),
+        action=_RHYTHM,
     ),
-    "interval_std_days": _r(
-        ("Irregular buying rhythm.", "Oregelbundet köpmönster."),
-        ("Very regular buying rhythm, now broken.", "Mycket regelbundet köpmönster, nu brutet."),
-        ("Remind the customer at their usual buying time.", "Påminn kunden när de brukar handla."),
+    "interval_std_days": Reason(
+        above=N_("Irregular buying rhythm."),
+        below=N_("Regular buying rhythm."),
+        action=_RHYTHM,
     ),
-    "recency_ratio": _r(
-        (
-            "The next purchase is overdue ({value}× the usual gap).",
-            "Nästa köp är försenat ({value} gånger det vanliga uppehållet).",
-        ),
-        ("Buying on their usual rhythm.", "Handlar i sin vanliga takt."),
-        _WIN_BACK,
+    "recency_ratio": Reason(
+        above=N_("%(value)s× the usual time between purchases since the last one."),
+        below=N_("Only %(value)s× the usual time between purchases since the last one."),
+        action=_WIN_BACK,
+        action_below=_RHYTHM,
     ),
-    "overdue_days": _r(
-        (
-            "{value} days past the usual time of the next purchase.",
-            "{value} dagar efter den vanliga tiden för nästa köp.",
+    "overdue_days": Reason(
+        count=N_plural(
+            "%(num)s day past the usual time of the next purchase.",
+            "%(num)s days past the usual time of the next purchase.",
         ),
-        ("Buying close to their usual rhythm.", "Handlar nära sin vanliga takt."),
-        _WIN_BACK,
+        none=N_("Not yet past the usual time of the next purchase."),
+        action=_WIN_BACK,
+        action_below=_RHYTHM,
     ),
-    "first_purchase_days": _r(
-        ("First bought {value} days ago.", "Köpte första gången för {value} dagar sedan."),
-        ("A recent first-time buyer ({value} days).", "Nyligen första köp ({value} dagar)."),
-        (
-            "Welcome new customers with a personal follow-up.",
-            "Välkomna nya kunder med en personlig uppföljning.",
-        ),
+    "first_purchase_days": Reason(
+        count=N_plural("First bought %(num)s day ago.", "First bought %(num)s days ago."),
+        none=N_("First bought today."),
+        action=_WIN_BACK,
+        action_below=_WELCOME,
     ),
-    "is_repeat_buyer": _r(
-        ("Has bought more than once.", "Har köpt mer än en gång."),
-        ("Has bought only once.", "Har bara köpt en gång."),
-        (
-            "Give a reason for a second purchase, e.g. a follow-up on the first.",
-            "Ge ett skäl till ett andra köp, t.ex. en uppföljning av det första.",
-        ),
+    "is_repeat_buyer": Reason(
+        above=N_("Has bought more than once."),
+        below=N_("Has bought only once."),
+        boolean=True,
+        action=N_("Offer a reason for the next purchase."),
+        action_below=N_("Give a reason for a second purchase, e.g. a follow-up on the first."),
     ),
-    "days_since_last_event": _r(
-        ("No visit or contact for {value} days.", "Inget besök eller kontakt på {value} dagar."),
-        ("Was active {value} days ago.", "Var aktiv för {value} dagar sedan."),
-        (
-            "Send a personal message with something new.",
-            "Skicka ett personligt meddelande med något nytt.",
+    "days_since_last_event": Reason(
+        count=N_plural(
+            "Last visit or contact %(num)s day ago.", "Last visit or contact %(num)s days ago."
         ),
+        none=N_("Visited or was in contact today."),
+        action=_NUDGE,
     ),
-    "events_30d": _r(
-        (
-            "Unusually active in the last 30 days ({value} events).",
-            "Ovanligt aktiv de senaste 30 dagarna ({value} händelser).",
-        ),
-        (
-            "Little activity in the last 30 days ({value} events).",
-            "Lite aktivitet de senaste 30 dagarna ({value} händelser).",
-        ),
-        (
-            "Send a personal message with something new.",
-            "Skicka ett personligt meddelande med något nytt.",
-        ),
+    "events_30d": Reason(
+        count=N_plural("%(num)s event in the last 30 days.", "%(num)s events in the last 30 days."),
+        none=N_("No activity in the last 30 days."),
+        action=N_("Ask whether the customer found what they were looking for."),
+        action_below=_NUDGE,
     ),
-    "touchpoints_30d": _r(
-        (
-            "Many marketing contacts in 30 days ({value}).",
-            "Många marknadskontakter på 30 dagar ({value}).",
+    "touchpoints_30d": Reason(
+        count=N_plural(
+            "%(num)s marketing contact in 30 days.", "%(num)s marketing contacts in 30 days."
         ),
-        (
-            "Few marketing contacts in 30 days ({value}).",
-            "Få marknadskontakter på 30 dagar ({value}).",
-        ),
-        (
-            "Check how often we contact the customer; don't spam.",
-            "Se över hur ofta vi kontaktar kunden; spamma inte.",
-        ),
+        none=N_("No marketing contact in 30 days."),
+        action=_TOO_MANY_CONTACTS,
+        action_below=_TOO_FEW_CONTACTS,
     ),
-    "touchpoints_90d": _r(
-        (
-            "Many marketing contacts in 90 days ({value}).",
-            "Många marknadskontakter på 90 dagar ({value}).",
+    "touchpoints_90d": Reason(
+        count=N_plural(
+            "%(num)s marketing contact in 90 days.", "%(num)s marketing contacts in 90 days."
         ),
-        (
-            "Few marketing contacts in 90 days ({value}).",
-            "Få marknadskontakter på 90 dagar ({value}).",
-        ),
-        (
-            "Check how often we contact the customer; don't spam.",
-            "Se över hur ofta vi kontaktar kunden; spamma inte.",
-        ),
+        none=N_("No marketing contact in 90 days."),
+        action=_TOO_MANY_CONTACTS,
+        action_below=_TOO_FEW_CONTACTS,
     ),
-    "carts_added_90d": _r(
-        (
-            "Filled many carts in 90 days ({value}).",
-            "Har fyllt många varukorgar på 90 dagar ({value}).",
-        ),
-        (
-            "Filled few carts in 90 days ({value}).",
-            "Har fyllt få varukorgar på 90 dagar ({value}).",
-        ),
-        _CART_HELP,
+    "carts_added_90d": Reason(
+        count=N_plural("Filled %(num)s cart in 90 days.", "Filled %(num)s carts in 90 days."),
+        none=N_("Filled no cart in 90 days."),
+        action=_CART_HELP,
+        action_below=_NUDGE,
     ),
-    "carts_abandoned_total": _r(
-        ("Has left {value} carts without buying.", "Har lämnat {value} varukorgar utan att köpa."),
-        ("Rarely leaves carts ({value}).", "Lämnar sällan varukorgar ({value})."),
-        _CART_HELP,
+    "carts_abandoned_total": Reason(
+        count=N_plural(
+            "Has left %(num)s cart without buying.", "Has left %(num)s carts without buying."
+        ),
+        none=N_("Has never left a cart without buying."),
+        action=_CART_HELP,
+        action_below=_NUDGE,
     ),
-    "carts_abandoned_90d": _r(
-        (
-            "Left {value} carts in the last 90 days.",
-            "Har lämnat {value} varukorgar de senaste 90 dagarna.",
+    "carts_abandoned_90d": Reason(
+        count=N_plural(
+            "Left %(num)s cart in the last 90 days.", "Left %(num)s carts in the last 90 days."
         ),
-        (
-            "Left few carts in the last 90 days ({value}).",
-            "Har lämnat få varukorgar de senaste 90 dagarna ({value}).",
-        ),
-        _CART_HELP,
+        none=N_("Left no cart in the last 90 days."),
+        action=_CART_HELP,
+        action_below=_NUDGE,
     ),
-    "abandon_reason_last": _r(
-        ("Last left a cart because: {value}.", "Lämnade senast en varukorg på grund av: {value}."),
-        ("Last left a cart because: {value}.", "Lämnade senast en varukorg på grund av: {value}."),
-        ("Answer the reason the customer gave.", "Bemöt skälet som kunden angav."),
+    "abandon_reason_last": Reason(
+        above=N_("Last left a cart because: %(value)s."),
+        kind="reason",
+        action=N_("Answer the reason the customer gave."),
     ),
-    "csat_last": _r(
-        ("Latest satisfaction answer: {value} of 5.", "Senaste nöjdhetssvar: {value} av 5."),
-        (
-            "Dissatisfied in the latest survey ({value} of 5).",
-            "Missnöjd i senaste enkäten ({value} av 5).",
-        ),
-        _CALL,
+    "csat_last": Reason(
+        above=N_("Latest satisfaction answer: %(value)s of 5."),
+        action=_CALL,
     ),
-    "csat_mean": _r(
-        ("Average satisfaction {value} of 5.", "Genomsnittlig nöjdhet {value} av 5."),
-        ("Often dissatisfied (average {value} of 5).", "Ofta missnöjd (i snitt {value} av 5)."),
-        _CALL,
+    "csat_mean": Reason(
+        above=N_("Average satisfaction: %(value)s of 5."),
+        action=_CALL,
     ),
-    "ces_last": _r(
-        (
-            "Found buying hard last time (effort {value} of 7).",
-            "Tyckte att det var krångligt att handla senast (ansträngning {value} av 7).",
-        ),
-        ("Latest effort answer: {value} of 7.", "Senaste svar om ansträngning: {value} av 7."),
-        (
-            "Ask what was hard and fix it for them.",
-            "Fråga vad som var krångligt och lös det åt kunden.",
-        ),
+    "ces_last": Reason(
+        above=N_("Latest ease answer: %(value)s of 7 (higher is easier)."),
+        action=N_("Ask what was hard and fix it for them."),
     ),
-    "ces_mean": _r(
-        (
-            "Often finds buying hard (effort {value} of 7).",
-            "Tycker ofta att det är krångligt att handla (ansträngning {value} av 7).",
-        ),
-        (
-            "Average effort answer: {value} of 7.",
-            "Genomsnittligt svar om ansträngning: {value} av 7.",
-        ),
-        (
-            "Ask what was hard and fix it for them.",
-            "Fråga vad som var krångligt och lös det åt kunden.",
-        ),
+    "ces_mean": Reason(
+        above=N_("Average ease: %(value)s of 7 (higher is easier)."),
+        action=N_("Ask what was hard and fix it for them."),
     ),
-    "nps_last": _r(
-        (
-            "Latest recommendation score {value} of 10.",
-            "Senaste rekommendationsbetyg {value} av 10.",
-        ),
-        (
-            "Would not recommend us (latest score {value} of 10).",
-            "Skulle inte rekommendera oss (senaste betyg {value} av 10).",
-        ),
-        _CALL,
+    "nps_last": Reason(
+        above=N_("Latest recommendation score: %(value)s of 10."),
+        action=_CALL,
     ),
-    "nps_mean": _r(
-        (
-            "Average recommendation score {value} of 10.",
-            "Genomsnittligt rekommendationsbetyg {value} av 10.",
-        ),
-        (
-            "Low recommendation scores (average {value} of 10).",
-            "Låga rekommendationsbetyg (i snitt {value} av 10).",
-        ),
-        _CALL,
+    "nps_mean": Reason(
+        above=N_("Average recommendation score: %(value)s of 10."),
+        action=_CALL,
     ),
-    "is_detractor": _r(
-        (
-            "A detractor: gave a low recommendation score.",
-            "Kritiker: gav ett lågt rekommendationsbetyg.",
-        ),
-        ("Not a detractor.", "Inte kritiker."),
-        _CALL,
+    "is_detractor": Reason(
+        above=N_("A detractor: gave a low recommendation score."),
+        below=N_("Not a detractor."),
+        boolean=True,
+        action=_CALL,
     ),
-    "responses_total": _r(
-        ("Answered many surveys ({value}).", "Har svarat på många enkäter ({value})."),
-        (
-            "Never or seldom answers surveys ({value}).",
-            "Svarar aldrig eller sällan på enkäter ({value}).",
-        ),
-        (
-            "Ask for feedback in a short personal message.",
-            "Be om synpunkter i ett kort personligt meddelande.",
-        ),
+    "responses_total": Reason(
+        count=N_plural("Has answered %(num)s survey.", "Has answered %(num)s surveys."),
+        none=N_("Has never answered a survey."),
+        action=_ASK_FEEDBACK,
     ),
-    "support_contacts_total": _r(
-        ("Has contacted support {value} times.", "Har kontaktat supporten {value} gånger."),
-        ("Rarely contacts support ({value}).", "Kontaktar sällan supporten ({value})."),
-        _FIX_SUPPORT,
+    "support_contacts_total": Reason(
+        count=N_plural(
+            "Has contacted support %(num)s time.", "Has contacted support %(num)s times."
+        ),
+        none=N_("Has never contacted support."),
+        action=_FIX_SUPPORT,
+        action_below=_ASK_FEEDBACK,
     ),
-    "support_contacts_90d": _r(
-        (
-            "Contacted support {value} times in 90 days.",
-            "Har kontaktat supporten {value} gånger på 90 dagar.",
+    "support_contacts_90d": Reason(
+        count=N_plural(
+            "Contacted support %(num)s time in 90 days.",
+            "Contacted support %(num)s times in 90 days.",
         ),
-        (
-            "Few support contacts in 90 days ({value}).",
-            "Få supportkontakter på 90 dagar ({value}).",
-        ),
-        _FIX_SUPPORT,
+        none=N_("No support contact in 90 days."),
+        action=_FIX_SUPPORT,
+        action_below=_ASK_FEEDBACK,
     ),
-    "support_unresolved_90d": _r(
-        ("{value} support cases left unresolved.", "{value} supportärenden är olösta."),
-        ("No unresolved support cases.", "Inga olösta supportärenden."),
-        _FIX_SUPPORT,
+    "support_unresolved_90d": Reason(
+        count=N_plural(
+            "%(num)s support case left unresolved.", "%(num)s support cases left unresolved."
+        ),
+        none=N_("No unresolved support cases."),
+        action=_FIX_SUPPORT,
+        action_below=_ASK_FEEDBACK,
     ),
-    "refunds_total": _r(
-        ("Has asked for {value} refunds.", "Har begärt {value} återbetalningar."),
-        ("Few refunds ({value}).", "Få återbetalningar ({value})."),
-        (
-            "Check what went wrong with the returned orders.",
-            "Ta reda på vad som gick fel med de returnerade ordrarna.",
-        ),
+    "refunds_total": Reason(
+        count=N_plural("Has asked for %(num)s refund.", "Has asked for %(num)s refunds."),
+        none=N_("Has never asked for a refund."),
+        action=_RETURNS,
+        action_below=_ASK_FEEDBACK,
     ),
-    "refunds_365d": _r(
-        ("{value} refunds in the last year.", "{value} återbetalningar det senaste året."),
-        (
-            "Few refunds in the last year ({value}).",
-            "Få återbetalningar det senaste året ({value}).",
-        ),
-        (
-            "Check what went wrong with the returned orders.",
-            "Ta reda på vad som gick fel med de returnerade ordrarna.",
-        ),
+    "refunds_365d": Reason(
+        count=N_plural("%(num)s refund in the last year.", "%(num)s refunds in the last year."),
+        none=N_("No refund in the last year."),
+        action=_RETURNS,
+        action_below=_ASK_FEEDBACK,
     ),
-    "advocacy_actions": _r(
-        (
-            "Has reviewed or referred us {value} times.",
-            "Har recenserat eller rekommenderat oss {value} gånger.",
+    "advocacy_actions": Reason(
+        count=N_plural(
+            "Has reviewed or referred us %(num)s time.",
+            "Has reviewed or referred us %(num)s times.",
         ),
-        ("Has never reviewed or referred us.", "Har aldrig recenserat eller rekommenderat oss."),
-        ("Thank the customer and invite a review.", "Tacka kunden och be om en recension."),
+        none=N_("Has never reviewed or referred us."),
+        action=N_("Thank the customer and invite a review."),
     ),
-    "devices": _r(
-        ("Shops on {value} devices.", "Handlar på {value} enheter."),
-        ("Shops on one device only.", "Handlar bara på en enhet."),
-        (
-            "Make sure the cart follows the customer across devices.",
-            "Se till att varukorgen följer kunden mellan enheter.",
-        ),
+    "devices": Reason(
+        count=N_plural("Shops on %(num)s device.", "Shops on %(num)s devices."),
+        action=_DEVICES,
     ),
-    "is_multi_device": _r(
-        ("Switches between devices.", "Byter mellan enheter."),
-        ("Uses a single device.", "Använder en enda enhet."),
-        (
-            "Make sure the cart follows the customer across devices.",
-            "Se till att varukorgen följer kunden mellan enheter.",
-        ),
+    "is_multi_device": Reason(
+        above=N_("Switches between devices."),
+        below=N_("Uses a single device."),
+        boolean=True,
+        action=_DEVICES,
     ),
     # Cart abandonment.
-    "product_category": _r(
-        ("Carts with {value} are often left.", "Varukorgar med {value} lämnas ofta."),
-        ("Carts with {value} are often left.", "Varukorgar med {value} lämnas ofta."),
-        _CART_HELP,
+    "product_category": Reason(
+        above=N_("A cart with %(value)s."), kind="category", action=_CART_HELP
     ),
-    "device": _r(
-        ("Carts on {value} are often left.", "Varukorgar på {value} lämnas ofta."),
-        ("Carts on {value} are often left.", "Varukorgar på {value} lämnas ofta."),
-        (
-            "Check that checkout works well on this device.",
-            "Kontrollera att kassan fungerar bra på den här enheten.",
-        ),
+    "device": Reason(
+        above=N_("Shopping on a %(value)s."),
+        kind="device",
+        action=N_("Check that checkout works well on this device."),
     ),
-    "channel": _r(
-        (
-            "Visitors from {value} often leave their carts.",
-            "Besökare från {value} lämnar ofta sina varukorgar.",
-        ),
-        (
-            "Visitors from {value} often leave their carts.",
-            "Besökare från {value} lämnar ofta sina varukorgar.",
-        ),
-        _CART_HELP,
+    "channel": Reason(above=N_("Came via %(value)s."), kind="channel", action=_CART_HELP),
+    "cart_value": Reason(
+        above=N_("A large cart (%(value)s)."),
+        below=N_("A small cart (%(value)s)."),
+        action=N_("Show the free-shipping threshold and payment options."),
     ),
-    "cart_value": _r(
-        ("A large cart ({value}).", "En stor varukorg ({value})."),
-        ("A small cart ({value}).", "En liten varukorg ({value})."),
-        (
-            "Show the free-shipping threshold and payment options.",
-            "Visa gränsen för fri frakt och betalningsalternativen.",
-        ),
+    "cart_items": Reason(
+        count=N_plural("%(num)s item in the cart.", "%(num)s items in the cart."),
+        action=_CART_HELP,
     ),
-    "cart_items": _r(
-        ("Many items in the cart ({value}).", "Många varor i varukorgen ({value})."),
-        ("Few items in the cart ({value}).", "Få varor i varukorgen ({value})."),
-        _CART_HELP,
+    "minutes_open": Reason(
+        count=N_plural(
+            "The cart was opened %(num)s minute ago.", "The cart was opened %(num)s minutes ago."
+        ),
+        none=N_("The cart was opened less than a minute ago."),
+        action=_CART_HELP,
     ),
-    "minutes_open": _r(
-        (
-            "The cart has been open for {value} minutes.",
-            "Varukorgen har varit öppen i {value} minuter.",
+    "minutes_idle": Reason(
+        count=N_plural(
+            "Nothing has happened in the cart for %(num)s minute.",
+            "Nothing has happened in the cart for %(num)s minutes.",
         ),
-        (
-            "The cart was opened {value} minutes ago.",
-            "Varukorgen öppnades för {value} minuter sedan.",
-        ),
-        _CART_HELP,
+        none=N_("The cart was changed less than a minute ago."),
+        action=_CART_HELP,
     ),
-    "minutes_idle": _r(
-        (
-            "Nothing has happened in the cart for {value} minutes.",
-            "Inget har hänt i varukorgen på {value} minuter.",
-        ),
-        (
-            "The cart was touched {value} minutes ago.",
-            "Varukorgen ändrades för {value} minuter sedan.",
-        ),
-        _CART_HELP,
+    "checkout_started": Reason(
+        above=N_("Started checkout but has not finished."),
+        below=N_("Has not started checkout."),
+        boolean=True,
+        action=_CHECKOUT_HELP,
     ),
-    "checkout_started": _r(
-        ("Started checkout but did not finish.", "Påbörjade kassan men slutförde inte."),
-        ("Has not started checkout.", "Har inte gått till kassan."),
-        ("Offer help with payment or delivery.", "Erbjud hjälp med betalning eller leverans."),
+    "minutes_in_checkout": Reason(
+        count=N_plural("In checkout for %(num)s minute.", "In checkout for %(num)s minutes."),
+        none=N_("Reached checkout less than a minute ago."),
+        action=_CHECKOUT_HELP,
     ),
-    "minutes_in_checkout": _r(
-        ("Stuck in checkout for {value} minutes.", "Har fastnat i kassan i {value} minuter."),
-        (
-            "Only just reached checkout ({value} minutes).",
-            "Har nyss kommit till kassan ({value} minuter).",
+    "session_depth": Reason(
+        count=N_plural(
+            "%(num)s event in the visit before the cart.",
+            "%(num)s events in the visit before the cart.",
         ),
-        ("Offer help with payment or delivery.", "Erbjud hjälp med betalning eller leverans."),
+        action=_LOOKED_AT,
     ),
-    "session_depth": _r(
-        (
-            "Browsed a lot before the cart ({value} events).",
-            "Surfade mycket innan varukorgen ({value} händelser).",
-        ),
-        (
-            "Browsed little before the cart ({value} events).",
-            "Surfade lite innan varukorgen ({value} händelser).",
-        ),
-        (
-            "Recommend the products the customer looked at.",
-            "Rekommendera produkterna som kunden tittade på.",
-        ),
+    "session_minutes": Reason(
+        count=N_plural("A visit of %(num)s minute.", "A visit of %(num)s minutes."),
+        none=N_("A visit of less than a minute."),
+        action=_LOOKED_AT,
     ),
-    # Cart abandonment: the visitor's session up to the moment.
-    "session_minutes": _r(
-        ("A long visit ({value} minutes).", "Ett långt besök ({value} minuter)."),
-        ("A short visit ({value} minutes).", "Ett kort besök ({value} minuter)."),
-        (
-            "Recommend the products the visitor looked at.",
-            "Rekommendera produkterna som besökaren tittade på.",
-        ),
+    "session_pages": Reason(
+        count=N_plural("%(num)s page in this visit.", "%(num)s pages in this visit."),
+        action=_LOOKED_AT,
     ),
-    "session_pages": _r(
-        ("Many pages in this visit ({value}).", "Många sidor i detta besök ({value})."),
-        ("Few pages in this visit ({value}).", "Få sidor i detta besök ({value})."),
-        (
-            "Recommend the products the visitor looked at.",
-            "Rekommendera produkterna som besökaren tittade på.",
+    "session_product_views": Reason(
+        count=N_plural(
+            "Looked at %(num)s product in this visit.", "Looked at %(num)s products in this visit."
         ),
+        none=N_("Looked at no product page in this visit."),
+        action=_LOOKED_AT,
     ),
-    "session_product_views": _r(
-        ("Looked at {value} products in this visit.", "Tittade på {value} produkter i besöket."),
-        (
-            "Looked at few products in this visit ({value}).",
-            "Tittade på få produkter i besöket ({value}).",
+    "minutes_on_product_pages": Reason(
+        count=N_plural(
+            "Spent %(num)s minute on product pages.", "Spent %(num)s minutes on product pages."
         ),
-        (
-            "Recommend the products the visitor looked at.",
-            "Rekommendera produkterna som besökaren tittade på.",
-        ),
+        none=N_("Spent less than a minute on product pages."),
+        action=_LOOKED_AT,
     ),
-    "minutes_on_product_pages": _r(
-        (
-            "Spent {value} minutes on product pages.",
-            "Ägnade {value} minuter åt produktsidor.",
-        ),
-        (
-            "Spent little time on product pages ({value} minutes).",
-            "Ägnade lite tid åt produktsidor ({value} minuter).",
-        ),
-        (
-            "Recommend the products the visitor looked at.",
-            "Rekommendera produkterna som besökaren tittade på.",
-        ),
+    "returning_visitor": Reason(
+        above=N_("Has visited the shop before."),
+        below=N_("First visit to the shop."),
+        boolean=True,
+        action=_LOOKED_AT,
+        action_below=_TRUST,
     ),
-    "returning_visitor": _r(
-        ("Has visited the shop before.", "Har besökt butiken tidigare."),
-        ("First visit to the shop.", "Första besöket i butiken."),
-        (
-            "Build trust: show reviews, returns and delivery terms.",
-            "Bygg förtroende: visa omdömen, returvillkor och leveransvillkor.",
-        ),
+    "discount_shown": Reason(
+        above=N_("Was shown a discount in this visit."),
+        below=N_("Was shown no discount in this visit."),
+        boolean=True,
+        action=N_("Remind the visitor of the discount before it ends."),
+        action_below=N_("Consider a small discount or free shipping."),
     ),
-    "discount_shown": _r(
-        ("Was shown a discount in this visit.", "Fick se en rabatt i detta besök."),
-        ("Was shown no discount in this visit.", "Fick inte se någon rabatt i detta besök."),
-        (
-            "Consider a small discount or free shipping.",
-            "Överväg en liten rabatt eller fri frakt.",
-        ),
+    "session_page_value_sum": Reason(
+        above=N_("Visited high-value pages in this visit (%(value)s)."),
+        below=N_("Visited low-value pages in this visit (%(value)s)."),
+        action=_LOOKED_AT,
     ),
-    "session_page_value_sum": _r(
-        (
-            "Visited high-value pages in this visit ({value}).",
-            "Besökte sidor med högt värde i besöket ({value}).",
-        ),
-        (
-            "Visited low-value pages in this visit ({value}).",
-            "Besökte sidor med lågt värde i besöket ({value}).",
-        ),
-        (
-            "Recommend the products the visitor looked at.",
-            "Rekommendera produkterna som besökaren tittade på.",
-        ),
+    "session_price_max": Reason(
+        above=N_("Looked at expensive products (up to %(value)s)."),
+        below=N_("Looked at inexpensive products (up to %(value)s)."),
+        action=_CART_HELP,
     ),
-    "session_price_max": _r(
-        (
-            "Looked at expensive products (up to {value}).",
-            "Tittade på dyra produkter (upp till {value}).",
-        ),
-        (
-            "Looked at inexpensive products (up to {value}).",
-            "Tittade på billiga produkter (upp till {value}).",
-        ),
-        _CART_HELP,
+    "past_purchases": Reason(
+        count=N_plural("Has bought %(num)s time before.", "Has bought %(num)s times before."),
+        none=N_("Has never bought before."),
+        action=_CART_HELP,
+        action_below=_TRUST,
     ),
-    "past_purchases": _r(
-        ("Has bought {value} times before.", "Har köpt {value} gånger tidigare."),
-        (
-            "Has bought little or never before ({value}).",
-            "Har köpt lite eller aldrig tidigare ({value}).",
-        ),
-        (
-            "Build trust: show reviews, returns and delivery terms.",
-            "Bygg förtroende: visa omdömen, returvillkor och leveransvillkor.",
-        ),
+    "past_abandonments": Reason(
+        count=N_plural("Has left %(num)s cart before.", "Has left %(num)s carts before."),
+        none=N_("Has never left a cart before."),
+        action=_CART_HELP,
+        action_below=_TRUST,
     ),
-    "past_abandonments": _r(
-        ("Has left {value} carts before.", "Har lämnat {value} varukorgar tidigare."),
-        ("Rarely leaves carts ({value}).", "Lämnar sällan varukorgar ({value})."),
-        _CART_HELP,
-    ),
-    "days_since_last_purchase": _r(
-        ("Last purchase {value} days ago.", "Senaste köpet för {value} dagar sedan."),
-        ("Bought only {value} days ago.", "Köpte för bara {value} dagar sedan."),
-        _CART_HELP,
+    "days_since_last_purchase": Reason(
+        count=N_plural("Last purchase %(num)s day ago.", "Last purchase %(num)s days ago."),
+        none=N_("Bought today."),
+        action=_CART_HELP,
     ),
 }
+# Touchpoints per channel: the channel is a label (``shared.labels``), filled in when shown.
+_CHANNEL_CONTACTS = Reason(
+    count=N_plural(
+        "%(num)s contact via %(channel)s in 90 days.",
+        "%(num)s contacts via %(channel)s in 90 days.",
+    ),
+    none=N_("No contact via %(channel)s in 90 days."),
+    action=_TOO_MANY_CONTACTS,
+    action_below=_TOO_FEW_CONTACTS,
+)
 for _channel in CHANNELS:
-    _name = _channel.replace("_", " ")
-    REASONS[f"tp_{_channel}_90d"] = _r(
-        (
-            f"Many contacts via {_name} in 90 days ({{value}}).",
-            f"Många kontakter via {_name} på 90 dagar ({{value}}).",
-        ),
-        (
-            f"Few contacts via {_name} in 90 days ({{value}}).",
-            f"Få kontakter via {_name} på 90 dagar ({{value}}).",
-        ),
-        (
-            "Check how often we contact the customer; don't spam.",
-            "Se över hur ofta vi kontaktar kunden; spamma inte.",
-        ),
-    )
+    REASONS[f"tp_{_channel}_90d"] = _CHANNEL_CONTACTS
 
-_FALLBACK = _r(
-    ("{feature} is higher than usual ({value}).", "{feature} är högre än vanligt ({value})."),
-    ("{feature} is lower than usual ({value}).", "{feature} är lägre än vanligt ({value})."),
-    ("Look at the customer's timeline.", "Titta på kundens tidslinje."),
+_FALLBACK = Reason(
+    above=N_("%(feature)s is higher than usual (%(value)s)."),
+    below=N_("%(feature)s is lower than usual (%(value)s)."),
+    action=N_("Look at the customer's timeline."),
 )
 
-
 # What a reason says when the customer has no value at all (NaN: never answered, never bought).
-_MISSING: dict[str, tuple[str, str]] = {
+_MISSING: dict[str, str] = {
     **dict.fromkeys(
         ("csat_last", "csat_mean", "ces_last", "ces_mean", "nps_last", "nps_mean"),
-        ("Has not answered our satisfaction surveys.", "Har inte svarat på våra nöjdhetsenkäter."),
+        N_("Has not answered our satisfaction surveys."),
     ),
     **dict.fromkeys(
         (
@@ -642,22 +457,16 @@ _MISSING: dict[str, tuple[str, str]] = {
             "monetary_365d",
             "first_purchase_days",
         ),
-        ("Has not bought anything yet.", "Har inte köpt något ännu."),
+        N_("Has not bought anything yet."),
     ),
     **dict.fromkeys(
         ("interval_mean_days", "interval_std_days", "recency_ratio", "overdue_days"),
-        (
-            "Has bought only once: no buying rhythm yet.",
-            "Har bara köpt en gång: inget köpmönster ännu.",
-        ),
+        N_("Has bought only once: no buying rhythm yet."),
     ),
-    "minutes_in_checkout": ("Has not started checkout.", "Har inte gått till kassan."),
-    "abandon_reason_last": (
-        "Has not told us why a cart was left.",
-        "Har inte berättat varför en varukorg lämnades.",
-    ),
+    "minutes_in_checkout": N_("Has not started checkout."),
+    "abandon_reason_last": N_("Has not told us why a cart was left."),
 }
-_MISSING_FALLBACK = ("Nothing known yet about {feature}.", "Inget känt ännu om {feature}.")
+_MISSING_FALLBACK = N_("Nothing known yet about %(feature)s.")
 
 
 def is_missing(value: Any) -> bool:
@@ -665,35 +474,81 @@ def is_missing(value: Any) -> bool:
     return value is None or value == "none" or (isinstance(value, float) and value != value)
 
 
-def _shown(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        if value != value:  # NaN: the value does not exist (e.g. never bought)
-            return "–"
-        return f"{value:.0f}" if abs(value) >= 10 or value == int(value) else f"{value:.1f}"
-    return str(value).replace("_", " ")
+def _number(value: Any, locale: str) -> str:
+    """A number as the reader writes it: whole from 10 up, else one decimal ("0,5" in sv)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value).replace("_", " ")
+    pattern = "#,##0" if abs(value) >= 10 or value == int(value) else "#,##0.0"
+    return format_decimal(value, format=pattern, locale=locale)
 
 
-def direction(value: Any, reference: Any) -> str:
-    """``higher``/``lower`` for numbers compared with the reference, ``other`` for categories."""
+def is_above(value: Any, reference: Any) -> bool:
+    """Whether a number is at or above the typical one (categories count as "above")."""
     if isinstance(value, int | float) and isinstance(reference, int | float):
-        return "lower" if value < reference else "higher"
-    return "other"
+        return not value < reference
+    return True
+
+
+def push(contribution: float | None) -> str:
+    """``up`` when the value raises the risk; reasons stored before the direction was recorded
+    were all pushes towards risk."""
+    return "down" if contribution is not None and contribution < 0 else "up"
+
+
+def _feature_words(feature: str) -> str:
+    return feature.replace("_", " ")
+
+
+def _text(feature: str, reason: Reason, value: Any, reference: Any, locale: str) -> str:
+    extra = {"feature": _feature_words(feature)}
+    if feature.startswith("tp_") and feature.endswith("_90d"):
+        extra["channel"] = label("channel", feature[3:-4], locale)
+    if is_missing(value):
+        return gettext(_MISSING.get(feature, _MISSING_FALLBACK), locale, **extra)
+    if reason.count is not None and isinstance(value, int | float):
+        n = int(round(float(value)))
+        if n <= 0 and reason.none:
+            return gettext(reason.none, locale, **extra)
+        return ngettext(reason.count, n, locale, **extra)
+    above = _on_upper_side(reason, value, reference)
+    template = reason.above if above or reason.below is None else reason.below
+    shown = label(reason.kind, value, locale) if reason.kind else _number(value, locale)
+    return gettext(template or _FALLBACK.above or "", locale, value=shown, **extra)
+
+
+def _on_upper_side(reason: Reason, value: Any, reference: Any) -> bool:
+    """True for a yes (boolean features) or a value at or above the typical one."""
+    if reason.boolean:
+        return isinstance(value, int | float) and float(value) >= 0.5
+    return is_above(value, reference)
+
+
+def _action(reason: Reason, value: Any, reference: Any, locale: str) -> str | None:
+    below = not is_missing(value) and not _on_upper_side(reason, value, reference)
+    template = reason.action_below if below and reason.action_below else reason.action
+    if template is None:
+        return None
+    shown = label(reason.kind, value, locale) if reason.kind and not is_missing(value) else ""
+    return gettext(template, locale, value=shown)
 
 
 def explain(
-    feature: str, value: Any, reference: Any, locale: str = DEFAULT_LOCALE
-) -> dict[str, str]:
-    """``{"text", "action"}`` for one reason in ``locale`` (English when not translated)."""
-    locale = locale if locale in LOCALES else DEFAULT_LOCALE
+    feature: str,
+    value: Any,
+    reference: Any,
+    locale: str = DEFAULT_LOCALE,
+    contribution: float | None = None,
+) -> dict[str, Any]:
+    """``{"text", "direction", "effect", "action"}`` for one reason in ``locale``.
+
+    ``action`` is None for a reason that lowers the risk: nothing needs doing about it.
+    """
+    locale = language_of(locale)
     reason = REASONS.get(feature, _FALLBACK)
-    name = feature.replace("_", " ")
-    if is_missing(value):
-        texts = _MISSING.get(feature, _MISSING_FALLBACK)
-        text = texts[LOCALES.index(locale)].format(feature=name)
-    else:
-        side = reason.lower if direction(value, reference) == "lower" else reason.higher
-        shown = reason_label(value, locale) if feature == "abandon_reason_last" else _shown(value)
-        text = side[locale].format(value=shown, feature=name)
-    return {"text": text, "action": reason.action[locale]}
+    way = push(contribution)
+    return {
+        "text": _text(feature, reason, value, reference, locale),
+        "direction": way,
+        "effect": gettext(EFFECTS[way], locale),
+        "action": _action(reason, value, reference, locale) if way == "up" else None,
+    }

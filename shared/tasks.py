@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from shared import cart_features, customer_features
+from shared.i18n import N_plural, ngettext
 from shared.journey_frames import JourneyFrames
 
 CHAMPION_ALIAS = "champion"
@@ -114,11 +115,11 @@ class TaskDefinition:
 
     def summary(self, locale: str = "en") -> str:
         """The label in words a support agent reads, e.g. "no purchase within 90 days"."""
-        language = locale.split("-")[0].split("_")[0].lower()
-        templates = _SUMMARIES[self.label]
-        template = templates.get(language, templates["en"])
-        amount, unit = _horizon_words(self.horizon_hours, language)
-        return template.format(n=amount, unit=unit)
+        in_days, in_hours = _SUMMARIES[self.label]
+        hours = self.horizon_hours
+        if hours % 24 == 0 and hours > 24:
+            return ngettext(in_days, hours // 24, locale)
+        return ngettext(in_hours, hours, locale)
 
 
 def brand_switch_definition(horizon_days: int = 90) -> TaskDefinition:
@@ -190,34 +191,17 @@ def default_definition(task: str | Task, horizon_days: int | None = None) -> Tas
     return task_by_name(task).definition(horizon_days)
 
 
-_SUMMARIES: dict[str, dict[str, str]] = {
-    "no_purchase": {
-        "en": "no purchase within {n} {unit}",
-        "sv": "inget köp inom {n} {unit}",
-        "da": "intet køb inden for {n} {unit}",
-        "nb": "ingen kjøp innen {n} {unit}",
-    },
-    "cart_not_bought": {
-        "en": "cart not bought within {n} {unit}",
-        "sv": "varukorgen köps inte inom {n} {unit}",
-        "da": "kurven købes ikke inden for {n} {unit}",
-        "nb": "handlekurven kjøpes ikke innen {n} {unit}",
-    },
+# Per label: the summary when the horizon is whole days, and when it is counted in hours.
+_SUMMARIES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "no_purchase": (
+        N_plural("no purchase within %(num)s day", "no purchase within %(num)s days"),
+        N_plural("no purchase within %(num)s hour", "no purchase within %(num)s hours"),
+    ),
+    "cart_not_bought": (
+        N_plural("cart not bought within %(num)s day", "cart not bought within %(num)s days"),
+        N_plural("cart not bought within %(num)s hour", "cart not bought within %(num)s hours"),
+    ),
 }
-_UNITS: dict[str, tuple[str, str]] = {
-    # language: (days, hours)
-    "en": ("days", "hours"),
-    "sv": ("dagar", "timmar"),
-    "da": ("dage", "timer"),
-    "nb": ("dager", "timer"),
-}
-
-
-def _horizon_words(hours: int, language: str) -> tuple[int, str]:
-    days, hours_word = _UNITS.get(language, _UNITS["en"])
-    if hours % 24 == 0 and hours > 24:
-        return hours // 24, days
-    return hours, hours_word
 
 
 def task_by_name(name: str | Task) -> Task:

@@ -49,10 +49,15 @@ CALL_EFFORT = _l("Call and sort out what was hard for them.")
 
 
 def explain_reasons(reasons: Sequence[Mapping[str, Any]] | None, locale: str) -> list[dict]:
-    """Each model reason as ``{"text", "action"}`` in the user's language, strongest first."""
+    """Each model reason as ``{"text", "direction", "effect", "action"}`` in the user's
+    language, strongest first."""
     return [
         plain_reasons.explain(
-            str(reason.get("feature", "")), reason.get("value"), reason.get("reference"), locale
+            str(reason.get("feature", "")),
+            reason.get("value"),
+            reason.get("reference"),
+            locale,
+            reason.get("contribution"),
         )
         for reason in reasons or []
         if reason.get("feature")
@@ -96,8 +101,8 @@ def suggest_action(
         return str(ACTION_FOR_REASON[reason_code])
     if unhappy:
         return str(CALL_EFFORT if _hard(answer.get("ces")) else CALL_UNHAPPY)
-    explained = explain_reasons(reasons, locale)
-    return explained[0]["action"] if explained else None
+    # The strongest reason that raises the risk: nothing needs doing about one that lowers it.
+    return next((r["action"] for r in explain_reasons(reasons, locale) if r["action"]), None)
 
 
 @cache

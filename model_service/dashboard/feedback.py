@@ -18,7 +18,7 @@ from model_service.dashboard.feedback_figures import (
     survey_keys,
 )
 from model_service.dashboard.filters import PERIODS
-from model_service.dashboard.formatting import number, percent, when
+from model_service.dashboard.formatting import code_label, number, percent, when
 from shared.db.session import session_scope
 from shared.journey import STAGES
 from shared.web import current_settings
@@ -35,7 +35,7 @@ METRIC_AXES = {
 def _metric_chart(metric: str, title: str, series: dict[str, list], grain: str):
     lines = [
         charts.Series(
-            survey,
+            code_label(survey, "survey"),
             [(day, scores[metric]) for day, scores in points],
             f"series-{i % 5}",
         )

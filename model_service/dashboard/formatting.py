@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask
-from flask_babel import format_date, format_datetime, format_decimal, format_percent, get_locale
+from babel.dates import format_skeleton
+from flask import Flask, g
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_decimal,
+    format_percent,
+    format_time,
+    get_locale,
+    to_user_timezone,
+)
 from flask_babel import lazy_gettext as _l
 
+from shared import labels as code_labels
+from shared.currency import configured_currency
 from shared.risk_scale import probability_text
 from shared.tasks import TASKS
+from shared.web import current_settings
 
 STAGE_LABELS = {
     "awareness": _l("Awareness"),
@@ -87,8 +99,37 @@ def number(value: float | None, digits: int = 0) -> str:
     return format_decimal(value, format="#,##0" + ("." + "0" * digits if digits else ""))
 
 
-def money(value: float | None) -> str:
-    return number(value, 0)
+def money(value: float | None, currency: str | None = None) -> str:
+    """An amount in the site's currency, whole units, as the reader writes it: "473 725 kr"."""
+    if value is None:
+        return "—"
+    code = currency or site_currency()
+    locale = get_locale()
+    pattern = locale.currency_formats["standard"].pattern if locale else "¤#,##0"
+    # Whole units: the patterns carry the currency's decimals, which say nothing at this scale.
+    whole = pattern.split(";")[0].replace(".00", "")
+    return format_currency(value, code, format=whole, currency_digits=False)
+
+
+def site_currency() -> str:
+    """The currency of the site's prices (``sites.currency``), read once per request."""
+    if "site_currency" not in g:
+        g.site_currency = configured_currency(current_settings().database_url)
+    return g.site_currency
+
+
+METRIC_LABELS = {
+    "roc_auc": _l("ROC-AUC (ranking, 0.5 = chance)"),
+    "pr_auc": _l("PR-AUC (precision at recall)"),
+    "brier": _l("Brier score (lower is better)"),
+    "log_loss": _l("Log loss (lower is better)"),
+    "lift_top_decile": _l("Lift in the riskiest tenth"),
+    "positive_rate": _l("Positive rate"),
+    "rows": _l("Rows"),
+    "base_rate_train": _l("Base rate, training"),
+    "base_rate_validation": _l("Base rate, validation"),
+    "base_rate_test": _l("Base rate, test"),
+}
 
 
 def signed(value: float | None, digits: int = 0) -> str:
@@ -99,12 +140,51 @@ def signed(value: float | None, digits: int = 0) -> str:
     return ("+" if value > 0 else "−" if value < 0 else "±") + text
 
 
-def when(value: datetime | date | None, fmt: str = "short") -> str:
+DATE_STYLES = ("short", "medium", "long")
+
+
+def when(value: datetime | date | None, fmt: str = "medium") -> str:
+    """One date style everywhere ("4 dec. 2026", "Dec 4, 2026, 9:05 PM"): the named styles
+    all give it; explicit patterns (chart axes: "MMM d") are kept."""
     if value is None:
         return "—"
+    if fmt not in DATE_STYLES:
+        return format_date(value, fmt)
+    locale = get_locale() or "en"
     if isinstance(value, datetime):
-        return format_datetime(value, fmt)
-    return format_date(value, fmt)
+        local = to_user_timezone(value)
+        day = format_skeleton("yMMMd", local, locale=locale)
+        joined = str(locale.datetime_formats["medium"])
+        return joined.replace("{1}", day).replace("{0}", format_time(local, "short"))
+    return format_skeleton("yMMMd", value, locale=locale)
+
+
+def code_label(code: object, kind: str) -> str:
+    """The words for a code of ``kind`` (survey, segment, category, channel, language, …);
+    a shop's own survey is called by its own title in the reader's language."""
+    locale = str(get_locale() or "en")
+    fallback = _survey_titles(locale).get(str(code)) if kind == "survey" else None
+    return code_labels.label(kind, code, locale, fallback=fallback) or "—"
+
+
+def _survey_titles(locale: str) -> dict[str, str]:
+    """Each survey's own title in ``locale`` (else English, else its name), once per request."""
+    if "survey_titles" not in g:
+        from sqlalchemy import select
+
+        from shared.db.session import session_scope
+        from shared.db.tables import Survey
+
+        with session_scope(current_settings().database_url) as session:
+            rows = session.execute(select(Survey.key, Survey.name, Survey.texts)).all()
+        titles = {}
+        for key, name, texts in rows:
+            texts = texts or {}
+            words = (texts.get(locale) or texts.get("en") or {}).get("title") or name
+            if words:
+                titles[key] = str(words)
+        g.survey_titles = titles
+    return g.survey_titles
 
 
 def install_filters(app: Flask) -> None:
@@ -117,6 +197,14 @@ def install_filters(app: Flask) -> None:
         "event_label": lambda key: label(EVENT_LABELS, key),
         "period_label": lambda key: label(PERIOD_LABELS, key),
         "level_label": lambda key: label(LEVEL_LABELS, key),
+        "metric_label": lambda key: label(METRIC_LABELS, key),
+        "code_label": code_label,
+        "segment_label": lambda key: code_label(key, "segment"),
+        "category_label": lambda key: code_label(key, "category"),
+        "channel_label": lambda key: code_label(key, "channel"),
+        "survey_label": lambda key: code_label(key, "survey"),
+        "language_label": lambda key: code_label(key, "language"),
+        "device_label": lambda key: code_label(key, "device"),
     }
     app.jinja_env.filters.update(
         percent=percent,

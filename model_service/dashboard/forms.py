@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from model_service.followups import NOTE_MAX_LENGTH
+from shared.i18n import LOCALES, locale_names
 from shared.tasks import DEFAULT_TASK
 
 FOLLOW_UP_ACTIONS: tuple[str, ...] = ("take", "note", "contacted", "resolved")
@@ -24,7 +25,9 @@ class SignOutForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    locale = SelectField(choices=[SelectChoice("en", "English"), SelectChoice("sv", "Svenska")])
+    locale = SelectField(
+        choices=[SelectChoice(code, name) for code, name in locale_names(LOCALES).items()]
+    )
     next = HiddenField()
 
 

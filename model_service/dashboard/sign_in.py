@@ -10,7 +10,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import (
     LoginManager,
@@ -22,6 +21,7 @@ from flask_login import (
 )
 
 from model_service.dashboard import bp
+from model_service.dashboard.formatting import when
 from model_service.dashboard.forms import LanguageForm, SignInForm, SignOutForm
 from model_service.dashboard.navigation import nav_for
 from model_service.dashboard.users import (
@@ -31,10 +31,11 @@ from model_service.dashboard.users import (
     load_user,
     set_user_locale,
 )
+from shared.i18n import LOCALES, best_locale, locale_names
 from shared.web import current_settings
 
-LOCALES: tuple[str, ...] = ("en", "sv")
-LOCALE_NAMES: dict[str, str] = {"en": "English", "sv": "Svenska"}
+# The interface languages are shared.i18n's; each is named in its own language in the switch.
+LOCALE_NAMES: dict[str, str] = locale_names(LOCALES)
 
 login_manager = LoginManager()
 login_manager.login_view = "dashboard.sign_in"
@@ -72,7 +73,7 @@ def select_locale() -> str:
         return chosen
     if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
         return current_user.locale
-    return request.accept_languages.best_match(LOCALES) or "en"
+    return best_locale(request.accept_languages)
 
 
 def _safe_next(target: str | None) -> str:
@@ -108,7 +109,7 @@ def sign_in():
         if result.outcome == "locked":
             error = _(
                 "Too many failed sign-ins. The account is locked until %(time)s.",
-                time=format_datetime(result.locked_until, "short"),
+                time=when(result.locked_until),
             )
             status = 429
         else:
@@ -152,6 +153,7 @@ def _layout_context() -> dict:
         "language_form": LanguageForm(),
         "sign_out_form": SignOutForm(),
         "current_locale": lambda: str(get_locale() or "en"),
+        "locale_names": LOCALE_NAMES,
         "active": request.endpoint,
         "nav": nav_for(getattr(current_user, "role", None)),
     }

@@ -88,6 +88,8 @@ class Site(Base):
     # The shop's own admin page of a customer, e.g. https://shop.example/admin/customers/{id}
     # (http(s) and an {id} placeholder: shared.customer_links checks both).
     external_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    # ISO 4217: the currency of the shop's prices, in which money is shown (0012).
+    currency: Mapped[str] = mapped_column(String(3), default="SEK", server_default="SEK")
 
 
 class ApiToken(Base):
@@ -448,6 +450,8 @@ class JobLock(Base):
     # The scheduled time last taken: a second worker firing for the same time finds it taken
     # even when the first has already finished.
     last_scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class WebhookEndpoint(Base):
     """A receiver an admin registered: where to POST which events, signed with its secret.
 
