@@ -198,6 +198,11 @@ def _run_import(function, database_url: str | None, path: Path, options, skip_ba
         f"{report.already_present:,} already present, {report.bad:,} bad (skipped), "
         f"{report.new_customers:,} new customers."
     )
+    if getattr(report, "other_channels", 0):
+        click.echo(
+            f"import: {report.other_channels:,} events named a channel Kundresa does not know; "
+            "they are kept with the channel 'other' (counted apart in attribution)."
+        )
 
 
 common_csv = [

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from shared.attribution import OTHER
 from shared.db.session import get_engine
 from shared.db.tables import Customer, JourneyEvent
 from shared.journey import CHANNELS, EVENT_TYPES, STAGES
@@ -72,6 +73,7 @@ class ImportReport:
     already_present: int = 0
     bad: int = 0
     new_customers: int = 0
+    other_channels: int = 0  # events whose channel was unknown, stored as "other"
     errors: list[str] = field(default_factory=list)
 
 
@@ -133,6 +135,15 @@ def _text(value: str | None, label: str, limit: int = 64, required: bool = False
     if len(text) > limit:
         raise RowError(f"{label} is longer than {limit} characters")
     return text
+
+
+def _channel(value: str | None) -> str | None:
+    """A known channel, or ``other`` for one the journey model does not know: the event is
+    kept and counted (``ImportReport.other_channels``), never refused or dropped."""
+    text = (value or "").strip().lower()
+    if not text:
+        return None
+    return text if text in CHANNELS else OTHER
 
 
 def _choice(value: str | None, label: str, allowed: tuple[str, ...]) -> str | None:
@@ -208,7 +219,7 @@ def journey_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> di
         "visitor_id": visitor,
         "type": kind,
         "stage": _choice(row.get("stage"), "stage", STAGES),
-        "channel": _choice(row.get("channel"), "channel", CHANNELS),
+        "channel": _channel(row.get("channel")),
         "product_category": _text(row.get("product_category"), "product category", limit=80),
         "value": value,
         "cart_id": _text(row.get("cart_id"), "cart id"),
@@ -318,6 +329,8 @@ def _import(
                 continue
             if report.bad and not skip_bad:
                 continue  # keep validating to report every bad line, but write nothing more
+            if event.get("channel") == OTHER:
+                report.other_channels += 1
             chunk.append(event)
             if len(chunk) >= CHUNK_ROWS:
                 _write(conn, chunk, report)
