@@ -30,8 +30,19 @@ from model_service.dashboard.at_risk_rows import (
     latest_follow_ups,
     open_cases_of,
 )
+from model_service.dashboard.export_headings import headings
 from model_service.dashboard.filters import cached_choices
-from model_service.dashboard.formatting import TASK_LABELS, label, percent, probability, when
+from model_service.dashboard.formatting import (
+    BAND_LABELS,
+    STAGE_LABELS,
+    STATUS_LABELS,
+    TASK_LABELS,
+    code_label,
+    label,
+    percent,
+    probability,
+    when,
+)
 from model_service.dashboard.forms import FollowUpForm
 from model_service.dashboard.score_figures import SUMMARY_CACHE, last_scored, risk_summary
 from model_service.dashboard.timeline import fold_timeline, span_text
@@ -227,24 +238,31 @@ CSV_COLUMNS = (
 )
 
 
-def _csv_line(row, answers: dict, follow_ups: dict, locale: str) -> tuple:
+def _csv_line(row, answers: dict, follow_ups: dict, locale: str, codes: bool) -> tuple:
     answer = answers.get(row.customer_id) or {}
     follow_up = follow_ups.get(row.customer_id) or {}
     value_at_risk = row.probability * (row.value or 0.0)
+
+    def words(table: dict, value: str | None) -> str:
+        return (value or "") if codes or not value else label(table, value)
+
+    def code_words(kind: str, value: str | None) -> str:
+        return (value or "") if codes or not value else code_label(value, kind)
+
     return (
         row.customer_id,
         row.cart_id or "",
-        row.task,
+        words(TASK_LABELS, row.task),
         f"{row.probability:.4f}",
-        row.band,
-        row.stage or "",
-        row.segment or "",
-        row.product_category or "",
+        words(BAND_LABELS, row.band),
+        words(STAGE_LABELS, row.stage),
+        code_words("segment", row.segment),
+        code_words("category", row.product_category),
         "" if row.value is None else f"{row.value:.2f}",
         f"{value_at_risk:.2f}",
         "; ".join(r["text"] for r in explain_reasons(row.reasons, locale)),
         suggest_action(row.reasons, answer, locale) or "",
-        follow_up.get("status", ""),
+        words(STATUS_LABELS, follow_up.get("status")),
         follow_up.get("assignee", ""),
         answer.get("nps", ""),
         answer.get("csat", ""),
@@ -265,6 +283,7 @@ def export_csv():
         segments, categories = cached_choices(settings.database_url, session)
     flt = _list_filter(task, segments, categories)
     locale = _locale()
+    codes = request.args.get("headings") == "codes"
 
     def rows() -> Iterator[tuple]:
         with session_scope(settings.database_url) as session:
@@ -273,10 +292,10 @@ def export_csv():
                 answers = latest_answers(session, ids)
                 follow_ups = latest_follow_ups(session, task, ids)
                 for row in chunk:
-                    yield _csv_line(row, answers, follow_ups, locale)
+                    yield _csv_line(row, answers, follow_ups, locale, codes)
 
     filename = f"kundresa-{task.replace('_', '-')}-{date.today().isoformat()}.csv"
-    return csv_download(CSV_COLUMNS, rows(), filename)
+    return csv_download(headings(CSV_COLUMNS, codes), rows(), filename)
 
 
 # --- customer page ------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_csv_export_streams_every_row_and_defuses_formulas(dashboard_on_each_db:
     dashboard = dashboard_on_each_db
     seed_scored_customers(dashboard.database_url)
     client = dashboard.signed_in()
-    response = client.get("/dashboard/export.csv?task=brand_switch")
+    response = client.get("/dashboard/export.csv?task=brand_switch&headings=codes")
     assert response.status_code == 200
     assert response.is_streamed
     assert response.headers["Content-Disposition"].startswith("attachment;")
@@ -197,6 +197,13 @@ def test_csv_export_streams_every_row_and_defuses_formulas(dashboard_on_each_db:
     assert [r["customer_id"] for r in rows] == ["c-risky", "c-calm"]
     assert rows[0]["latest_comment"] == HOSTILE_COMMENT
     assert "No purchase for 140 days." in rows[0]["reasons"]
+    # For people (the default), headings and coded cells are words in their language.
+    danish = client.get(
+        "/dashboard/export.csv?task=brand_switch", headers={"Accept-Language": "da"}
+    )
+    header = next(csv.reader(io.StringIO(danish.get_data(as_text=True))))
+    assert header[:3] == ["Kunde", "Indkøbskurv", "Forudsigelse"]
+    assert "customer_id" not in header
 
 
 def test_swedish_interface_from_the_browser_language_or_the_user_choice(dashboard: Dashboard):
