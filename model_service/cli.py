@@ -52,6 +52,13 @@ from shared.tasks import TASKS
     help="Spark: the PostgreSQL JDBC driver jar (default: Debian's /usr/share/java/postgresql.jar).",
 )
 @click.option(
+    "--conf",
+    "spark_conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Spark: a Spark setting, e.g. --conf spark.sql.shuffle.partitions=400 (repeatable).",
+)
+@click.option(
     "--output-parquet",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -66,6 +73,7 @@ def score(
     master: str,
     source: Path | None,
     jdbc_jar: str | None,
+    spark_conf: tuple[str, ...],
     output_parquet: Path | None,
 ) -> None:
     """Append a new risk score for every active customer (or open cart) to the history."""
@@ -77,7 +85,13 @@ def score(
     task = task.replace("-", "_")
     settings = Settings.from_env()
     if engine == "spark":
-        _score_on_spark(settings, task, as_of, master, source, jdbc_jar, output_parquet)
+        conf = {}
+        for item in spark_conf:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise click.BadParameter(f"'{item}' is not KEY=VALUE", param_hint="--conf")
+            conf[key.strip()] = value.strip()
+        _score_on_spark(settings, task, as_of, master, source, jdbc_jar, output_parquet, conf)
         return
     try:
         count = score_all(settings, task, as_of=as_of, output=output, progress=progress)
@@ -99,6 +113,7 @@ def _score_on_spark(
     source: Path | None,
     jdbc_jar: str | None,
     output: Path | None,
+    conf: dict[str, str],
 ) -> None:
     from shared.spark.session import SparkUnavailable, preflight
 
@@ -113,7 +128,14 @@ def _score_on_spark(
 
     click.echo(f"Scoring {task} on Spark ({master}) ...")
     run = score_all_spark(
-        settings, task, as_of=as_of, master=master, source=source, jdbc_jar=jdbc_jar, output=output
+        settings,
+        task,
+        as_of=as_of,
+        master=master,
+        source=source,
+        jdbc_jar=jdbc_jar,
+        output=output,
+        spark_conf=conf,
     )
     if run.published:
         click.echo(f"Scored {run.rows:,} rows for {task} on Spark; appended to risk_scores.")

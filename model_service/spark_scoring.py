@@ -80,6 +80,7 @@ def score_all_spark(
     jdbc_jar: str | None = None,
     output: Path | None = None,
     buckets: int | None = None,
+    spark_conf: dict[str, str] | None = None,
 ) -> SparkRun:
     """Score every active customer (or open cart) of ``task`` on Spark; see the module."""
     spec = task_by_name(task)
@@ -87,12 +88,16 @@ def score_all_spark(
     jar = preflight(jdbc=jdbc, jar=jdbc_jar)
     cutoff = parse_as_of(as_of)
     served = load_champion(settings, spec.name)
+    if _published(settings, spec.name, served, cutoff):
+        # A rerun of a finished job: nothing to read, nothing to add.
+        log.info("already published", extra={"task": spec.name, "as_of": cutoff.isoformat()})
+        return SparkRun(rows=0, published=False)
     started = time.monotonic()
     spark = spark_session(
         master,
         app_name=f"kundresa score {spec.name}",
         jars=[jar] if jar else [],
-        config={f"spark.executorEnv.{PICKLE_SETTING}": "true"},
+        config={f"spark.executorEnv.{PICKLE_SETTING}": "true", **(spark_conf or {})},
     )
     with tempfile.TemporaryDirectory(prefix="kundresa-spark-") as scratch:
         if jdbc:
@@ -220,19 +225,9 @@ def _publish(settings: Settings, task: str, served: ServedModel, scored, cutoff:
     columns = [c if c in keys else CONTEXT_PREFIX + c for c in CONTEXT_COLUMNS]
     rows = scored.select(*columns, "probability", "band", "reasons")
     scored_at = datetime.now(UTC)
-    table = RiskScore.__table__
     with session_scope(settings.database_url) as session:
-        done = session.execute(
-            select(table.c.id)
-            .where(
-                table.c.task == task,
-                table.c.model_name == served.name,
-                table.c.model_version == served.version,
-                table.c.as_of == cutoff,
-            )
-            .limit(1)
-        ).first()
-        if done is not None:
+        # Checked again in the publishing transaction: another run may have finished meanwhile.
+        if _published_in(session, task, served, cutoff):
             log.info("already published", extra={"task": task, "as_of": cutoff.isoformat()})
             return False
         chunk: list = []
@@ -244,6 +239,26 @@ def _publish(settings: Settings, task: str, served: ServedModel, scored, cutoff:
         if chunk:
             session.execute(insert(RiskScore), _records(task, served, chunk, cutoff, scored_at))
     return True
+
+
+def _published_in(session, task: str, served: ServedModel, cutoff: datetime) -> bool:
+    table = RiskScore.__table__
+    found = session.execute(
+        select(table.c.id)
+        .where(
+            table.c.task == task,
+            table.c.model_name == served.name,
+            table.c.model_version == served.version,
+            table.c.as_of == cutoff,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _published(settings: Settings, task: str, served: ServedModel, cutoff: datetime) -> bool:
+    with session_scope(settings.database_url) as session:
+        return _published_in(session, task, served, cutoff)
 
 
 def _records(task, served: ServedModel, rows, cutoff: datetime, scored_at: datetime) -> list[dict]:

@@ -193,6 +193,19 @@ def order_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> dict
     }
 
 
+def _document(text: str) -> dict | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise RowError("properties is not a JSON object") from None
+    if not isinstance(document, dict):
+        raise RowError("properties is not a JSON object")
+    return document
+
+
 def journey_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> dict:
     """A journey event from one generic event row; raises RowError for a bad value."""
     customer = _text(row.get("customer_id"), "customer id")
@@ -221,18 +234,13 @@ def journey_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> di
         "received_at": datetime.now(UTC),
         "properties": {"source": "import"},
     }
-    document = (row.get("properties") or "").strip()
-    if document:
-        try:
-            given_properties = json.loads(document)
-        except ValueError:
-            raise RowError("properties is not a JSON object") from None
-        if not isinstance(given_properties, dict):
-            raise RowError("properties is not a JSON object")
-        event["properties"] = {**event["properties"], **given_properties}
+    if "properties" in row:
+        # A file with the whole document (an export) says exactly what the event carried.
+        event["properties"] = _document(row["properties"])
     for key in EVENT_PROPERTIES:
         if (row.get(key) or "").strip():
-            event["properties"][key] = parse_number(row[key], key.replace("_", " "))
+            number = parse_number(row[key], key.replace("_", " "))
+            event["properties"] = {**(event["properties"] or {}), key: number}
     given = _text(row.get("event_id"), "event id")
     if given:
         event["event_id"] = given

@@ -119,27 +119,32 @@ def person_labels(events):
         .distinct()
         .localCheckpoint()
     )
-    customers = edges.select("c").distinct().withColumn("label", F.col("c")).localCheckpoint()
-    for _ in range(MAX_ROUNDS):
-        visitors = edges.join(customers, "c").groupBy("v").agg(F.min("label").alias("label"))
-        grown = (
-            edges.join(visitors, "v")
-            .groupBy("c")
-            .agg(F.min("label").alias("label"))
-            .localCheckpoint()
-        )
-        changed = (
-            grown.join(customers.withColumnRenamed("label", "old"), "c")
-            .where(F.col("label") < F.col("old"))
-            .count()
-        )
-        customers = grown
-        if changed == 0:
-            break
-    else:
-        log.warning("people still merging after %d rounds", MAX_ROUNDS)
+    customers = edges.select("c").distinct().withColumn("label", F.col("c"))
+    # Nearly always each visitor id belongs to one customer: then the parts are the customers
+    # and one pass is enough. Only shared devices need the propagation rounds.
+    shared_devices = edges.groupBy("v").count().where(F.col("count") > 1).limit(1).count()
+    if shared_devices:
+        customers = customers.localCheckpoint()
+        for _ in range(MAX_ROUNDS):
+            visitors = edges.join(customers, "c").groupBy("v").agg(F.min("label").alias("label"))
+            grown = (
+                edges.join(visitors, "v")
+                .groupBy("c")
+                .agg(F.min("label").alias("label"))
+                .localCheckpoint()
+            )
+            changed = (
+                grown.join(customers.withColumnRenamed("label", "old"), "c")
+                .where(F.col("label") < F.col("old"))
+                .count()
+            )
+            customers = grown
+            if changed == 0:
+                break
+        else:
+            log.warning("people still merging after %d rounds", MAX_ROUNDS)
     visitors = edges.join(customers, "c").groupBy("v").agg(F.min("label").alias("label"))
-    return customers, visitors.localCheckpoint()
+    return customers, visitors
 
 
 def grouped_rows(events, responses, customers, buckets: int):

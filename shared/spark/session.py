@@ -83,6 +83,9 @@ def spark_session(
         # One Python worker per core, reused: the model is loaded once per worker, not per task.
         .config("spark.python.worker.reuse", "true")
         .config("spark.ui.showConsoleProgress", "false")
+        # A Python worker that dies says where, instead of "exited unexpectedly".
+        .config("spark.python.worker.faulthandler.enabled", "true")
+        .config("spark.sql.execution.pyspark.udf.faulthandler.enabled", "true")
         # 200 shuffle partitions (Spark's default) is thousands of tiny Python tasks on a
         # laptop; a cluster sets its own with --config spark.sql.shuffle.partitions=N.
         .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))

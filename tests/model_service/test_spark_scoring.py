@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -69,9 +68,7 @@ def _assert_same(expected: dict, got: dict) -> None:
         assert got[key][1:] == (band, reasons, stage, segment, value), key
 
 
-@pytest.mark.parametrize(
-    ("task", "days_back"), [("brand_switch", 20), ("cart_abandonment", 20), ("brand_switch", 0)]
-)
+@pytest.mark.parametrize(("task", "days_back"), [("brand_switch", 0), ("cart_abandonment", 20)])
 def test_spark_scores_equal_the_in_process_scores(trained, tmp_path, task, days_back):
     from model_service.scoring import score_all
     from model_service.spark_scoring import score_all_spark
@@ -85,12 +82,6 @@ def test_spark_scores_equal_the_in_process_scores(trained, tmp_path, task, days_
     )
     assert run.published
     _assert_same(_rows(local, task, as_of), _rows(spark, task, as_of))
-    # Run again: the same model version and as-of are published already; nothing is added.
-    again = score_all_spark(
-        trained.settings(tmp_path, database_url=spark), task, as_of=as_of, master="local[2]"
-    )
-    assert not again.published
-    assert len(_rows(spark, task, as_of)) == run.rows
 
 
 @pytest.fixture
@@ -178,7 +169,8 @@ def test_a_job_killed_half_way_leaves_nothing_and_a_rerun_leaves_each_score_once
             RiskScore.as_of == trained.end - timedelta(days=7))) == 0  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
-    time.sleep(0)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and "already published" in again.stdout, again.stdout
     with session_scope(spark) as session:
         per_customer = session.execute(
             select(RiskScore.customer_id, func.count())
