@@ -38,6 +38,7 @@ from shared.db.tables import RiskScore
 from shared.risk_scale import CutPoints, cut_ranks
 from shared.settings import Settings
 from shared.spark.features import CONTEXT_PREFIX, task_features
+from shared.spark.session import jdbc_jar as jdbc_jar_path
 from shared.spark.session import preflight, spark_session
 from shared.spark.sources import from_database, from_parquet
 from shared.tasks import task_by_name
@@ -93,10 +94,13 @@ def score_all_spark(
         log.info("already published", extra={"task": spec.name, "as_of": cutoff.isoformat()})
         return SparkRun(rows=0, published=False)
     started = time.monotonic()
+    # The driver goes on the classpath whenever it is there: a session lives as long as its
+    # process, and a jar cannot be added to one already started (a later JDBC read would fail).
+    jars = [jar] if jar else [path for path in [jdbc_jar_path(jdbc_jar)] if path.is_file()]
     spark = spark_session(
         master,
         app_name=f"kundresa score {spec.name}",
-        jars=[jar] if jar else [],
+        jars=jars,
         config={f"spark.executorEnv.{PICKLE_SETTING}": "true", **(spark_conf or {})},
     )
     with tempfile.TemporaryDirectory(prefix="kundresa-spark-") as scratch:
@@ -190,13 +194,18 @@ def _served_on_worker(
 
 def _explain(scored, settings: Settings, served: ServedModel, scale: CutPoints):
     """Bands on ``scale`` and reasons (for the bands support acts on), batch by batch."""
-    from pyspark.sql.types import StringType, StructField
+    from pyspark.sql.types import StringType, StructField, StructType
 
     tracking_uri = settings.mlflow_tracking_uri
     task, name, version = served.task, served.name, served.version
     feature_columns = list(served.feature_columns)
-    schema = scored.schema.add(StructField("band", StringType())).add(
-        StructField("reasons", StringType())
+    # A new schema: StructType.add changes the DataFrame's own schema object in place.
+    schema = StructType(
+        [
+            *scored.schema.fields,
+            StructField("band", StringType()),
+            StructField("reasons", StringType()),
+        ]
     )
 
     def explain(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -264,6 +273,6 @@ def _published(settings: Settings, task: str, served: ServedModel, cutoff: datet
 def _records(task, served: ServedModel, rows, cutoff: datetime, scored_at: datetime) -> list[dict]:
     frame = pd.DataFrame([r.asDict() for r in rows])
     frame = frame.rename(columns=lambda c: c.removeprefix(CONTEXT_PREFIX))
-    frame["reasons"] = [json.loads(r) if r else [] for r in frame["reasons"]]
+    frame["reasons"] = [json.loads(r) if isinstance(r, str) else [] for r in frame["reasons"]]
     frame["probability"] = frame["probability"].astype(float)
     return score_records(task, served.name, served.version, frame, cutoff, scored_at)

@@ -210,8 +210,10 @@ def output_schema(task: Task):
 
 def _utc(column: pd.Series) -> pd.Series:
     # Arrow hands Spark timestamps over as naive times in the session zone, which is UTC.
+    # Microseconds, as the database read gives (pandas will not merge_asof ns against us).
     values = pd.to_datetime(column)
-    return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    values = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    return values.astype("datetime64[us, UTC]")
 
 
 def _text(column: pd.Series) -> pd.Series:
