@@ -2,9 +2,10 @@
 
 Every row one person's features can depend on — their events under every visitor id they used,
 their answers, their customer record, their visitors' carts — must reach the same pandas call.
-People are found as the connected parts of the graph of visitor ids and customer ids that
-appear together on an event (a few rounds of min-label propagation; a shared family computer
-joins two customers into one part, as it should). Each part goes to one of ``buckets`` groups
+People are found as the connected parts of the graph of customer ids, visitor ids and cart
+ids that appear together on an event (a few rounds of min-label propagation): a cart bought
+under the customer's id joins the visitor who filled it, and a shared family computer joins
+two customers into one part, as it should. Each part goes to one of ``buckets`` groups
 by a hash, and ``groupBy(bucket).applyInPandas`` hands a group to the builder of
 ``shared.tasks`` through ``frames_from_tables``, exactly as ``load_journey_frames`` hands it
 the whole database. Customers' features therefore equal the in-process ones: nothing a builder
@@ -110,41 +111,47 @@ def resolved_tables(source, cutoff: datetime):
 
 
 def person_labels(events):
-    """(customer labels, visitor labels): each id mapped to its part's smallest customer id."""
+    """Each id (``c:`` customer, ``v:`` visitor, ``k:`` cart) mapped to a label shared by its
+    whole part: the smallest id reachable through events that name two of them."""
     from pyspark.sql import functions as F
 
-    edges = (
-        events.where(F.col("customer_id").isNotNull() & F.col("visitor_id").isNotNull())
-        .select(F.col("visitor_id").alias("v"), F.col("customer_id").alias("c"))
-        .distinct()
-        .localCheckpoint()
-    )
-    customers = edges.select("c").distinct().withColumn("label", F.col("c"))
-    # Nearly always each visitor id belongs to one customer: then the parts are the customers
-    # and one pass is enough. Only shared devices need the propagation rounds.
-    shared_devices = edges.groupBy("v").count().where(F.col("count") > 1).limit(1).count()
-    if shared_devices:
-        customers = customers.localCheckpoint()
-        for _ in range(MAX_ROUNDS):
-            visitors = edges.join(customers, "c").groupBy("v").agg(F.min("label").alias("label"))
-            grown = (
-                edges.join(visitors, "v")
-                .groupBy("c")
-                .agg(F.min("label").alias("label"))
-                .localCheckpoint()
-            )
-            changed = (
-                grown.join(customers.withColumnRenamed("label", "old"), "c")
-                .where(F.col("label") < F.col("old"))
-                .count()
-            )
-            customers = grown
-            if changed == 0:
-                break
-        else:
-            log.warning("people still merging after %d rounds", MAX_ROUNDS)
-    visitors = edges.join(customers, "c").groupBy("v").agg(F.min("label").alias("label"))
-    return customers, visitors
+    customer = F.concat(F.lit("c:"), F.col("customer_id"))
+    visitor = F.concat(F.lit("v:"), F.col("visitor_id"))
+    cart = F.concat(F.lit("k:"), F.col("cart_id"))
+    pairs = [(customer, visitor), (cart, visitor), (cart, customer)]
+    edges = None
+    for a, b in pairs:
+        both = events.select(a.alias("a"), b.alias("b")).where(
+            F.col("a").isNotNull() & F.col("b").isNotNull()
+        )
+        found = both.union(both.select(F.col("b").alias("a"), F.col("a").alias("b")))
+        edges = found if edges is None else edges.union(found)
+    edges = edges.distinct().localCheckpoint()
+    labels = edges.select(F.col("a").alias("node")).distinct().withColumn("label", F.col("node"))
+    labels = labels.localCheckpoint()
+    # Min-label propagation: each round a node takes the smallest label among its neighbours;
+    # a part is settled after as many rounds as it is wide (a handful: customer, visitors, carts).
+    for _ in range(MAX_ROUNDS):
+        offered = (
+            edges.join(labels.withColumnRenamed("node", "a"), "a")
+            .select(F.col("b").alias("node"), "label")
+            .unionByName(labels)
+            .groupBy("node")
+            .agg(F.min("label").alias("label"))
+            .localCheckpoint()
+        )
+        changed = (
+            offered.join(labels.withColumnRenamed("label", "old"), "node")
+            .where(F.col("label") < F.col("old"))
+            .limit(1)
+            .count()
+        )
+        labels = offered
+        if changed == 0:
+            break
+    else:
+        log.warning("people still merging after %d rounds", MAX_ROUNDS)
+    return labels
 
 
 def grouped_rows(events, responses, customers, buckets: int):
@@ -152,39 +159,40 @@ def grouped_rows(events, responses, customers, buckets: int):
     and its person's ``_bucket``."""
     from pyspark.sql import functions as F
 
-    customer_labels, visitor_labels = person_labels(events)
-    by_customer = customer_labels.select(
-        F.col("c").alias("customer_id"), F.col("label").alias("_by_customer")
-    )
-    by_visitor = visitor_labels.select(
-        F.col("v").alias("visitor_id"), F.col("label").alias("_by_visitor")
-    )
+    labels = person_labels(events)
+
+    def label_of(prefix: str, column: str, name: str):
+        return labels.select(
+            F.col("node").alias(f"_{name}_node"), F.col("label").alias(f"_{name}")
+        ), F.concat(F.lit(prefix), F.col(column))
 
     def bucket(person):
         return F.pmod(F.xxhash64(person), F.lit(buckets)).cast("int")
 
+    ev = events
+    for prefix, column, name in (("c:", "customer_id", "lc"), ("v:", "visitor_id", "lv"),
+                                 ("k:", "cart_id", "lk")):  # fmt: skip
+        table, key = label_of(prefix, column, name)
+        ev = ev.join(table, key == F.col(f"_{name}_node"), "left").drop(f"_{name}_node")
+    person = F.coalesce(
+        "_lc",
+        "_lv",
+        "_lk",
+        F.concat(F.lit("c:"), "customer_id"),
+        F.concat(F.lit("v:"), "visitor_id"),
+    )
     ev = (
-        events.join(by_customer, "customer_id", "left")
-        .join(by_visitor, "visitor_id", "left")
-        .withColumn(
-            "_bucket",
-            bucket(
-                F.coalesce(
-                    F.concat(F.lit("c:"), F.coalesce("_by_customer", "_by_visitor", "customer_id")),
-                    F.concat(F.lit("v:"), "visitor_id"),
-                )
-            ),
-        )
-        .drop("_by_customer", "_by_visitor")
+        ev.withColumn("_bucket", bucket(person))
+        .drop("_lc", "_lv", "_lk")
         .withColumn("_t", F.lit("e"))
     )
 
     def by_person(frame):
-        person = F.concat(F.lit("c:"), F.coalesce("_by_customer", "customer_id"))
+        table, key = label_of("c:", "customer_id", "lc")
         return (
-            frame.join(by_customer, "customer_id", "left")
-            .withColumn("_bucket", bucket(person))
-            .drop("_by_customer")
+            frame.join(table, key == F.col("_lc_node"), "left")
+            .withColumn("_bucket", bucket(F.coalesce("_lc", F.concat(F.lit("c:"), "customer_id"))))
+            .drop("_lc", "_lc_node")
         )
 
     rs = by_person(responses).withColumn("_t", F.lit("r"))
