@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "serve": "kundresa.serve:serve",
     "synth": "training.cli:synth",
     "import": "training.cli:import_group",
+    "export": "training.cli:export",
     "train": "training.cli:train",
     "evaluate": "training.cli:evaluate",
     "promote": "training.cli:promote",

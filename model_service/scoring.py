@@ -214,20 +214,34 @@ def _records(
     as_of: datetime,
     scored_at: datetime,
 ) -> list[dict[str, Any]]:
-    # Brand-switch rows have no visitor: the column is added empty.
     frame = context.reindex(columns=CONTEXT_COLUMNS).assign(
         probability=scores.probabilities,
         band=scores.bands,
         reasons=pd.Series(scores.reasons, index=context.index, dtype=object),
     )
+    return score_records(task, served.name, served.version, frame, as_of, scored_at)
+
+
+def score_records(
+    task: str,
+    model_name: str,
+    model_version: str,
+    frame: pd.DataFrame,
+    as_of: datetime,
+    scored_at: datetime,
+) -> list[dict[str, Any]]:
+    """``risk_scores`` rows from a frame of ``CONTEXT_COLUMNS``, probability, band and reasons
+    (the in-process and the Spark engine store scores through this one function)."""
+    # Brand-switch rows have no visitor: the column is added empty.
+    frame = frame.reindex(columns=[*CONTEXT_COLUMNS, "probability", "band", "reasons"])
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype(float)
     frame = frame.astype(object).where(frame.notna(), None)
     records = frame.to_dict("records")
     for record in records:
         record.update(
             task=task,
-            model_name=served.name,
-            model_version=served.version,
+            model_name=model_name,
+            model_version=model_version,
             as_of=as_of,
             scored_at=scored_at,
         )

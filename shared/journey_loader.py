@@ -65,9 +65,23 @@ def load_journey_frames(
         ]
         responses = responses[responses["customer_id"].isin(wanted)]
         customers = customers[customers["customer_id"].isin(wanted)]
+    return frames_from_tables(events, responses, customers, cutoff_py)
+
+
+def frames_from_tables(
+    events: pd.DataFrame, responses: pd.DataFrame, customers: pd.DataFrame, cutoff: datetime
+) -> JourneyFrames:
+    """Frames from the rows the three queries below return (columns named as they name them,
+    times aware UTC), whoever read them: this process from the database, or a Spark task from
+    its share of the customers (shared/spark/features.py) — so both build the same features."""
     events = _prepare_events(events)
     responses = responses.sort_values("submitted_at", kind="stable").reset_index(drop=True)
-    return JourneyFrames(events=events, responses=responses, customers=customers, cutoff=cutoff_py)
+    return JourneyFrames(
+        events=events,
+        responses=responses,
+        customers=customers,
+        cutoff=as_utc(cutoff).to_pydatetime(),
+    )
 
 
 def _events_query(cutoff: datetime, ids: list[str] | None, visitors: list[str] | None = None):

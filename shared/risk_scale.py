@@ -52,11 +52,20 @@ def cut_points(
     if values.size == 0:
         return None
     n = values.size
+    medium_rank, high_rank = cut_ranks(n, high_share, medium_share)
+    return CutPoints(
+        medium=float(values[medium_rank - 1]), high=float(values[high_rank - 1])
+    )
+
+
+def cut_ranks(
+    n: int, high_share: float = HIGH_SHARE, medium_share: float = MEDIUM_SHARE
+) -> tuple[int, int]:
+    """(medium, high): the 1-based ranks, highest probability first, of the cut points of
+    ``n`` scores (engines that cannot sort in memory find the values at these ranks)."""
     high_rank = max(1, _ceil(high_share * n))
     medium_rank = max(high_rank, _ceil((high_share + medium_share) * n))
-    return CutPoints(
-        medium=float(values[min(medium_rank, n) - 1]), high=float(values[high_rank - 1])
-    )
+    return min(medium_rank, n), high_rank
 
 
 def _ceil(count: float) -> int:

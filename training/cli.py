@@ -229,7 +229,7 @@ def _with(options):
 
 
 @import_group.command("orders")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--customer-column",
     default="customer_id",
@@ -283,7 +283,7 @@ def import_orders_command(
 
 
 @import_group.command("events")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--map",
     "mapping",
@@ -291,7 +291,8 @@ def import_orders_command(
     metavar="FIELD=HEADER",
     help="Read FIELD from column HEADER, e.g. --map timestamp=occurred_at. Fields: "
     "event_id, customer_id, visitor_id, type, timestamp, channel, stage, "
-    "product_category, value, cart_id, order_id, device.",
+    "product_category, value, cart_id, order_id, device, properties. FILE may be a CSV, a "
+    ".parquet file or a Parquet export folder (kundresa export events).",
 )
 @_with(common_csv)
 def import_events_command(
@@ -377,6 +378,56 @@ def import_customers_command(
         f"Imported {report.rows:,} customers from {file.name}: {report.added:,} new, "
         f"{report.updated:,} updated, {report.unchanged:,} unchanged."
     )
+
+
+@import_group.command("responses")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@_with(common_csv)
+def import_responses_command(
+    file: Path, date_format: str | None, delimiter: str, skip_bad: bool, database_url: str | None
+) -> None:
+    """Import survey responses exported by `kundresa export responses` (Parquet or CSV)."""
+    from training.response_import import import_responses
+
+    options = _csv_options({}, date_format, delimiter)
+    _run_import(import_responses, database_url, file, options, skip_bad)
+
+
+@click.command("export")
+@click.argument(
+    "kinds",
+    nargs=-1,
+    required=True,
+    type=click.Choice(["events", "orders", "responses", "identities", "customers"]),
+)
+@click.option(
+    "--format", "file_format", type=click.Choice(["parquet"]), default="parquet", show_default=True
+)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--until", default=None, help="Only rows before this date (UTC).")
+@database_option
+def export(
+    kinds: tuple[str, ...],
+    file_format: str,
+    folder: Path,
+    until: str | None,
+    database_url: str | None,
+) -> None:
+    """Export tables as Parquet, partitioned by day: FOLDER/KIND/day=YYYY-MM-DD/.
+
+    Events, orders and responses have the columns `kundresa import` reads, so an export
+    re-imports; identities and customers are there for Spark jobs (kundresa score --engine
+    spark --source FOLDER). An export replaces the same kind's earlier export in FOLDER.
+    """
+    from tqdm import tqdm
+
+    from shared.parquet_export import export_table
+
+    url = _database_url(database_url)
+    for kind in dict.fromkeys(kinds):
+        with tqdm(desc=f"export {kind}", unit="row") as bar:
+            count = export_table(url, kind, folder, until=_date(until), progress=bar.update)
+        click.echo(f"Exported {count:,} {kind} rows to {folder / kind}.")
 
 
 # ---------------------------------------------------------------------------------------------

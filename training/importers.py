@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ EVENT_FIELDS = (
     "device",
     # Optional numeric properties the cart features aggregate per session (page_value, ...).
     *EVENT_PROPERTIES,
+    # Optional: the whole properties document as JSON (what `kundresa export events` writes).
+    "properties",
 )
 EVENT_REQUIRED = ("type", "timestamp")
 
@@ -201,6 +204,19 @@ def order_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> dict
     }
 
 
+def _document(text: str) -> dict | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise RowError("properties is not a JSON object") from None
+    if not isinstance(document, dict):
+        raise RowError("properties is not a JSON object")
+    return document
+
+
 def journey_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> dict:
     """A journey event from one generic event row; raises RowError for a bad value."""
     customer = _text(row.get("customer_id"), "customer id")
@@ -229,9 +245,13 @@ def journey_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> di
         "received_at": datetime.now(UTC),
         "properties": {"source": "import"},
     }
+    if "properties" in row:
+        # A file with the whole document (an export) says exactly what the event carried.
+        event["properties"] = _document(row["properties"])
     for key in EVENT_PROPERTIES:
         if (row.get(key) or "").strip():
-            event["properties"][key] = parse_number(row[key], key.replace("_", " "))
+            number = parse_number(row[key], key.replace("_", " "))
+            event["properties"] = {**(event["properties"] or {}), key: number}
     given = _text(row.get("event_id"), "event id")
     if given:
         event["event_id"] = given
@@ -251,7 +271,15 @@ def journey_event(row: dict[str, str], options: CsvOptions, seen: Counter) -> di
 def _read_rows(
     path: Path, options: CsvOptions, fields: tuple[str, ...], required: tuple[str, ...]
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, {field: value}) for each data row, after checking the header."""
+    """(line number, {field: value}) for each data row, after checking the header.
+
+    A ``.parquet`` file or a folder (an export of ``kundresa export``) is read as the same
+    rows, numbered from 2 as if the first line were a header, its values turned to text so
+    that every row goes through the same checks as a CSV row.
+    """
+    if path.is_dir() or path.suffix == ".parquet":
+        yield from _parquet_rows(path, options, fields, required)
+        return
     with path.open(newline="", encoding=options.encoding) as handle:
         reader = csv.reader(handle, delimiter=options.delimiter)
         try:
@@ -275,6 +303,38 @@ def _read_rows(
                 continue
             row = {name: values[i] if i < len(values) else "" for name, i in positions.items()}
             yield reader.line_num, row
+
+
+def _as_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _parquet_rows(
+    path: Path, options: CsvOptions, fields: tuple[str, ...], required: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    from shared.parquet_export import read_rows
+
+    line = 1
+    for record in read_rows(path):
+        if line == 1:
+            for name in (*required, *options.columns):
+                if options.header_for(name) not in record:
+                    raise ImportFailed(
+                        [f"column '{options.header_for(name)}' ({name}) is not in {path.name}"], 1
+                    )
+        line += 1
+        yield (
+            line,
+            {
+                name: _as_text(record.get(options.header_for(name)))
+                for name in fields
+                if options.header_for(name) in record
+            },
+        )
 
 
 def import_orders(

@@ -78,6 +78,7 @@ def register_model(
             serialization_format="skops",
             skops_trusted_types=sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model))),
             pip_requirements=["scikit-learn"],
+            pyfunc_predict_fn="predict_proba",
         )
     return str(info.registered_model_version)
 

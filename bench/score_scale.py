@@ -1,0 +1,194 @@
+"""Scoring at scale: the in-process engine against Spark ``local[2]`` on the same machine.
+
+    .venv/bin/python bench/score_scale.py [--customers 100000 --customers 1000000]
+                                          [--task brand_switch] [--workdir var/bench-scale]
+                                          [--engines local spark] [--limit-gib 8]
+
+For each size a synthetic shop (``training.synth``, the generator the tests use) is written
+once into the work folder as PostgreSQL-free SQLite and a Parquet export, and reused by later
+runs. Models are trained once on a small shop of the same generator and registered in the work
+folder's MLflow store. Each engine then runs as its own process (`kundresa score`, the command
+a user runs) with --as-of fixed, while this script samples every 0.2 s the resident memory of
+the driver (the command's own process) and of its whole process tree (Spark's JVM and Python
+workers included). Printed per size and engine: wall time, peak driver memory, peak tree
+memory, customers per second, and Spark's figures as a ratio of the in-process ones.
+An engine whose tree passes ``--limit-gib`` is stopped and reported as over the limit.
+
+Targets (issue 18): Spark's peak driver memory does not grow with the number of customers;
+at 1,000,000 customers the in-process path finishes under 8 GiB or is shown to exceed it
+while Spark finishes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+END = datetime(2026, 10, 1, tzinfo=UTC)
+DAYS = 400
+TRAIN_CUSTOMERS = 3000
+GIB = 1024**3
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        tree.setdefault(parent, []).append(int(entry))
+    return tree
+
+
+def _tree_rss(root: int) -> int:
+    tree = _children()
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += _rss(pid)
+        todo.extend(tree.get(pid, []))
+    return total
+
+
+def run_measured(command: list[str], env: dict[str, str], limit: int) -> dict:
+    """Run ``command``; wall time, peak driver and tree memory, and whether it hit ``limit``."""
+    started = time.perf_counter()
+    job = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    peak_driver = peak_tree = 0
+    over = False
+    while job.poll() is None:
+        peak_driver = max(peak_driver, _rss(job.pid))
+        tree = _tree_rss(job.pid)
+        peak_tree = max(peak_tree, tree)
+        if tree > limit:
+            over = True
+            job.kill()
+            break
+        time.sleep(0.2)
+    output = job.communicate()[0]
+    return {
+        "seconds": time.perf_counter() - started,
+        "driver": peak_driver,
+        "tree": peak_tree,
+        "over": over,
+        "ok": job.returncode == 0,
+        "tail": output.strip().splitlines()[-3:],
+    }
+
+
+def prepare(workdir: Path, customers: int) -> Path:
+    """The shop of ``customers`` customers (SQLite + Parquet export), written once."""
+    from shared.db.migrate import upgrade
+    from shared.parquet_export import export_table
+    from training.synth import generate
+
+    folder = workdir / f"shop-{customers}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{folder / 'kundresa.db'}"
+    upgrade(url)
+    print(f"writing {customers:,} synthetic customers into {folder} (once) ...", flush=True)
+    generate(url, customers=customers, days=DAYS, seed=7, end=END, progress=True)
+    for kind in ("events", "responses", "identities", "customers"):
+        export_table(url, kind, folder / "parquet")
+    done.touch()
+    return folder
+
+
+def train_models(workdir: Path, env: dict[str, str]) -> None:
+    """Champions of both tasks, trained once on a small shop of the same generator."""
+    marker = workdir / ".models"
+    if marker.exists():
+        return
+    folder = prepare(workdir, TRAIN_CUSTOMERS)
+    train_env = {**env, "DATABASE_URL": f"sqlite:///{folder / 'kundresa.db'}"}
+    for task in ("brand_switch", "cart_abandonment"):
+        for command in (["train", "--task", task], ["promote", "--task", task, "--force"]):
+            subprocess.run([sys.executable, "-m", "kundresa", *command], env=train_env, check=True)
+    marker.touch()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, action="append")
+    parser.add_argument("--task", default="brand_switch")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-scale")
+    parser.add_argument("--engines", nargs="+", default=["local", "spark"])
+    parser.add_argument("--limit-gib", type=float, default=8.0)
+    args = parser.parse_args()
+    sizes = args.customers or [100_000, 1_000_000]
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+        "MLFLOW_ARTIFACT_ROOT": (workdir / "mlartifacts").as_uri(),
+        "KUNDRESA_VAR_DIR": str(workdir / "var"),
+        "PYTHONPATH": str(ROOT),
+    }
+    train_models(workdir, env)
+    limit = int(args.limit_gib * GIB)
+    results = {}
+    for size in sizes:
+        folder = prepare(workdir, size)
+        for engine in args.engines:
+            database = folder / f"scores-{engine}.db"
+            database.write_bytes((folder / "kundresa.db").read_bytes())
+            command = [
+                sys.executable, "-m", "kundresa", "score", "--task", args.task,
+                "--as-of", END.strftime("%Y-%m-%d"), "--no-progress",
+            ]  # fmt: skip
+            if engine == "spark":
+                command += ["--engine", "spark", "--master", "local[2]"]
+                command += ["--source", str(folder / "parquet")]
+            found = run_measured(command, {**env, "DATABASE_URL": f"sqlite:///{database}"}, limit)
+            database.unlink(missing_ok=True)
+            results[size, engine] = found
+            state = "over the limit" if found["over"] else ("ok" if found["ok"] else "FAILED")
+            print(
+                f"{size:>9,} customers  {engine:<5}  {found['seconds']:7.1f} s  "
+                f"driver {found['driver'] / GIB:5.2f} GiB  tree {found['tree'] / GIB:5.2f} GiB  "
+                f"{size / found['seconds']:8,.0f} customers/s  {state}",
+                flush=True,
+            )
+            if not found["ok"] and not found["over"]:
+                print("    " + "\n    ".join(found["tail"]))
+        if (size, "local") in results and (size, "spark") in results:
+            local, spark = results[size, "local"], results[size, "spark"]
+            print(
+                f"{size:>9,} customers  spark/local: time {spark['seconds'] / local['seconds']:.2f}, "
+                f"driver memory {spark['driver'] / max(local['driver'], 1):.2f}, "
+                f"tree memory {spark['tree'] / max(local['tree'], 1):.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
