@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@scripts/ensure-chromium
+	@scripts/ensure-jdbc-driver
 	@$(BIN)/ruff check .
 	@$(BIN)/lint-imports
 	@$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)

@@ -124,7 +124,7 @@ def survey_funnel(
         empty = FunnelRow("", 0, 0, 0)
         return Funnel(None, [], [], [], [], empty)
     shown = pd.to_datetime(offers["shown_at"], utc=True)
-    offers["week"] = (shown - pd.to_timedelta(shown.dt.weekday, unit="D")).dt.date
+    offers["week"] = (shown - pd.to_timedelta(shown.dt.day_of_week, unit="D")).dt.date
     by_week = [(week, _row(str(week), part)) for week, part in offers.groupby("week", sort=True)]
     return Funnel(
         until=shown.max().date(),

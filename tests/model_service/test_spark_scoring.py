@@ -115,6 +115,10 @@ def postgres_copy(trained, postgres_template):
 
 
 def test_spark_reads_postgresql_over_jdbc_and_scores_the_same(trained, tmp_path, postgres_copy):
+    from shared.spark.session import DEFAULT_JDBC_JAR
+
+    if not DEFAULT_JDBC_JAR.is_file():  # scripts/ensure-jdbc-driver installs it where it may
+        pytest.skip("no PostgreSQL JDBC driver: apt-get install libpostgresql-jdbc-java")
     from model_service.scoring import score_all
     from model_service.spark_scoring import score_all_spark
 
