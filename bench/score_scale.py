@@ -3,15 +3,18 @@
     .venv/bin/python bench/score_scale.py [--customers 100000 --customers 1000000]
                                           [--task brand_switch] [--workdir var/bench-scale]
                                           [--engines local spark] [--limit-gib 8]
+                                          [--copies-of 100000]
 
 For each size a synthetic shop (``training.synth``, the generator the tests use) is written
 once into the work folder as PostgreSQL-free SQLite and a Parquet export, and reused by later
 runs. Models are trained once on a small shop of the same generator and registered in the work
 folder's MLflow store. Each engine then runs as its own process (`kundresa score`, the command
 a user runs) with --as-of fixed, while this script samples every 0.2 s the resident memory of
-the driver (the command's own process) and of its whole process tree (Spark's JVM and Python
-workers included). Printed per size and engine: wall time, peak driver memory, peak tree
-memory, customers per second, and Spark's figures as a ratio of the in-process ones.
+the driver (the command's own Python process), of its Java child (in local mode Spark's driver
+and executor JVM, whose heap ``spark.driver.memory`` caps) and of its whole process tree (Spark's
+Python workers included). Printed per size and engine: wall time, those three peaks, customers
+per second, and Spark's figures as a ratio of the in-process ones. With ``--copies-of N`` a
+larger size is written as copies of the N-customer shop under new ids (see ``replicate``).
 An engine whose tree passes ``--limit-gib`` is stopped and reported as over the limit.
 
 Targets (issue 18): Spark's peak driver memory does not grow with the number of customers;
@@ -64,14 +67,27 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _tree_rss(root: int) -> int:
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return ""
+
+
+def _tree_rss(root: int) -> tuple[int, int]:
+    """Resident memory of ``root`` and all its descendants, and of the Java ones among them."""
     tree = _children()
-    total, todo = 0, [root]
+    total = java = 0
+    todo = [root]
     while todo:
         pid = todo.pop()
-        total += _rss(pid)
+        rss = _rss(pid)
+        total += rss
+        if pid != root and _comm(pid) == "java":
+            java += rss
         todo.extend(tree.get(pid, []))
-    return total
+    return total, java
 
 
 def run_measured(command: list[str], env: dict[str, str], limit: int) -> dict:
@@ -80,12 +96,13 @@ def run_measured(command: list[str], env: dict[str, str], limit: int) -> dict:
     job = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    peak_driver = peak_tree = 0
+    peak_driver = peak_tree = peak_java = 0
     over = False
     while job.poll() is None:
         peak_driver = max(peak_driver, _rss(job.pid))
-        tree = _tree_rss(job.pid)
+        tree, java = _tree_rss(job.pid)
         peak_tree = max(peak_tree, tree)
+        peak_java = max(peak_java, java)
         if tree > limit:
             over = True
             job.kill()
@@ -96,6 +113,7 @@ def run_measured(command: list[str], env: dict[str, str], limit: int) -> dict:
         "seconds": time.perf_counter() - started,
         "driver": peak_driver,
         "tree": peak_tree,
+        "java": peak_java,
         "over": over,
         "ok": job.returncode == 0,
         "tail": output.strip().splitlines()[-3:],
@@ -220,9 +238,10 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["local", "spark"])
     parser.add_argument("--limit-gib", type=float, default=8.0)
     parser.add_argument(
-        "--copies",
-        action="store_true",
-        help="write a larger size as copies of the smallest one under new ids (minutes, not hours)",
+        "--copies-of",
+        type=int,
+        metavar="N",
+        help="write a larger size as copies of the N-customer shop under new ids (minutes, not hours)",
     )
     args = parser.parse_args()
     sizes = args.customers or [100_000, 1_000_000]
@@ -239,8 +258,8 @@ def main() -> None:
     limit = int(args.limit_gib * GIB)
     results = {}
     for size in sizes:
-        base = min(sizes)
-        if args.copies and size > base and size % base == 0:
+        base = args.copies_of
+        if base and size > base and size % base == 0:
             folder = workdir / f"shop-{size}"
             replicate(prepare(workdir, base), folder, size // base)
         else:
@@ -262,7 +281,8 @@ def main() -> None:
             state = "over the limit" if found["over"] else ("ok" if found["ok"] else "FAILED")
             print(
                 f"{size:>9,} customers  {engine:<5}  {found['seconds']:7.1f} s  "
-                f"driver {found['driver'] / GIB:5.2f} GiB  tree {found['tree'] / GIB:5.2f} GiB  "
+                f"driver {found['driver'] / GIB:5.2f} GiB  JVM {found['java'] / GIB:5.2f} GiB  "
+                f"tree {found['tree'] / GIB:5.2f} GiB  "
                 f"{size / found['seconds']:8,.0f} customers/s  {state}",
                 flush=True,
             )
