@@ -51,6 +51,16 @@ blp.after_request(access.add_cors_headers)
 
 # A browser presents the site key alone, the shop's back office the site key and a token.
 SITE_KEY = [{"site_key": []}, {"site_key": [], "bearer": []}]
+# Documented so that a shop's developer finds the header in the API reference, not only in prose.
+SIGNATURE_PARAMETER = {
+    "in": "header",
+    "name": SIGNATURE_HEADER,
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "hex(HMAC-SHA256(site identity secret, customer_id)), made by the shop's "
+    "server for its signed-in customer. Needed from a browser for a customer id where the site "
+    "requires it; ignored for back-office calls with a token.",
+}
 BROWSER_REFUSED = (
     "From a browser: a back-office event type, another visitor's events, or a customer id "
     "without a valid X-Identity-Signature."
@@ -120,7 +130,7 @@ def post_started(data: dict, survey_key: str):
 )
 @refuses(errors.Invalid, "The answers are not valid.")
 @blp.alt_response(403, description=BROWSER_REFUSED)
-@blp.doc(security=SITE_KEY)
+@blp.doc(security=SITE_KEY, parameters=[SIGNATURE_PARAMETER])
 def post_response(data: dict):
     """Store a survey response once: 201 stored, 200 a retry of the same body, 409 the same
     id with another body. Answers are checked against the survey's questions. From a browser,
@@ -139,7 +149,7 @@ def post_response(data: dict):
 @blp.arguments(EventBatchSchema())
 @blp.response(202, EventReceiptSchema)
 @blp.alt_response(403, description=BROWSER_REFUSED)
-@blp.doc(security=SITE_KEY)
+@blp.doc(security=SITE_KEY, parameters=[SIGNATURE_PARAMETER])
 def post_events(data: dict):
     """Store up to 500 journey events; all or nothing. Known ``event_id`` s are counted as
     duplicates and skipped, so a retried batch is never stored twice. A browser sends only
@@ -167,7 +177,7 @@ def post_events(data: dict):
     description="From a browser: no valid X-Identity-Signature where the site requires one, "
     "or a visitor linked to another customer.",
 )
-@blp.doc(security=SITE_KEY)
+@blp.doc(security=SITE_KEY, parameters=[SIGNATURE_PARAMETER])
 def post_identify(data: dict):
     """Link an anonymous visitor id to a customer id (a customer on two devices is one
     customer); the customer is created when new. From a browser, the customer id needs the

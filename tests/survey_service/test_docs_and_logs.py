@@ -22,6 +22,12 @@ def test_the_openapi_document_and_docs_page_need_nothing_from_the_internet(
         spec["paths"]
     )
     assert set(spec["components"]["securitySchemes"]) >= {"bearer", "site_key"}
+    # A shop's developer finds the identity signature header where the calls are described.
+    for path in ("/v1/responses", "/v1/events", "/v1/identify"):
+        headers = [
+            p["name"] for p in spec["paths"][path]["post"]["parameters"] if p["in"] == "header"
+        ]
+        assert headers == ["X-Identity-Signature"], path
     page = client.get("/docs")
     assert page.status_code == 200
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.get_data(as_text=True))
