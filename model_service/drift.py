@@ -34,8 +34,9 @@ from shared.tasks import Task, task_by_name
 log = logging.getLogger(__name__)
 
 MONITORING_EXPERIMENT = "kundresa-monitoring"
-# Where the reference came from, recorded with each check.
-FROM_TRAINING = "training rows"
+# Where the reference came from, recorded with each check: the rows the training run logged it
+# from (drift.TEST_ROWS, or drift.TRAINING_ROWS for versions trained before the test window was
+# used), or the held-out evaluation rows when the run logged none.
 FROM_EVALUATION = "held-out evaluation rows"
 
 
@@ -151,7 +152,8 @@ def _reference(settings: Settings, client, spec: Task, champion) -> tuple[dict, 
                 dst_path=folder,
                 tracking_uri=uri,
             )
-            return json.loads(Path(path).read_text()), FROM_TRAINING
+            reference = json.loads(Path(path).read_text())
+            return reference, reference.get("made_from", drift.TRAINING_ROWS)
         except Exception:  # an older version: fall back on its evaluation rows
             log.info("no drift reference; using the evaluation rows", extra={"task": spec.name})
         try:

@@ -30,6 +30,10 @@ DEFAULT_THRESHOLD = 0.2
 REFERENCE_VERSION = 1
 # Where a training run keeps its reference among its MLflow artifacts.
 REFERENCE_ARTIFACT = "drift_reference.json"
+# Which rows a logged reference was made from (``made_from``); references logged before it was
+# recorded were made from the training rows.
+TEST_ROWS = "test rows"
+TRAINING_ROWS = "training rows"
 
 
 def numeric_reference(values: pd.Series, bins: int = QUANTILE_BINS) -> dict[str, Any]:
@@ -53,6 +57,7 @@ def drift_reference(
     categorical: Iterable[str],
     scores: np.ndarray | None = None,
     bins: int = QUANTILE_BINS,
+    rows: str | None = None,
 ) -> dict[str, Any]:
     """The reference of every column of ``features`` (and of ``scores`` as ``score``)."""
     categorical = set(categorical)
@@ -64,7 +69,10 @@ def drift_reference(
             columns[column] = numeric_reference(features[column], bins)
     if scores is not None:
         columns[SCORE] = numeric_reference(pd.Series(scores), bins)
-    return {"version": REFERENCE_VERSION, "rows": int(len(features)), "columns": columns}
+    reference = {"version": REFERENCE_VERSION, "rows": int(len(features)), "columns": columns}
+    if rows:
+        reference["made_from"] = rows
+    return reference
 
 
 def current_shares(reference: Mapping[str, Any], values: pd.Series) -> dict[str, float]:

@@ -26,7 +26,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
-from shared.drift import REFERENCE_ARTIFACT, drift_reference
+from shared.drift import REFERENCE_ARTIFACT, TEST_ROWS, drift_reference
 from shared.journey_frames import JourneyFrames
 from shared.journey_loader import load_journey_frames
 from shared.risk_scale import cut_points
@@ -315,10 +315,13 @@ def _train(
         X_learn = learn[features]
         validation_scores = model.predict_proba(validation[features])[:, 1]
         # What the worker's drift check compares each scoring with: the bins and shares of
-        # every feature and of the model's score on the rows it learned from (no ids).
-        learn_scores = model.predict_proba(X_learn)[:, 1]
+        # every feature and of the model's score on the test window (no ids). Those rows are
+        # the newest the run had and their scores are out of sample, like a scoring's; the
+        # rows it learned from span every snapshot of the history and carry in-sample scores,
+        # so against them nearly every scoring looked drifted.
         mlflow.log_dict(
-            drift_reference(X_learn, dataset.categorical, learn_scores), REFERENCE_ARTIFACT
+            drift_reference(X_test, dataset.categorical, scores["model"], rows=TEST_ROWS),
+            REFERENCE_ARTIFACT,
         )
         metadata = {
             META_TASK: spec.name,

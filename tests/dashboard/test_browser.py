@@ -192,7 +192,7 @@ def checked(live_site: LiveSite, tmp_path: Path):
 
 def test_models_page_shows_job_runs_and_drift(page, live_site: LiveSite, checked) -> None:
     for summary in checked.values():
-        assert summary["reference"] == "training rows"  # train.py logged drift_reference.json
+        assert summary["reference"] == "test rows"  # train.py logged it from the test window
         assert "score" in summary["psi"] and summary["mlflow_run_id"]
         assert list(summary["psi"].values()) == sorted(summary["psi"].values(), reverse=True)
     from mlflow import MlflowClient
