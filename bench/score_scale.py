@@ -279,17 +279,19 @@ def main() -> None:
             found = run_measured(command, {**env, "DATABASE_URL": f"sqlite:///{database}"}, limit)
             results[size, engine] = found
             state = "over the limit" if found["over"] else ("ok" if found["ok"] else "FAILED")
+            # A stopped or failed run scored nobody: no rate for it.
+            rate = f"{size / found['seconds']:8,.0f}" if found["ok"] else f"{'-':>8}"
             print(
                 f"{size:>9,} customers  {engine:<5}  {found['seconds']:7.1f} s  "
                 f"driver {found['driver'] / GIB:5.2f} GiB  JVM {found['java'] / GIB:5.2f} GiB  "
-                f"tree {found['tree'] / GIB:5.2f} GiB  "
-                f"{size / found['seconds']:8,.0f} customers/s  {state}",
+                f"tree {found['tree'] / GIB:5.2f} GiB  {rate} customers/s  {state}",
                 flush=True,
             )
             if not found["ok"] and not found["over"]:
                 print("    " + "\n    ".join(found["tail"]))
-        if (size, "local") in results and (size, "spark") in results:
-            local, spark = results[size, "local"], results[size, "spark"]
+        found = [results.get((size, engine)) for engine in ("local", "spark")]
+        if all(f and f["ok"] for f in found):
+            local, spark = found
             print(
                 f"{size:>9,} customers  spark/local: time {spark['seconds'] / local['seconds']:.2f}, "
                 f"driver memory {spark['driver'] / max(local['driver'], 1):.2f}, "
