@@ -193,6 +193,8 @@ def attribution_by_channel(query: dict[str, Any]):
         "half_life_days": query["half_life_days"],
         "models": [attribution.as_dict(result) for result in results.values()],
     }
+
+
 @blp.route("/follow-ups", methods=["GET"])
 @blp.arguments(FollowUpQuerySchema, location="query")
 @blp.response(200, FollowUpQueuePageSchema)

@@ -53,9 +53,7 @@ def cut_points(
         return None
     n = values.size
     medium_rank, high_rank = cut_ranks(n, high_share, medium_share)
-    return CutPoints(
-        medium=float(values[medium_rank - 1]), high=float(values[high_rank - 1])
-    )
+    return CutPoints(medium=float(values[medium_rank - 1]), high=float(values[high_rank - 1]))
 
 
 def cut_ranks(
