@@ -1,6 +1,6 @@
-"""Attribution and channels per stage over a period, read through the feature loader.
+"""Attribution and channels per stage over a period, read through the journey loader.
 
-Both read ``load_journey_frames`` with the period's end as its cutoff, so nothing after
+Both read ``load_period_frames`` with the period's end as its cutoff, so nothing after
 ``until`` is read, and with a start as early as the question needs (the lookback before the
 first conversion); the pure functions of ``shared.attribution`` and ``shared.channel_stages``
 do the rest.
@@ -12,7 +12,9 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from shared.attribution import (
     DEFAULT_HALF_LIFE_DAYS,
@@ -22,11 +24,13 @@ from shared.attribution import (
     attribute,
     build_paths,
     conversions_and_touches,
-    person_of,
+    person_codes,
 )
 from shared.channel_stages import ChannelAtStage, channels_by_stage
-from shared.journey_frames import JourneyFrames, as_utc
-from shared.journey_loader import load_journey_frames
+from shared.db.session import session_scope
+from shared.db.tables import Customer
+from shared.journey_frames import PeriodFrames, as_utc
+from shared.journey_loader import load_period_frames
 
 
 def attribution_report(
@@ -38,7 +42,7 @@ def attribution_report(
     kind: str = "purchase",
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-    frames: JourneyFrames | None = None,
+    frames: PeriodFrames | None = None,
 ) -> dict[str, Attribution]:
     """Revenue per channel for each of ``models``, for the conversions in ``[since, until)``.
 
@@ -53,11 +57,11 @@ def attribution_report(
 
 def load_period(
     database_url: str, *, since: datetime, until: datetime, lookback_days: int
-) -> JourneyFrames:
+) -> PeriodFrames:
     """The frames a period's questions need: events from ``lookback_days`` before ``since``
     (the touchpoints of its first conversions) up to ``until``, nothing later."""
     start = as_utc(since) - timedelta(days=lookback_days)
-    return load_journey_frames(database_url, as_utc(until).to_pydatetime(), since=start)
+    return load_period_frames(database_url, start, as_utc(until))
 
 
 def as_dict(result: Attribution) -> dict[str, Any]:
@@ -71,30 +75,35 @@ def stage_channels(
     until: datetime,
     segment: str | None = None,
     product_category: str | None = None,
-    frames: JourneyFrames | None = None,
+    frames: PeriodFrames | None = None,
 ) -> list[ChannelAtStage]:
     """Channels per stage in ``[since, until)``, of one segment's and/or one category's people
     when given (a category: people with an event in it in the period, as on the journey map).
-    ``frames`` may start earlier than ``since`` (``load_period``'s): only the period counts."""
+    ``frames`` may start earlier than ``since`` (``load_period``'s): only the period counts.
+    No ``since``: the whole history."""
     end = as_utc(until)
     if frames is None:
-        frames = load_journey_frames(
-            database_url, end.to_pydatetime(), since=None if since is None else as_utc(since)
-        )
+        start = as_utc(since) if since is not None else pd.Timestamp(0, tz="UTC")
+        frames = load_period_frames(database_url, start, end)
     events = frames.events
     responses = frames.responses
     if since is not None:
-        events = events[events["occurred_at"] >= as_utc(since)]
-        responses = responses[responses["submitted_at"] >= as_utc(since)]
-    people = None
+        events = events[(events["occurred_at"] >= as_utc(since)).to_numpy()]
+        responses = responses[(responses["submitted_at"] >= as_utc(since)).to_numpy()]
     if segment or product_category:
-        person = person_of(events)
-        chosen = pd.Series(True, index=events.index)
+        person, known = person_codes(events)
+        # Whole people are kept or left out: every figure is per person.
+        chosen = np.ones(person.max() + 1 if len(person) else 0, dtype=bool)
         if segment:
-            members = frames.customers.loc[frames.customers["segment"] == segment, "customer_id"]
-            chosen &= person.isin(set(members))
+            members = known.isin(_segment_members(database_url, segment))
+            chosen &= np.pad(members, (0, len(chosen) - len(members)))
         if product_category:
-            in_category = events["product_category"].astype(object) == product_category
-            chosen &= person.isin(set(person[in_category]))
-        people = pd.Index(person[chosen].unique())
-    return channels_by_stage(events, responses, people)
+            in_category = (events["product_category"] == product_category).to_numpy()
+            chosen &= np.isin(np.arange(len(chosen)), person[in_category])
+        events = events[chosen[person]]
+    return channels_by_stage(events, responses)
+
+
+def _segment_members(database_url: str, segment: str) -> list[str]:
+    with session_scope(database_url) as session:
+        return list(session.scalars(select(Customer.id).where(Customer.segment == segment)))

@@ -43,71 +43,86 @@ INTERVAL = (2.5, 97.5)
 
 def normalise_channels(channels: pd.Series) -> pd.Series:
     """Channel names as plain strings, an unknown name as ``other`` (missing stays missing)."""
-    text = channels.astype(object)
-    known = text.isin(CHANNELS)
-    missing = text.isna()
-    return text.where(known | missing, OTHER)
+    text = channels.astype("category")
+    names = text.cat.categories.astype(object)
+    known = names.where(names.isin(CHANNELS), OTHER)
+    # Renaming the categories, not the rows: a period holds a few names and many events.
+    codes = text.cat.codes.to_numpy()
+    found = np.asarray(known, dtype=object)[codes] if len(names) else np.full(len(codes), None)
+    return pd.Series(np.where(codes >= 0, found, None), index=channels.index, dtype=object)
 
 
-def person_of(events: pd.DataFrame) -> pd.Series:
-    """Whose journey an event is: the customer (visitors linked to them included), else the
-    anonymous visitor."""
-    customer = events["customer_id"].astype(object)
-    visitor = "visitor:" + events["visitor_id"].astype(object).fillna("").astype(str)
-    return customer.where(customer.notna(), visitor)
+def person_codes(events: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Whose journey each event is, as a number: the customer (visitors linked to them
+    included), else the anonymous visitor; and the customer ids, each at its own number (the
+    visitors' numbers come after them). Numbers, not names: a period has a few hundred thousand
+    events to group, join and sort by person."""
+    customer, customers = pd.factorize(events["customer_id"])
+    visitor, visitors = pd.factorize(events["visitor_id"])
+    # An event with neither id belongs to one "nobody" after every visitor.
+    anonymous = len(customers) + np.where(visitor >= 0, visitor, len(visitors))
+    return np.where(customer >= 0, customer, anonymous), pd.Index(customers)
 
 
 def conversions_and_touches(
     events: pd.DataFrame, kind: str, since: pd.Timestamp, until: pd.Timestamp
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """From a journey events frame (``shared.journey_frames``): the conversions of ``kind`` in
-    ``[since, until)`` and every touchpoint (an event with a channel, purchases excepted).
+    ``[since, until)`` and every touchpoint (an event with a channel, purchases excepted), each
+    with its person's number (``person_codes``).
 
     ``recovered_cart``: a purchase of a cart that had been marked ``cart_abandoned`` before, or
     whose last change was at least ``RECOVERED_AFTER`` earlier.
     """
-    events = events[events["occurred_at"] < until]
-    person = person_of(events)
-    types = events["type"].astype(object)
+    events = events[(events["occurred_at"] < until).to_numpy()]
+    person, _customers = person_codes(events)
+    types = events["type"].astype("category")
     purchase = (types == "purchase").to_numpy()
     in_period = (events["occurred_at"] >= since).to_numpy()
     chosen = purchase & in_period
     if kind == "recovered_cart":
-        chosen &= _recovered(events, types).to_numpy()
+        chosen &= _recovered(events, types)
     elif kind != "purchase":
         raise ValueError(f"unknown kind {kind!r}")
-    bought = events[chosen]
     conversions = pd.DataFrame(
         {
-            "conversion_id": np.arange(len(bought)),
-            "person": person[chosen].to_numpy(),
-            "at": bought["occurred_at"].reset_index(drop=True),
-            "value": pd.to_numeric(bought["value"], errors="coerce").fillna(0.0).to_numpy(),
+            "conversion_id": np.arange(int(chosen.sum())),
+            "person": person[chosen],
+            "at": events["occurred_at"].array[chosen],
+            "value": pd.to_numeric(events["value"], errors="coerce").to_numpy()[chosen],
         }
     )
+    conversions["value"] = conversions["value"].fillna(0.0).astype(float)
     touching = events["channel"].notna().to_numpy() & ~purchase
     touches = pd.DataFrame(
         {
-            "person": person[touching].to_numpy(),
-            "at": events["occurred_at"][touching].reset_index(drop=True),
-            "channel": events["channel"][touching].astype(object).to_numpy(),
+            "person": person[touching],
+            "at": events["occurred_at"].array[touching],
+            "channel": events["channel"].to_numpy()[touching],
         }
     )
     return conversions, touches
 
 
-def _recovered(events: pd.DataFrame, types: pd.Series) -> pd.Series:
-    cart = events["cart_id"].astype(object)
-    has_cart = cart.notna()
-    changes = events[has_cart & types.isin(("add_to_cart", "remove_from_cart"))]
-    marked = events[has_cart & (types == "cart_abandoned")]
-    last_change = changes.groupby(changes["cart_id"].astype(object))["occurred_at"].max()
-    first_marked = marked.groupby(marked["cart_id"].astype(object))["occurred_at"].min()
-    at = events["occurred_at"]
-    changed_at = last_change.reindex(cart.to_numpy()).to_numpy(dtype="datetime64[ns]")
-    marked_at = first_marked.reindex(cart.to_numpy()).to_numpy(dtype="datetime64[ns]")
-    quiet = (at.to_numpy(dtype="datetime64[ns]") - changed_at) >= RECOVERED_AFTER.to_timedelta64()
-    was_marked = marked_at < at.to_numpy(dtype="datetime64[ns]")
+def _recovered(events: pd.DataFrame, types: pd.Series) -> np.ndarray:
+    at = events["occurred_at"].to_numpy(dtype="datetime64[ns]")
+    cart, _carts = pd.factorize(events["cart_id"])
+    has_cart = cart >= 0
+    changes = has_cart & types.isin(("add_to_cart", "remove_from_cart")).to_numpy()
+    marked = has_cart & (types == "cart_abandoned").to_numpy()
+    size = int(cart.max()) + 1 if has_cart.any() else 0
+    last_change = np.full(size, np.datetime64("NaT"), dtype="datetime64[ns]")
+    first_marked = np.full(size, np.datetime64("NaT"), dtype="datetime64[ns]")
+    # Per cart: its last change and when it was first marked abandoned (NaT: never).
+    changed = pd.Series(at[changes]).groupby(cart[changes]).max()
+    last_change[changed.index.to_numpy()] = changed.to_numpy()
+    first = pd.Series(at[marked]).groupby(cart[marked]).min()
+    first_marked[first.index.to_numpy()] = first.to_numpy()
+    safe = np.where(has_cart, cart, 0)
+    changed_at = np.where(has_cart, last_change[safe] if size else at, np.datetime64("NaT"))
+    marked_at = np.where(has_cart, first_marked[safe] if size else at, np.datetime64("NaT"))
+    quiet = (at - changed_at) >= RECOVERED_AFTER.to_timedelta64()
+    was_marked = marked_at < at
     return has_cart & (quiet | was_marked)
 
 
@@ -353,7 +368,10 @@ def attribute_markov(
     channels = sorted({c for path in all_paths for c in path})
     if not converted_paths:
         return Attribution(MARKOV, [], revenue, n, lost, n_lost, paths.other_touches, None)
+    # In a fixed order (by path), so that a seeded interval depends on the paths alone, not
+    # on the order people happen to be read in.
     unique = pd.Series(list(zip(all_paths, flags, strict=True))).value_counts(sort=False)
+    unique = unique.iloc[sorted(range(len(unique)), key=unique.index.__getitem__)]
     keys = list(unique.index)
     weights = unique.to_numpy().astype(float)
     per_path = _transition_counts([p for p, _ in keys], [c for _, c in keys], channels)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shared.attribution import normalise_channels, person_of
+from shared.attribution import normalise_channels, person_codes
 from shared.journey import STAGE_INDEX, STAGE_OF_EVENT, STAGES
 from shared.metrics import (
     DETRACTOR_MAX,
@@ -43,59 +43,74 @@ class ChannelAtStage:
     responses: int  # survey answers they gave after entering (what nps and csat are made of)
 
 
-def event_stages(events: pd.DataFrame) -> pd.Series:
-    """The stage index each event shows its person reached (-1: none)."""
-    types = events["type"].astype(object)
-    explicit = events["stage"].astype(object).map(STAGE_INDEX)
-    implied = types.map({t: STAGE_INDEX[s] for t, s in STAGE_OF_EVENT.items()})
-    rank = explicit.fillna(implied)
-    person = person_of(events)
-    bought = events["occurred_at"].where(types == "purchase")
+def _lookup(values: pd.Series, table: dict[str, int]) -> np.ndarray:
+    """``table[value]`` per row as floats (NaN: missing or not in the table), looked up once
+    per distinct value."""
+    as_category = values.astype("category")
+    found = np.array([table.get(v, np.nan) for v in as_category.cat.categories], dtype=float)
+    codes = as_category.cat.codes.to_numpy()
+    return np.where(codes >= 0, found[np.maximum(codes, 0)] if len(found) else np.nan, np.nan)
+
+
+def event_stages(events: pd.DataFrame, person: np.ndarray | None = None) -> np.ndarray:
+    """The stage index each event shows its person reached (-1: none). ``person``: the
+    events' ``person_codes`` when the caller has them."""
+    if person is None:
+        person, _customers = person_codes(events)
+    types = events["type"].astype("category")
+    explicit = _lookup(events["stage"], STAGE_INDEX)
+    implied = _lookup(types, {t: STAGE_INDEX[s] for t, s in STAGE_OF_EVENT.items()})
+    rank = np.where(np.isnan(explicit), implied, explicit)
+    at = events["occurred_at"]
+    bought = at.where((types == "purchase").to_numpy())
     first_purchase = bought.groupby(person).transform("min")
-    returning = types.isin(RETURN_VISITS) & (events["occurred_at"] > first_purchase)
+    returning = types.isin(RETURN_VISITS).to_numpy() & (at > first_purchase).to_numpy()
     loyal = STAGE_INDEX["loyalty"]
-    rank = rank.where(~(returning & explicit.isna() & (rank.fillna(-1) < loyal)), loyal)
-    return rank.fillna(-1).astype(int)
+    promoted = returning & np.isnan(explicit) & (np.nan_to_num(rank, nan=-1) < loyal)
+    rank = np.where(promoted, loyal, rank)
+    return np.nan_to_num(rank, nan=-1).astype(int)
 
 
-def entry_channels(events: pd.DataFrame) -> pd.Series:
+def entry_channels(events: pd.DataFrame, person: np.ndarray | None = None) -> pd.Series:
     """Each event's channel, else the visit's: the latest channel at most ``SESSION_GAP`` before
     it of the same person (events must be in time order per person)."""
-    channel = normalise_channels(events["channel"])
-    person = person_of(events)
+    if person is None:
+        person, _customers = person_codes(events)
+    channel = normalise_channels(events["channel"]).astype("category")
+    code = channel.cat.codes.to_numpy().astype(float)
+    code[code < 0] = np.nan
     at = events["occurred_at"]
-    seen_at = at.where(channel.notna())
-    last_channel = channel.groupby(person).ffill()
+    seen_at = at.where(~np.isnan(code))
+    last_code = pd.Series(code).groupby(person).ffill().to_numpy()
     last_at = seen_at.groupby(person).ffill()
-    recent = (at - last_at) <= SESSION_GAP
-    return last_channel.where(recent.fillna(False), NO_CHANNEL).astype(object)
+    recent = ((at - last_at) <= SESSION_GAP).to_numpy() & ~np.isnan(last_code)
+    names = np.asarray(channel.cat.categories, dtype=object)
+    found = names[np.where(recent, last_code, 0).astype(int)] if len(names) else None
+    return pd.Series(np.where(recent, found, NO_CHANNEL), index=events.index, dtype=object)
 
 
-def channels_by_stage(
-    events: pd.DataFrame, responses: pd.DataFrame, people: pd.Index | None = None
-) -> list[ChannelAtStage]:
+def channels_by_stage(events: pd.DataFrame, responses: pd.DataFrame) -> list[ChannelAtStage]:
     """Per stage and entry channel: people, share, conversion onwards and satisfaction.
 
-    ``events`` and ``responses`` are the frames of one period; ``people`` (person keys, see
-    ``person_of``) keeps only those people, e.g. a segment's.
+    ``events`` and ``responses`` are the frames of one period (of some people only, e.g. a
+    segment's, when only their events are given).
     """
     events = events.sort_values("occurred_at", kind="stable")
+    person, known = person_codes(events)
     frame = pd.DataFrame(
         {
-            "person": person_of(events).to_numpy(),
-            "rank": event_stages(events).to_numpy(),
-            "channel": entry_channels(events).to_numpy(),
-            "at": events["occurred_at"].to_numpy(),
+            "person": person,
+            "rank": event_stages(events, person),
+            "channel": entry_channels(events, person).to_numpy(),
+            "at": events["occurred_at"].array,
         }
     )
-    frame = frame[frame["rank"] >= 0]
-    if people is not None:
-        frame = frame[frame["person"].isin(people)]
+    frame = frame[frame["rank"].to_numpy() >= 0]
     entries = frame.drop_duplicates(["person", "rank"], keep="first")
     # Conversion: a later entry into a further stage.
     furthest_after = _reached_later(entries)
     entries = entries.assign(went_on=furthest_after)
-    answers = _answers_after_entry(entries, responses)
+    answers = _answers_after_entry(entries, responses, known)
     totals = entries.groupby("rank").size()
     table = (
         entries.groupby(["rank", "channel"])
@@ -132,17 +147,22 @@ def _reached_later(entries: pd.DataFrame) -> np.ndarray:
     return went_on.reindex(entries.index).to_numpy()
 
 
-def _answers_after_entry(entries: pd.DataFrame, responses: pd.DataFrame) -> pd.DataFrame:
+def _answers_after_entry(
+    entries: pd.DataFrame, responses: pd.DataFrame, known: pd.Index
+) -> pd.DataFrame:
+    """Per stage and channel, the answers people gave after entering (``known``: the
+    customer ids at their person numbers)."""
     columns = ["rank", "channel", "responses", "nps_n", "promoters", "detractors"]
     columns += ["csat_n", "satisfied"]
-    answered = responses[responses["customer_id"].notna()]
+    person = known.get_indexer(responses["customer_id"])
+    answered = responses[person >= 0]
     if answered.empty or entries.empty:
         return pd.DataFrame(columns=columns)
     joined = entries.merge(
         pd.DataFrame(
             {
-                "person": answered["customer_id"].astype(object).to_numpy(),
-                "submitted_at": answered["submitted_at"].to_numpy(),
+                "person": person[person >= 0],
+                "submitted_at": answered["submitted_at"].array,
                 "nps": pd.to_numeric(answered["nps"], errors="coerce").to_numpy(),
                 "csat": pd.to_numeric(answered["csat"], errors="coerce").to_numpy(),
             }

@@ -43,6 +43,34 @@ class JourneyFrames:
     cutoff: datetime
 
 
+# What a report over a period reads of each event and answer (``PeriodFrames``).
+PERIOD_EVENT_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "visitor_id",
+    "type",
+    "stage",
+    "channel",
+    "product_category",
+    "value",
+    "cart_id",
+    "occurred_at",
+)
+PERIOD_RESPONSE_COLUMNS: tuple[str, ...] = ("customer_id", "nps", "csat", "submitted_at")
+
+
+@dataclass(frozen=True)
+class PeriodFrames:
+    """The events and survey answers of ``[since, until)``: ``events`` has the columns of
+    ``PERIOD_EVENT_COLUMNS`` (customer_id resolved through identities linked before ``until``),
+    in time order; ``responses`` those of ``PERIOD_RESPONSE_COLUMNS``, answers of known
+    customers only. Lean on purpose: a report over a period reads every row of it."""
+
+    events: pd.DataFrame
+    responses: pd.DataFrame
+    since: datetime
+    until: datetime
+
+
 def as_utc(moment: datetime) -> pd.Timestamp:
     """An aware UTC timestamp; a naive datetime is taken to be UTC."""
     stamp = pd.Timestamp(moment)

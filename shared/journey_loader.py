@@ -14,9 +14,17 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import String, and_, case, func, or_, select, type_coerce
 
+from shared.db.arrow_read import read_arrow
 from shared.db.session import get_engine
 from shared.db.tables import Customer, Identity, JourneyEvent, Response
-from shared.journey_frames import EVENT_PROPERTIES, JourneyFrames, as_utc, property_column
+from shared.journey_frames import (
+    EVENT_PROPERTIES,
+    PERIOD_EVENT_COLUMNS,
+    JourneyFrames,
+    PeriodFrames,
+    as_utc,
+    property_column,
+)
 
 # IN (...) lists longer than this are filtered in pandas: SQLite limits bound parameters.
 MAX_IN_LIST = 1000
@@ -84,10 +92,74 @@ def frames_from_tables(
     )
 
 
+def load_period_frames(database_url: str, since: datetime, until: datetime) -> PeriodFrames:
+    """The events and survey answers of ``[since, until)``, with only what reports over a
+    period read (attribution, channels per stage): the columns of ``PERIOD_EVENT_COLUMNS`` and
+    ``PERIOD_RESPONSE_COLUMNS``. Customers are resolved through identities linked before
+    ``until``, as ``load_journey_frames`` resolves them at a cutoff; events come in time order,
+    from the covering index ``ix_journey_events_period``, which holds every column read."""
+    since_py, until_py = as_utc(since).to_pydatetime(), as_utc(until).to_pydatetime()
+    ev, rs = JourneyEvent.__table__, Response.__table__
+    events_from, who, _linked = _resolved(ev, until_py)
+    columns = [
+        ev.c[name] for name in PERIOD_EVENT_COLUMNS if name not in ("customer_id", "occurred_at")
+    ]
+    events_query = (
+        select(
+            who.label("customer_id"),
+            *columns,
+            type_coerce(ev.c.occurred_at, String).label("occurred_at"),
+        )
+        .select_from(events_from)
+        .where(ev.c.occurred_at >= since_py, ev.c.occurred_at < until_py)
+        .order_by(ev.c.occurred_at)
+    )
+    responses_from, who, _linked = _resolved(rs, until_py)
+    responses_query = (
+        select(
+            who.label("customer_id"),
+            rs.c.nps,
+            rs.c.csat,
+            type_coerce(rs.c.submitted_at, String).label("submitted_at"),
+        )
+        .select_from(responses_from)
+        .where(rs.c.submitted_at >= since_py, rs.c.submitted_at < until_py, who.is_not(None))
+    )
+    events = _read_fast(database_url, events_query, ("occurred_at",))
+    responses = _read_fast(database_url, responses_query, ("submitted_at",))
+    events["value"] = pd.to_numeric(events["value"], errors="coerce").astype(float)
+    for column in ("type", "stage", "channel", "product_category"):
+        events[column] = events[column].astype("category")
+    return PeriodFrames(events=events, responses=responses, since=since_py, until=until_py)
+
+
+def _read_fast(database_url: str, stmt, time_columns: tuple[str, ...]) -> pd.DataFrame:
+    """``_read``'s frame, through Arrow when the database allows (``shared.db.arrow_read``)."""
+    table = read_arrow(database_url, stmt)
+    if table is None:
+        with get_engine(database_url).connect() as conn:
+            return _read(conn, stmt, time_columns)
+    frame = table.to_pandas()
+    for column in time_columns:
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    return frame
+
+
+def _resolved(table, cutoff: datetime):
+    """``table`` joined to the identity links made before ``cutoff``; whose row it is (its own
+    customer, else its visitor's); and when that link was made (none: the row named them)."""
+    idt = Identity.__table__
+    joined = table.outerjoin(
+        idt, and_(idt.c.visitor_id == table.c.visitor_id, idt.c.linked_at < cutoff)
+    )
+    who = func.coalesce(table.c.customer_id, idt.c.customer_id)
+    # When the row names its customer itself, a later link of its visitor changes nothing.
+    return joined, who, case((table.c.customer_id.is_(None), idt.c.linked_at))
+
+
 def _events_query(cutoff: datetime, ids: list[str] | None, visitors: list[str] | None = None):
     ev = JourneyEvent.__table__
-    idt = Identity.__table__
-    who = func.coalesce(ev.c.customer_id, idt.c.customer_id)
+    events_from, who, linked_at = _resolved(ev, cutoff)
     # The whole document is only needed for two rare event types; leaving it out elsewhere
     # keeps reads fast. The declared numeric properties are extracted in SQL, one per column.
     props = case(
@@ -96,8 +168,6 @@ def _events_query(cutoff: datetime, ids: list[str] | None, visitors: list[str] |
     numeric = [
         ev.c.properties[key].as_float().label(property_column(key)) for key in EVENT_PROPERTIES
     ]
-    # When the event names its customer itself, a later link of its visitor changes nothing.
-    linked_at = case((ev.c.customer_id.is_(None), idt.c.linked_at))
     stmt = select(
         who.label("customer_id"),
         ev.c.visitor_id,
@@ -112,16 +182,14 @@ def _events_query(cutoff: datetime, ids: list[str] | None, visitors: list[str] |
         type_coerce(linked_at, String).label("linked_at"),
         props.label("properties"),
         *numeric,
-    ).select_from(
-        ev.outerjoin(idt, and_(idt.c.visitor_id == ev.c.visitor_id, idt.c.linked_at < cutoff))
-    )
+    ).select_from(events_from)
     return _restrict(stmt, ev, ev.c.occurred_at, cutoff, who, ids, visitors)
 
 
 def _responses_query(cutoff: datetime, ids: list[str] | None):
     rs = Response.__table__
     idt = Identity.__table__
-    who = func.coalesce(rs.c.customer_id, idt.c.customer_id)
+    responses_from, who, _linked = _resolved(rs, cutoff)
     stmt = (
         select(
             who.label("customer_id"),
@@ -134,9 +202,7 @@ def _responses_query(cutoff: datetime, ids: list[str] | None):
             type_coerce(rs.c.submitted_at, String).label("submitted_at"),
             type_coerce(idt.c.linked_at, String).label("linked_at"),
         )
-        .select_from(
-            rs.outerjoin(idt, and_(idt.c.visitor_id == rs.c.visitor_id, idt.c.linked_at < cutoff))
-        )
+        .select_from(responses_from)
         .where(who.is_not(None))
     )
     return _restrict(stmt, rs, rs.c.submitted_at, cutoff, who, ids)

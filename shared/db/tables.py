@@ -194,7 +194,20 @@ class JourneyEvent(Base):
 
     __table_args__ = (
         Index("ix_journey_events_customer_time", "customer_id", "occurred_at"),
-        Index("ix_journey_events_time", "occurred_at"),
+        # Covering: a report over a period reads these columns of every event in it from the
+        # index alone, in time order (migration 0013 says how much that saves).
+        Index(
+            "ix_journey_events_period",
+            "occurred_at",
+            "customer_id",
+            "visitor_id",
+            "type",
+            "stage",
+            "channel",
+            "product_category",
+            "value",
+            "cart_id",
+        ),
     )
 
 
