@@ -26,11 +26,14 @@ from shared.attribution import (
     conversions_and_touches,
     person_codes,
 )
-from shared.channel_stages import ChannelAtStage, channels_by_stage
+from shared.channel_stages import ChannelAtStage, ChannelShare, channel_shares, channels_by_stage
 from shared.db.session import session_scope
 from shared.db.tables import Customer
 from shared.journey_frames import PeriodFrames, as_utc
 from shared.journey_loader import load_period_frames
+
+# What the split by channel reads of each event: who, which stage, which channel, when.
+SHARE_COLUMNS = ("customer_id", "visitor_id", "type", "stage", "channel", "occurred_at")
 
 
 def attribution_report(
@@ -81,27 +84,57 @@ def stage_channels(
     when given (a category: people with an event in it in the period, as on the journey map).
     ``frames`` may start earlier than ``since`` (``load_period``'s): only the period counts.
     No ``since``: the whole history."""
-    end = as_utc(until)
+    frames = _period(database_url, since, until, frames)
+    events = _people(database_url, frames.events, segment, product_category)
+    return channels_by_stage(events, frames.responses)
+
+
+def stage_shares(
+    database_url: str,
+    *,
+    since: datetime | None,
+    until: datetime,
+    segment: str | None = None,
+    product_category: str | None = None,
+) -> list[ChannelShare]:
+    """``stage_channels``' people and shares only (the journey map's split by channel)."""
+    start = as_utc(since) if since is not None else pd.Timestamp(0, tz="UTC")
+    columns = [*SHARE_COLUMNS, *(["product_category"] if product_category else [])]
+    frames = load_period_frames(database_url, start, as_utc(until), answers=False, columns=columns)
+    return channel_shares(_people(database_url, frames.events, segment, product_category))
+
+
+def _period(
+    database_url: str, since: datetime | None, until: datetime, frames: PeriodFrames | None
+) -> PeriodFrames:
+    """The frames of ``[since, until)``: read, or cut from ``frames`` read from earlier."""
+    start = as_utc(since) if since is not None else pd.Timestamp(0, tz="UTC")
     if frames is None:
-        start = as_utc(since) if since is not None else pd.Timestamp(0, tz="UTC")
-        frames = load_period_frames(database_url, start, end)
-    events = frames.events
-    responses = frames.responses
-    if since is not None:
-        events = events[(events["occurred_at"] >= as_utc(since)).to_numpy()]
-        responses = responses[(responses["submitted_at"] >= as_utc(since)).to_numpy()]
-    if segment or product_category:
-        person, known = person_codes(events)
-        # Whole people are kept or left out: every figure is per person.
-        chosen = np.ones(person.max() + 1 if len(person) else 0, dtype=bool)
-        if segment:
-            members = known.isin(_segment_members(database_url, segment))
-            chosen &= np.pad(members, (0, len(chosen) - len(members)))
-        if product_category:
-            in_category = (events["product_category"] == product_category).to_numpy()
-            chosen &= np.isin(np.arange(len(chosen)), person[in_category])
-        events = events[chosen[person]]
-    return channels_by_stage(events, responses)
+        return load_period_frames(database_url, start, as_utc(until))
+    return PeriodFrames(
+        events=frames.events[(frames.events["occurred_at"] >= start).to_numpy()],
+        responses=frames.responses[(frames.responses["submitted_at"] >= start).to_numpy()],
+        since=start.to_pydatetime(),
+        until=frames.until,
+    )
+
+
+def _people(
+    database_url: str, events: pd.DataFrame, segment: str | None, product_category: str | None
+) -> pd.DataFrame:
+    """The events of one segment's and/or one category's people, whole people at a time
+    (every figure is per person)."""
+    if not (segment or product_category):
+        return events
+    person, known = person_codes(events)
+    chosen = np.ones(person.max() + 1 if len(person) else 0, dtype=bool)
+    if segment:
+        members = known.isin(_segment_members(database_url, segment))
+        chosen &= np.pad(members, (0, len(chosen) - len(members)))
+    if product_category:
+        in_category = (events["product_category"] == product_category).to_numpy()
+        chosen &= np.isin(np.arange(len(chosen)), person[in_category])
+    return events[chosen[person]]
 
 
 def _segment_members(database_url: str, segment: str) -> list[str]:

@@ -89,13 +89,19 @@ def entry_channels(events: pd.DataFrame, person: np.ndarray | None = None) -> pd
     return pd.Series(np.where(recent, found, NO_CHANNEL), index=events.index, dtype=object)
 
 
-def channels_by_stage(events: pd.DataFrame, responses: pd.DataFrame) -> list[ChannelAtStage]:
-    """Per stage and entry channel: people, share, conversion onwards and satisfaction.
+@dataclass(frozen=True)
+class ChannelShare:
+    stage: str
+    channel: str
+    entered: int  # people who entered the stage through this channel
+    share: float  # of everyone who entered the stage
 
-    ``events`` and ``responses`` are the frames of one period (of some people only, e.g. a
-    segment's, when only their events are given).
-    """
-    events = events.sort_values("occurred_at", kind="stable")
+
+def stage_entries(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
+    """Each person's first entry into each stage in ``events`` (person, rank, channel, at, in
+    time order), and the customer ids at their person numbers (``person_codes``)."""
+    if not events["occurred_at"].is_monotonic_increasing:
+        events = events.sort_values("occurred_at", kind="stable")
     person, known = person_codes(events)
     frame = pd.DataFrame(
         {
@@ -106,7 +112,32 @@ def channels_by_stage(events: pd.DataFrame, responses: pd.DataFrame) -> list[Cha
         }
     )
     frame = frame[frame["rank"].to_numpy() >= 0]
-    entries = frame.drop_duplicates(["person", "rank"], keep="first")
+    return frame.drop_duplicates(["person", "rank"], keep="first"), known
+
+
+def channel_shares(events: pd.DataFrame) -> list[ChannelShare]:
+    """Per stage, the people who entered it through each channel and their share: what the
+    journey map's split shows (``channels_by_stage`` adds what became of them)."""
+    entries, _known = stage_entries(events)
+    counts = entries.groupby(["rank", "channel"]).size().rename("entered").reset_index()
+    totals = counts.groupby("rank")["entered"].transform("sum")
+    rows = [
+        ChannelShare(STAGES[int(rank)], str(channel), int(entered), float(entered / total))
+        for rank, channel, entered, total in zip(
+            counts["rank"], counts["channel"], counts["entered"], totals, strict=True
+        )
+    ]
+    rows.sort(key=lambda r: (STAGE_INDEX[r.stage], -r.entered, r.channel))
+    return rows
+
+
+def channels_by_stage(events: pd.DataFrame, responses: pd.DataFrame) -> list[ChannelAtStage]:
+    """Per stage and entry channel: people, share, conversion onwards and satisfaction.
+
+    ``events`` and ``responses`` are the frames of one period (of some people only, e.g. a
+    segment's, when only their events are given).
+    """
+    entries, known = stage_entries(events)
     # Conversion: a later entry into a further stage.
     furthest_after = _reached_later(entries)
     entries = entries.assign(went_on=furthest_after)
@@ -140,7 +171,8 @@ def channels_by_stage(events: pd.DataFrame, responses: pd.DataFrame) -> list[Cha
 
 def _reached_later(entries: pd.DataFrame) -> np.ndarray:
     """Whether the person entered a further stage after entering this one."""
-    ordered = entries.sort_values(["person", "at"], kind="stable")
+    # Entries come in time order: a stable sort by person keeps each person's in time order.
+    ordered = entries.sort_values("person", kind="stable")
     # The highest stage entered at or after each entry, per person: a reverse cumulative max.
     later_max = ordered.iloc[::-1].groupby("person", sort=False)["rank"].cummax().iloc[::-1]
     went_on = later_max > ordered["rank"]

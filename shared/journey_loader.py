@@ -20,6 +20,7 @@ from shared.db.tables import Customer, Identity, JourneyEvent, Response
 from shared.journey_frames import (
     EVENT_PROPERTIES,
     PERIOD_EVENT_COLUMNS,
+    PERIOD_RESPONSE_COLUMNS,
     JourneyFrames,
     PeriodFrames,
     as_utc,
@@ -92,22 +93,30 @@ def frames_from_tables(
     )
 
 
-def load_period_frames(database_url: str, since: datetime, until: datetime) -> PeriodFrames:
+def load_period_frames(
+    database_url: str,
+    since: datetime,
+    until: datetime,
+    *,
+    answers: bool = True,
+    columns: Sequence[str] = PERIOD_EVENT_COLUMNS,
+) -> PeriodFrames:
     """The events and survey answers of ``[since, until)``, with only what reports over a
     period read (attribution, channels per stage): the columns of ``PERIOD_EVENT_COLUMNS`` and
     ``PERIOD_RESPONSE_COLUMNS``. Customers are resolved through identities linked before
     ``until``, as ``load_journey_frames`` resolves them at a cutoff; events come in time order,
-    from the covering index ``ix_journey_events_period``, which holds every column read."""
+    from the covering index ``ix_journey_events_period``, which holds every column read.
+    ``answers=False`` leaves the survey answers out (an empty frame) for a caller that needs
+    none; ``columns`` reads only some of the events' (each costs time: a period is many rows)."""
     since_py, until_py = as_utc(since).to_pydatetime(), as_utc(until).to_pydatetime()
     ev, rs = JourneyEvent.__table__, Response.__table__
     events_from, who, _linked = _resolved(ev, until_py)
-    columns = [
-        ev.c[name] for name in PERIOD_EVENT_COLUMNS if name not in ("customer_id", "occurred_at")
-    ]
+    wanted = [name for name in PERIOD_EVENT_COLUMNS if name in columns]
+    selected = [ev.c[name] for name in wanted if name not in ("customer_id", "occurred_at")]
     events_query = (
         select(
             who.label("customer_id"),
-            *columns,
+            *selected,
             type_coerce(ev.c.occurred_at, String).label("occurred_at"),
         )
         .select_from(events_from)
@@ -126,10 +135,17 @@ def load_period_frames(database_url: str, since: datetime, until: datetime) -> P
         .where(rs.c.submitted_at >= since_py, rs.c.submitted_at < until_py, who.is_not(None))
     )
     events = _read_fast(database_url, events_query, ("occurred_at",))
-    responses = _read_fast(database_url, responses_query, ("submitted_at",))
-    events["value"] = pd.to_numeric(events["value"], errors="coerce").astype(float)
+    if answers:
+        responses = _read_fast(database_url, responses_query, ("submitted_at",))
+    else:
+        responses = pd.DataFrame({c: pd.Series(dtype=object) for c in PERIOD_RESPONSE_COLUMNS})
+        responses["submitted_at"] = pd.Series(dtype="datetime64[us, UTC]")
+    events = events[[name for name in PERIOD_EVENT_COLUMNS if name in events.columns]]
+    if "value" in events:
+        events["value"] = pd.to_numeric(events["value"], errors="coerce").astype(float)
     for column in ("type", "stage", "channel", "product_category"):
-        events[column] = events[column].astype("category")
+        if column in events:
+            events[column] = events[column].astype("category")
     return PeriodFrames(events=events, responses=responses, since=since_py, until=until_py)
 
 

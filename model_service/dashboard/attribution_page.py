@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from markupsafe import Markup
 
-from model_service.attribution import attribution_report, load_period, stage_channels
+from model_service.attribution import attribution_report, load_period, stage_channels, stage_shares
 from model_service.dashboard import bp, charts
 from model_service.dashboard.filters import PERIODS, cached_choices
 from model_service.dashboard.formatting import STAGE_LABELS, label, money
@@ -25,7 +25,7 @@ from shared.attribution import (
     MODELS,
 )
 from shared.cache import TimedCache
-from shared.channel_stages import NO_CHANNEL, ChannelAtStage
+from shared.channel_stages import NO_CHANNEL, ChannelAtStage, ChannelShare
 from shared.db.session import session_scope
 from shared.journey import STAGES
 from shared.web import current_settings
@@ -184,7 +184,7 @@ def _models_table(results: dict) -> tuple[list[dict], Markup | None]:
     return rows, chart
 
 
-def _by_stage(rows: list[ChannelAtStage]) -> list[tuple[str, list[ChannelAtStage]]]:
+def _by_stage(rows: list[ChannelAtStage] | list[ChannelShare]) -> list[tuple[str, list]]:
     return [(stage, [r for r in rows if r.stage == stage]) for stage in STAGES]
 
 
@@ -205,7 +205,7 @@ def journey_channel_split(flt) -> dict:
         return found
     rows = ATTRIBUTION_CACHE.get(
         ("stages", database_url, since, until, flt.segment, flt.product_category),
-        lambda: stage_channels(
+        lambda: stage_shares(
             database_url,
             since=since,
             until=until,
