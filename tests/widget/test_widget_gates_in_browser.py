@@ -170,7 +170,9 @@ def test_identify_links_the_visitor_to_the_customer_and_their_later_answers_are_
     # A later page that does not identify again: the response carries only the visitor id ...
     service.forget_posts()
     page.goto(f"{base}/demo/shop/confirmation?lang=en&order=order-ida")
-    assert service.wait_for_post("/v1/events", "text/plain") == 202
+    # The click's event leaves with the page: by beacon, or by the keepalive fetch the widget
+    # falls back to when Chromium refuses the beacon (it sometimes does).
+    assert service.wait_for_post("/v1/events") == 202
     page.locator(DIALOG).wait_for(state="visible")
     # After a purchase the survey slides in and asks one question per step.
     page.locator("kundresa-survey fieldset", has_text="satisfied").get_by_text(
