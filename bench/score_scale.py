@@ -90,12 +90,17 @@ def _tree_rss(root: int) -> tuple[int, int]:
     return total, java
 
 
-def run_measured(command: list[str], env: dict[str, str], limit: int) -> dict:
-    """Run ``command``; wall time, peak driver and tree memory, and whether it hit ``limit``."""
+def run_measured(command: list[str], env: dict[str, str], limit: int, log: Path) -> dict:
+    """Run ``command``; wall time, peak driver and tree memory, and whether it hit ``limit``.
+    Its output (Spark's stage lines among it) goes to the file ``log``, not a pipe: a pipe
+    nobody reads until the end stops a talkative command once its buffer is full."""
     started = time.perf_counter()
-    job = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    with log.open("w") as out:
+        job = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        return _watch(job, started, limit, log)
+
+
+def _watch(job: subprocess.Popen, started: float, limit: int, log: Path) -> dict:
     peak_driver = peak_tree = peak_java = 0
     over = False
     while job.poll() is None:
@@ -108,7 +113,8 @@ def run_measured(command: list[str], env: dict[str, str], limit: int) -> dict:
             job.kill()
             break
         time.sleep(0.2)
-    output = job.communicate()[0]
+    job.wait()
+    output = log.read_text(errors="replace")
     return {
         "seconds": time.perf_counter() - started,
         "driver": peak_driver,
@@ -276,7 +282,9 @@ def main() -> None:
             if engine == "spark":
                 command += ["--engine", "spark", "--master", "local[2]"]
                 command += ["--source", str(folder / "parquet")]
-            found = run_measured(command, {**env, "DATABASE_URL": f"sqlite:///{database}"}, limit)
+            log = workdir / f"score-{size}-{engine}.log"
+            env_db = {**env, "DATABASE_URL": f"sqlite:///{database}"}
+            found = run_measured(command, env_db, limit, log)
             results[size, engine] = found
             state = "over the limit" if found["over"] else ("ok" if found["ok"] else "FAILED")
             # A stopped or failed run scored nobody: no rate for it.
@@ -289,6 +297,7 @@ def main() -> None:
             )
             if not found["ok"] and not found["over"]:
                 print("    " + "\n    ".join(found["tail"]))
+            print(f"    its output: {log}", flush=True)
         found = [results.get((size, engine)) for engine in ("local", "spark")]
         if all(f and f["ok"] for f in found):
             local, spark = found
