@@ -31,6 +31,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 TABLES = ("customers", "identities", "journey_events", "responses")
+# The test shop is small: 4 groups of people instead of 16 still spread people over several
+# groups, with a quarter of the Python calls and shuffle tasks.
+SMALL_SHOP = {"spark.sql.shuffle.partitions": "4"}
 
 
 def _copy_sqlite(trained, folder: Path) -> str:
@@ -78,7 +81,11 @@ def test_spark_scores_equal_the_in_process_scores(trained, tmp_path, task, days_
     spark = _copy_sqlite(trained, tmp_path / "spark")
     score_all(trained.settings(tmp_path, database_url=local), task, as_of=as_of, progress=False)
     run = score_all_spark(
-        trained.settings(tmp_path, database_url=spark), task, as_of=as_of, master="local[2]"
+        trained.settings(tmp_path, database_url=spark),
+        task,
+        as_of=as_of,
+        master="local[2]",
+        spark_conf=SMALL_SHOP,
     )
     assert run.published
     _assert_same(_rows(local, task, as_of), _rows(spark, task, as_of))
@@ -135,6 +142,7 @@ def test_spark_reads_postgresql_over_jdbc_and_scores_the_same(trained, tmp_path,
         "cart_abandonment",
         as_of=as_of,
         master="local[2]",
+        spark_conf=SMALL_SHOP,
     )
     _assert_same(
         _rows(local, "cart_abandonment", as_of), _rows(postgres_copy, "cart_abandonment", as_of)
@@ -158,6 +166,7 @@ def test_a_job_killed_half_way_leaves_nothing_and_a_rerun_leaves_each_score_once
     command = [
         sys.executable, "-m", "kundresa", "score", "--task", "brand_switch", "--engine", "spark",
         "--master", "local[2]", "--as-of", as_of,
+        *(part for key, value in SMALL_SHOP.items() for part in ("--conf", f"{key}={value}")),
     ]  # fmt: skip
     job = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
