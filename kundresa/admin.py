@@ -155,6 +155,8 @@ def sites_set(name: str, **options: int | None) -> None:
         ) from refusal
     for option, column in names.items():
         click.echo(f"--{option.replace('_', '-')} {record[column]}")
+
+
 @sites.command("set-external-url")
 @click.argument("name")
 @click.argument("template")
