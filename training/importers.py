@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -347,7 +348,9 @@ def import_orders(
     """Import an order-history CSV as purchase events (and the customers it names)."""
     options = options or CsvOptions()
     rows = _read_rows(Path(path), options, ORDER_FIELDS, ORDER_REQUIRED)
-    return _import("orders", database_url, rows, options, order_event, skip_bad, progress)
+    return import_rows(
+        "orders", database_url, rows, options, order_event, _write, skip_bad, progress
+    )
 
 
 def import_events(
@@ -360,18 +363,24 @@ def import_events(
     """Import a generic journey-event CSV."""
     options = options or CsvOptions()
     rows = _read_rows(Path(path), options, EVENT_FIELDS, EVENT_REQUIRED)
-    return _import("events", database_url, rows, options, journey_event, skip_bad, progress)
+    return import_rows(
+        "events", database_url, rows, options, journey_event, _write, skip_bad, progress
+    )
 
 
-def _import(
+def import_rows(
     kind: str,
     database_url: str,
     rows: Iterator[tuple[int, dict[str, str]]],
     options: CsvOptions,
-    to_event: Callable[[dict[str, str], CsvOptions, Counter], dict],
+    to_record: Callable[[dict[str, str], CsvOptions, Counter], dict],
+    write: Callable[[Any, list[dict], ImportReport], None],
     skip_bad: bool,
     progress: Callable[[int], None] | None,
 ) -> ImportReport:
+    """The loop every importer runs: each row checked by ``to_record`` (a ``RowError`` is
+    reported with its line), the good ones written by ``write`` a chunk at a time, in one
+    transaction that a bad row rolls back unless ``skip_bad``."""
     report = ImportReport(kind=kind)
     seen: Counter = Counter()
     chunk: list[dict] = []
@@ -381,7 +390,7 @@ def _import(
         for line, row in rows:
             report.rows += 1
             try:
-                event = to_event(row, options, seen)
+                event = to_record(row, options, seen)
             except RowError as error:
                 report.bad += 1
                 if len(report.errors) < MAX_REPORTED_ERRORS:
@@ -393,14 +402,14 @@ def _import(
                 report.other_channels += 1
             chunk.append(event)
             if len(chunk) >= CHUNK_ROWS:
-                _write(conn, chunk, report)
+                write(conn, chunk, report)
                 chunk = []
             if progress and report.rows % 1000 == 0:
                 progress(1000)
         if report.bad and not skip_bad:
             transaction.rollback()
             raise ImportFailed(report.errors, report.bad)
-        _write(conn, chunk, report)
+        write(conn, chunk, report)
     return report
 
 

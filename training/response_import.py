@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,13 +19,12 @@ from sqlalchemy import insert, select
 from shared.db.session import get_engine
 from shared.db.tables import Response, Survey
 from training.importers import (
-    MAX_REPORTED_ERRORS,
     CsvOptions,
-    ImportFailed,
     ImportReport,
     RowError,
     _read_rows,
     _text,
+    import_rows,
     parse_time,
 )
 
@@ -115,39 +113,32 @@ def import_responses(
 ) -> ImportReport:
     """Import exported responses; see the module."""
     options = options or CsvOptions()
-    report = ImportReport(kind="responses")
-    engine = get_engine(database_url)
-    with engine.connect() as conn, conn.begin() as transaction:
+    with get_engine(database_url).connect() as conn:
         surveys = dict(conn.execute(select(Survey.key, Survey.id)).all())
-        rows: list[dict] = []
-        seen: Counter = Counter()
-        for line, row in _read_rows(Path(path), options, RESPONSE_FIELDS, RESPONSE_REQUIRED):
-            report.rows += 1
-            try:
-                record = response_row(row, surveys, options)
-            except RowError as error:
-                report.bad += 1
-                if len(report.errors) < MAX_REPORTED_ERRORS:
-                    report.errors.append(f"line {line}: {error}")
-                continue
-            seen[record["response_id"]] += 1
-            if seen[record["response_id"]] == 1:
-                rows.append(record)
-            if progress and report.rows % 1000 == 0:
-                progress(1000)
-        if report.bad and not skip_bad:
-            transaction.rollback()
-            raise ImportFailed(report.errors, report.bad)
-        table = Response.__table__
-        for start in range(0, len(rows), 1000):
-            chunk = rows[start : start + 1000]
-            ids = [r["response_id"] for r in chunk]
-            present = set(
-                conn.scalars(select(table.c.response_id).where(table.c.response_id.in_(ids)))
-            )
-            fresh = [r for r in chunk if r["response_id"] not in present]
-            report.already_present += len(chunk) - len(fresh)
-            if fresh:
-                conn.execute(insert(table), fresh)
-            report.imported += len(fresh)
-    return report
+    rows = _read_rows(Path(path), options, RESPONSE_FIELDS, RESPONSE_REQUIRED)
+    return import_rows(
+        "responses",
+        database_url,
+        rows,
+        options,
+        lambda row, options, _seen: response_row(row, surveys, options),
+        _write_responses,
+        skip_bad,
+        progress,
+    )
+
+
+def _write_responses(conn, responses: list[dict], report: ImportReport) -> None:
+    # A repeat inside the chunk (the first one counts) or an answer imported before is not
+    # written again.
+    unique: dict[str, dict] = {}
+    for response in responses:
+        unique.setdefault(response["response_id"], response)
+    table = Response.__table__
+    ids = list(unique)
+    present = set(conn.scalars(select(table.c.response_id).where(table.c.response_id.in_(ids))))
+    fresh = [r for rid, r in unique.items() if rid not in present]
+    report.already_present += len(responses) - len(fresh)
+    if fresh:
+        conn.execute(insert(table), fresh)
+    report.imported += len(fresh)
