@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from shared.spark.session import java_executable
 from tests.training.conftest import mlflow_store
 
-pytestmark = pytest.mark.skipif(
+needs_java = pytest.mark.skipif(
     java_executable() is None,
     reason="Spark needs a Java runtime (apt-get install openjdk-17-jre-headless)",
 )
@@ -53,6 +53,7 @@ def _same_part(expected: pd.DataFrame, got: pd.DataFrame, features, categorical,
                 assert np.max(np.abs(left[both] - right[both])) < 1e-9, (what, name)
 
 
+@needs_java
 def test_the_spark_dataset_equals_the_in_process_dataset(shop, tmp_path):
     from shared.journey_loader import load_journey_frames
     from shared.spark.session import spark_session
@@ -111,6 +112,7 @@ def _train(shop, tmp_path, *extra: str) -> dict[str, str]:
     return params
 
 
+@needs_java
 def test_train_on_spark_registers_a_version_whose_params_say_so(shop, tmp_path):
     params = _train(shop, tmp_path)
     assert params["engine"] == "spark"
@@ -121,7 +123,40 @@ def test_train_on_spark_registers_a_version_whose_params_say_so(shop, tmp_path):
     assert params["extra_baselines_skipped"] == "bgnbd"
 
 
+@needs_java
 def test_a_smaller_sample_is_recorded(shop, tmp_path):
     params = _train(shop, tmp_path, "--sample-rows", "3000")
     assert int(params["rows_sampled"]) <= 3000 < int(params["rows_total"])
     assert float(params["sample_fraction"]) < 1.0
+
+
+def test_no_java_is_one_line_before_any_work(shop, tmp_path, monkeypatch):
+    from training.cli import train
+
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = CliRunner().invoke(
+        train,
+        ["--task", "brand_switch", "--engine", "spark", "--database-url", shop.database_url,
+         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: Spark needs a Java 17 runtime and none was found (set JAVA_HOME or install one: "
+        "apt-get install openjdk-17-jre-headless)"
+    ]
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was started
+
+
+@needs_java
+def test_cart_abandonment_is_refused_on_spark_in_one_line(shop, tmp_path):
+    from training.cli import train
+
+    result = CliRunner().invoke(
+        train,
+        ["--task", "cart_abandonment", "--engine", "spark", "--database-url", shop.database_url,
+         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1
+    assert "not trained on Spark yet" in result.output
