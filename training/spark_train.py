@@ -293,7 +293,7 @@ def _split(
         name = "row" if part == "train" else "customer_id"
         rows = rows.set_index(pd.Index(rows["_row"].to_numpy(), name=name))
         out[str(part)] = rows.drop(columns=[*dropped, "_part", "_snapshot", "_row"])
-    for part in ("train", "test"):
+    for part in dict.fromkeys(part for part, _ in snapshots):
         if part not in out:
             raise NotEnoughData(f"no {part} rows were sampled; raise --sample-rows")
     return out

@@ -192,7 +192,14 @@ def _train(
         frames = load_journey_frames(database_url, datetime.now(UTC))
     dataset = recipe.dataset(frames, horizon_days, cutoff, seed, steps)
     return fit_evaluate_log(
-        dataset, uri, horizon_days, seed, register, steps, frames=frames, run_params={}
+        dataset,
+        uri,
+        horizon_days,
+        seed,
+        register,
+        steps,
+        frames=frames,
+        run_params={"engine": "local"},
     )
 
 
