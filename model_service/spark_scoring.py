@@ -41,7 +41,7 @@ from shared.settings import Settings
 from shared.spark.features import CONTEXT_PREFIX, task_features
 from shared.spark.session import jdbc_jar as jdbc_jar_path
 from shared.spark.session import preflight, spark_session
-from shared.spark.sources import from_database, from_parquet
+from shared.spark.sources import export_for_spark, from_database, from_parquet
 from shared.tasks import task_by_name
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def score_all_spark(
         if jdbc:
             tables = from_database(spark, settings.database_url, cutoff)
         else:
-            folder = source or _export_for_spark(settings, Path(scratch), cutoff)
+            folder = source or export_for_spark(settings.database_url, Path(scratch), cutoff)
             tables = from_parquet(spark, folder, cutoff)
         features = task_features(tables, spec, cutoff, buckets=buckets).persist()
         rows = features.count()
@@ -130,15 +130,6 @@ def score_all_spark(
         features.unpersist()
         probabilities.unpersist()
     return SparkRun(rows=rows, published=published)
-
-
-def _export_for_spark(settings: Settings, folder: Path, cutoff: datetime) -> Path:
-    """A database Spark cannot read over JDBC (SQLite) is exported to Parquet first."""
-    from shared.parquet_export import export_table
-
-    for kind in ("events", "responses", "identities", "customers"):
-        export_table(settings.database_url, kind, folder, until=cutoff, by_day=False)
-    return folder
 
 
 def _predict(spark, settings: Settings, served: ServedModel, features):

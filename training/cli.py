@@ -451,6 +451,33 @@ def export(
 @database_option
 @tracking_option
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="local: one process. spark: snapshots built on Apache Spark, fitted on a sample "
+    "(brand_switch; pip install 'kundresa[spark]' and Java).",
+)
+@click.option("--master", default="local[*]", show_default=True, help="Spark master URL.")
+@click.option(
+    "--source",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Spark: read a Parquet export (kundresa export) instead of the database.",
+)
+@click.option(
+    "--jdbc-jar",
+    default=None,
+    help="Spark: the PostgreSQL JDBC driver jar (default: Debian's /usr/share/java/postgresql.jar).",
+)
+@click.option(
+    "--sample-rows",
+    type=click.IntRange(1),
+    default=200_000,
+    show_default=True,
+    help="Spark: fit on a seeded uniform sample of at most this many snapshot rows.",
+)
 def train(
     task: str,
     cutoff: str | None,
@@ -459,6 +486,11 @@ def train(
     database_url: str | None,
     tracking_uri: str | None,
     quiet: bool,
+    engine: str,
+    master: str,
+    source: Path | None,
+    jdbc_jar: str | None,
+    sample_rows: int,
 ) -> None:
     """Train, choose on a validation window, report on a later test window, register.
 
@@ -471,19 +503,35 @@ def train(
     from training.train import train as run_training
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    with _user_errors():
-        result = run_training(
+    if engine == "spark":
+        result = _train_on_spark(
             _database_url(database_url),
             task,
             tracking_uri,
             _date(cutoff),
             horizon_days,
-            progress=not quiet,
             seed=seed,
+            quiet=quiet,
+            master=master,
+            source=source,
+            jdbc_jar=jdbc_jar,
+            sample_rows=sample_rows,
         )
+    else:
+        with _user_errors():
+            result = run_training(
+                _database_url(database_url),
+                task,
+                tracking_uri,
+                _date(cutoff),
+                horizon_days,
+                progress=not quiet,
+                seed=seed,
+            )
+    on = f"Spark ({master}), " if engine == "spark" else ""
     click.echo(
         f"Trained {result.model_name} version {result.version} ({result.estimator}) in "
-        f"{result.seconds:.1f} s on {result.train_rows:,} rows; evaluated on "
+        f"{result.seconds:.1f} s on {on}{result.train_rows:,} rows; evaluated on "
         f"{result.evaluation_rows:,} rows from {result.evaluation_cutoff:%Y-%m-%d}."
     )
     click.echo(f"  Predicts: {result.definition.summary()} ({result.definition.population}).")
@@ -517,6 +565,47 @@ def train(
             f"Run `kundresa promote --task {result.task}` to make it the champion "
             "if it beats the current one."
         )
+
+
+def _train_on_spark(
+    database_url: str,
+    task: str,
+    tracking_uri: str | None,
+    cutoff: datetime | None,
+    horizon_days: int,
+    *,
+    seed: int,
+    quiet: bool,
+    master: str,
+    source: Path | None,
+    jdbc_jar: str | None,
+    sample_rows: int,
+):
+    from shared.spark.session import SparkUnavailable, preflight
+    from training.spark_train import SparkTrainingUnsupported, train_on_spark
+
+    try:
+        # Before anything is read: a missing Java, pyspark or driver is one line, at once.
+        preflight(jdbc=source is None and database_url.startswith("postgresql"), jar=jdbc_jar)
+    except SparkUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    with _user_errors():
+        try:
+            return train_on_spark(
+                database_url,
+                task,
+                tracking_uri,
+                cutoff,
+                horizon_days,
+                master=master,
+                source=source,
+                jdbc_jar=jdbc_jar,
+                sample_rows=sample_rows,
+                seed=seed,
+                progress=not quiet,
+            )
+        except SparkTrainingUnsupported as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @click.command()

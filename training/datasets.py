@@ -153,20 +153,35 @@ def brand_switch_rows(frames: JourneyFrames, cutoff: datetime, horizon: timedelt
     window_end = cutoff_ts + pd.Timedelta(horizon)
     features = build_customer_features(frames, cutoff_ts)
     features = features[features["frequency"] > 0]
-    events = frames.events
+    rows = features.copy()
+    rows["label"] = brand_switch_labels(rows.index, frames.events, cutoff_ts, window_end)
+    rows["cutoff"] = cutoff_ts
+    return rows
+
+
+def brand_switch_repurchasers(
+    events: pd.DataFrame, cutoff: pd.Timestamp, window_end: pd.Timestamp
+) -> pd.Series:
+    """The customer ids with a purchase in [cutoff, window_end) (repeated ids kept): who did
+    not switch. Pure on any share of the events, so Spark can run it per partition."""
     later = events[
         (events["type"].astype(str) == "purchase")
-        & (events["occurred_at"] >= cutoff_ts)
+        & (events["occurred_at"] >= cutoff)
         & (events["occurred_at"] < window_end)
         # An anonymous purchase counts once its visitor was linked within the window: a link
         # made later belongs to a later period (for training rows, the evaluation period).
         & ~(events["linked_at"] >= window_end)
     ]
-    bought_again = features.index.isin(set(later["customer_id"]))
-    rows = features.copy()
-    rows["label"] = (~bought_again).astype(int)
-    rows["cutoff"] = cutoff_ts
-    return rows
+    return later["customer_id"].dropna()
+
+
+def brand_switch_labels(
+    customers: pd.Index, events: pd.DataFrame, cutoff: pd.Timestamp, window_end: pd.Timestamp
+) -> np.ndarray:
+    """Brand switch's label of each of ``customers``: 1 when they make no purchase in
+    [cutoff, window_end)."""
+    bought_again = customers.isin(set(brand_switch_repurchasers(events, cutoff, window_end)))
+    return (~bought_again).astype(int)
 
 
 def brand_switch_dataset(
@@ -191,20 +206,67 @@ def brand_switch_dataset(
     ``params["split"]`` says. With too little for two, ``NotEnoughData`` says how many days
     are needed.
     """
+    schedule = brand_switch_schedule(
+        data_start(frames), data_end(frames), horizon_days, cutoff, n_train_cutoffs, progress
+    )
+    horizon = schedule.horizon
+    parts = []
+    for train_cutoff in schedule.train_cutoffs:
+        if progress:
+            progress(f"features at {train_cutoff:%Y-%m-%d}")
+        parts.append(brand_switch_rows(frames, train_cutoff, horizon))
+    train = pd.concat(parts)
+    train.index = _row_ids(train, "%Y-%m-%d")
+    validation = None
+    if schedule.validation_cutoff is not None:
+        if progress:
+            progress(f"features at {schedule.validation_cutoff:%Y-%m-%d} (validation)")
+        validation = brand_switch_rows(frames, schedule.validation_cutoff, horizon)
+    evaluation, _ = brand_switch_evaluation(frames, horizon_days, schedule.test_cutoff, progress)
+    return brand_switch_from_parts(
+        schedule, train, validation, evaluation, max_train_rows=max_train_rows, seed=seed
+    )
+
+
+@dataclass(frozen=True)
+class BrandSwitchSchedule:
+    """When brand switch's snapshots are taken: the training cutoffs (oldest first), the
+    validation cutoff (None with too little history) and the test cutoff."""
+
+    horizon_days: int
+    train_cutoffs: list[pd.Timestamp]
+    validation_cutoff: pd.Timestamp | None
+    test_cutoff: pd.Timestamp
+
+    @property
+    def horizon(self) -> pd.Timedelta:
+        return pd.Timedelta(days=self.horizon_days)
+
+
+def brand_switch_schedule(
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    horizon_days: int = 90,
+    cutoff: datetime | None = None,
+    n_train_cutoffs: int = 8,
+    progress: Callable[[str], None] | None = None,
+) -> BrandSwitchSchedule:
+    """The snapshot times of ``brand_switch_dataset`` for events from ``start`` to ``end``
+    (the earliest and latest event): what the in-process and the Spark trainer both use."""
     horizon = pd.Timedelta(days=horizon_days)
-    test_cutoff = _brand_switch_cutoff(frames, horizon, cutoff)
+    test_cutoff = _brand_switch_cutoff_at(end, horizon, cutoff)
     validation_cutoff: pd.Timestamp | None = test_cutoff - horizon
-    train_cutoffs = _train_cutoffs(frames, validation_cutoff - horizon, n_train_cutoffs)
+    train_cutoffs = _cutoffs_after(start, validation_cutoff - horizon, n_train_cutoffs)
     if not train_cutoffs:
         validation_cutoff = None
-        train_cutoffs = _train_cutoffs(frames, test_cutoff - horizon, n_train_cutoffs)
+        train_cutoffs = _cutoffs_after(start, test_cutoff - horizon, n_train_cutoffs)
         if progress:
             progress(
                 f"too little history for a validation window ({_days_needed(3, horizon_days)} "
                 "days needed): training up to the test window"
             )
     if not train_cutoffs:
-        covered = (test_cutoff + horizon - data_start(frames)) / pd.Timedelta(days=1)
+        covered = (test_cutoff + horizon - start) / pd.Timedelta(days=1)
         raise NotEnoughData(
             f"need at least {_days_needed(2, horizon_days)} days of events for a "
             f"{horizon_days}-day horizon ({MIN_HISTORY.days} days of history, then training and "
@@ -212,22 +274,29 @@ def brand_switch_dataset(
             f"with a validation window as well); up to the cutoff {test_cutoff:%Y-%m-%d} and "
             f"its window the data covers {covered:.0f} days"
         )
-    parts = []
-    for train_cutoff in train_cutoffs:
-        if progress:
-            progress(f"features at {train_cutoff:%Y-%m-%d}")
-        parts.append(brand_switch_rows(frames, train_cutoff, horizon))
-    train = pd.concat(parts)
-    train.index = _row_ids(train, "%Y-%m-%d")
+    return BrandSwitchSchedule(horizon_days, train_cutoffs, validation_cutoff, test_cutoff)
+
+
+def brand_switch_from_parts(
+    schedule: BrandSwitchSchedule,
+    train: pd.DataFrame,
+    validation: pd.DataFrame | None,
+    evaluation: pd.DataFrame,
+    *,
+    max_train_rows: int | None = 120_000,
+    seed: int = 0,
+    params: dict[str, object] | None = None,
+) -> Dataset:
+    """The ``Dataset`` of brand switch from its labelled rows (``train`` indexed by
+    ``_row_ids``, the others by customer id), however they were built."""
+    horizon = schedule.horizon
+    horizon_days = schedule.horizon_days
+    train_cutoffs, validation_cutoff = schedule.train_cutoffs, schedule.validation_cutoff
+    test_cutoff = schedule.test_cutoff
     train = _sample(train, max_train_rows, seed)
     _require_both_classes(train, "training")
-    validation = None
-    if validation_cutoff is not None:
-        if progress:
-            progress(f"features at {validation_cutoff:%Y-%m-%d} (validation)")
-        validation = brand_switch_rows(frames, validation_cutoff, horizon)
+    if validation is not None:
         _require_both_classes(validation, "validation")
-    evaluation, _ = brand_switch_evaluation(frames, horizon_days, test_cutoff, progress)
     parts_by_name = {"train": train, "validation": validation, "test": evaluation}
     parts_by_name = {name: rows for name, rows in parts_by_name.items() if rows is not None}
     # The trainer refits on train + validation: their last labels end one horizon after the
@@ -250,6 +319,7 @@ def brand_switch_dataset(
                 "none" if validation_cutoff is None else f"{validation_cutoff:%Y-%m-%d}"
             ),
             **base_rates(**parts_by_name),
+            **(params or {}),
         },
         validation=validation,
         validation_cutoff=None if validation_cutoff is None else validation_cutoff.to_pydatetime(),
@@ -260,10 +330,9 @@ def brand_switch_dataset(
     )
 
 
-def _train_cutoffs(frames: JourneyFrames, latest: pd.Timestamp, count: int) -> list[pd.Timestamp]:
+def _cutoffs_after(start: pd.Timestamp, latest: pd.Timestamp, count: int) -> list[pd.Timestamp]:
     """Up to ``count`` cutoffs ``CUTOFF_STEP`` apart ending at ``latest``, oldest first, each
-    with ``MIN_HISTORY`` of events before it."""
-    start = data_start(frames)
+    with ``MIN_HISTORY`` of events after ``start`` (the earliest event) before it."""
     cutoffs = [latest - i * CUTOFF_STEP for i in range(count)]
     return sorted(c for c in cutoffs if c - start >= MIN_HISTORY)
 
@@ -297,11 +366,18 @@ def brand_switch_evaluation(
 def _brand_switch_cutoff(
     frames: JourneyFrames, horizon: pd.Timedelta, cutoff: datetime | None
 ) -> pd.Timestamp:
-    eval_cutoff = as_utc(cutoff) if cutoff is not None else latest_cutoff(frames, horizon)
-    if eval_cutoff + horizon > data_end(frames) + pd.Timedelta(days=1):
+    return _brand_switch_cutoff_at(data_end(frames), horizon, cutoff)
+
+
+def _brand_switch_cutoff_at(
+    end: pd.Timestamp, horizon: pd.Timedelta, cutoff: datetime | None
+) -> pd.Timestamp:
+    """The test cutoff: the one given, else the latest midnight whose window ends by ``end``."""
+    eval_cutoff = as_utc(cutoff) if cutoff is not None else (end - horizon).floor("D")
+    if eval_cutoff + horizon > end + pd.Timedelta(days=1):
         raise NotEnoughData(
             f"cutoff {eval_cutoff:%Y-%m-%d} + {horizon.days} days is past the latest event "
-            f"({data_end(frames):%Y-%m-%d})"
+            f"({end:%Y-%m-%d})"
         )
     return eval_cutoff
 

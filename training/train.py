@@ -140,6 +140,37 @@ def train(
     return result
 
 
+def train_built(
+    build: Callable[[Steps], Dataset],
+    tracking_uri: str | None = None,
+    horizon_days: int = 90,
+    progress: bool = False,
+    seed: int = 0,
+    register: bool = True,
+    say: Callable[[str], None] | None = None,
+    run_params: dict[str, object] | None = None,
+) -> TrainResult:
+    """``train`` on a dataset another engine builds (``build(steps)``, e.g. on Spark): the same
+    fit, evaluation, logging and registration, with ``run_params`` logged beside the run's."""
+    started = time.perf_counter()
+    with Steps(progress, say) as steps:
+        uri = configure_mlflow(tracking_uri)
+        dataset = build(steps)
+        spec = task_by_name(dataset.task)
+        result = fit_evaluate_log(
+            dataset,
+            uri,
+            spec.horizon_days(horizon_days),
+            seed,
+            register,
+            steps,
+            frames=None,
+            run_params=run_params if run_params is not None else {},
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def _train(
     database_url: str,
     task: str,
@@ -160,6 +191,36 @@ def _train(
         steps("reading journey events")
         frames = load_journey_frames(database_url, datetime.now(UTC))
     dataset = recipe.dataset(frames, horizon_days, cutoff, seed, steps)
+    return fit_evaluate_log(
+        dataset,
+        uri,
+        horizon_days,
+        seed,
+        register,
+        steps,
+        frames=frames,
+        run_params={"engine": "local"},
+    )
+
+
+def fit_evaluate_log(
+    dataset: Dataset,
+    uri: str,
+    horizon_days: int,
+    seed: int,
+    register: bool,
+    steps: Steps,
+    *,
+    frames: JourneyFrames | None,
+    run_params: dict[str, object],
+) -> TrainResult:
+    """Fit, compare, log and register on a built ``dataset``: the one step both engines share.
+
+    ``frames`` are the events in memory for the recipe's extra baselines (BG/NBD); without them
+    (the Spark engine) those baselines are left out and ``extra_baselines_skipped`` says so.
+    ``run_params`` are logged beside the run's own (the engine and its sample)."""
+    spec = task_by_name(dataset.task)
+    recipe = recipe_for(spec)
     definition = dataset.definition or spec.definition(horizon_days)
     split = split_validation(dataset)
     fit_rows, validation, validation_start = split.fit, split.validation, split.start
@@ -206,8 +267,13 @@ def _train(
         # Those columns alone: no task-specific steps (the rhythm step needs other columns).
         baseline = fit(learn, "logistic", list(columns), categorical, {})
         scores[f"baseline_{name}"] = baseline.predict_proba(test[list(columns)])[:, 1]
-    extra_params: dict[str, float] = {}
-    for extra in recipe.extra_baselines:
+    extra_params: dict[str, object] = {}
+    extras = recipe.extra_baselines if frames is not None else ()
+    if len(extras) < len(recipe.extra_baselines):
+        extra_params["extra_baselines_skipped"] = ",".join(
+            extra.name for extra in recipe.extra_baselines
+        )
+    for extra in extras:
         steps(f"fitting the {extra.name} baseline")
         scores[extra.name], fitted = extra.score(
             frames, dataset.evaluation_cutoff, X_test.index, horizon_days
@@ -258,6 +324,7 @@ def _train(
             **{f"definition.{k}": v for k, v in definition.as_dict().items()},
             **{f"pipeline.{k}": v for k, v in dataset.pipeline_options.items()},
             **dataset.params,
+            **run_params,
         }
         if code["git_commit"]:
             params |= {"code.git_commit": code["git_commit"], "code.git_dirty": code["git_dirty"]}
@@ -294,7 +361,7 @@ def _train(
             "kundresa.beats_baselines": str(not beaten).lower(),
             "kundresa.code_version": code["text"],
         }
-        for extra in recipe.extra_baselines:
+        for extra in extras:
             tags[f"kundresa.beats_{extra.name}"] = str(extra.name not in beaten).lower()
         if code["git_commit"]:
             tags["mlflow.source.git.commit"] = code["git_commit"]
@@ -302,7 +369,7 @@ def _train(
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             plot_scores = {chosen: scores["model"]}
-            plot_scores |= {extra.name: scores[extra.name] for extra in recipe.extra_baselines}
+            plot_scores |= {extra.name: scores[extra.name] for extra in extras}
             for path in save_plots(y_test, plot_scores, importance, folder / "plots", spec.name):
                 mlflow.log_artifact(str(path), artifact_path="plots")
             if not importance.empty:

@@ -55,6 +55,23 @@ def from_parquet(spark, folder: str | Path, cutoff: datetime) -> SourceTables:
     return SourceTables(**tables)
 
 
+def export_for_spark(database_url: str, folder: Path, cutoff: datetime) -> Path:
+    """A database Spark cannot read over JDBC (SQLite) is exported to Parquet first."""
+    from shared.parquet_export import export_table
+
+    for kind in ("events", "responses", "identities", "customers"):
+        export_table(database_url, kind, folder, until=cutoff, by_day=False)
+    return folder
+
+
+def read_tables(spark, database_url: str, source: Path | None, scratch: Path, cutoff: datetime):
+    """The tables before ``cutoff``: from the Parquet export ``source`` if given, else from
+    PostgreSQL over JDBC, else (SQLite) from an export written into ``scratch``."""
+    if source is None and database_url.startswith("postgresql"):
+        return from_database(spark, database_url, cutoff)
+    return from_parquet(spark, source or export_for_spark(database_url, scratch, cutoff), cutoff)
+
+
 def jdbc_options(database_url: str) -> tuple[str, dict[str, str]]:
     """(JDBC URL, connection properties) for a PostgreSQL SQLAlchemy URL.
 
