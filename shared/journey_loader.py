@@ -14,7 +14,6 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import String, and_, case, func, or_, select, type_coerce
 
-from shared.db.arrow_read import read_arrow
 from shared.db.session import get_engine
 from shared.db.tables import Customer, Identity, JourneyEvent, Response
 from shared.journey_frames import (
@@ -134,9 +133,11 @@ def load_period_frames(
         .select_from(responses_from)
         .where(rs.c.submitted_at >= since_py, rs.c.submitted_at < until_py, who.is_not(None))
     )
-    events = _read_fast(database_url, events_query, ("occurred_at",))
+    with get_engine(database_url).connect() as conn:
+        events = _read(conn, events_query, ("occurred_at",))
     if answers:
-        responses = _read_fast(database_url, responses_query, ("submitted_at",))
+        with get_engine(database_url).connect() as conn:
+            responses = _read(conn, responses_query, ("submitted_at",))
     else:
         responses = pd.DataFrame({c: pd.Series(dtype=object) for c in PERIOD_RESPONSE_COLUMNS})
         responses["submitted_at"] = pd.Series(dtype="datetime64[us, UTC]")
@@ -147,18 +148,6 @@ def load_period_frames(
         if column in events:
             events[column] = events[column].astype("category")
     return PeriodFrames(events=events, responses=responses, since=since_py, until=until_py)
-
-
-def _read_fast(database_url: str, stmt, time_columns: tuple[str, ...]) -> pd.DataFrame:
-    """``_read``'s frame, through Arrow when the database allows (``shared.db.arrow_read``)."""
-    table = read_arrow(database_url, stmt)
-    if table is None:
-        with get_engine(database_url).connect() as conn:
-            return _read(conn, stmt, time_columns)
-    frame = table.to_pandas()
-    for column in time_columns:
-        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
-    return frame
 
 
 def _resolved(table, cutoff: datetime):
