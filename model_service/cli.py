@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from shared.settings import Settings
+from shared.spark.cli_options import spark_source_options
 from shared.tasks import TASKS
 
 
@@ -39,18 +40,7 @@ from shared.tasks import TASKS
     show_default=True,
     help="local: one process. spark: Apache Spark (pip install 'kundresa[spark]' and Java).",
 )
-@click.option("--master", default="local[*]", show_default=True, help="Spark master URL.")
-@click.option(
-    "--source",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Spark: read a Parquet export (kundresa export) instead of the database.",
-)
-@click.option(
-    "--jdbc-jar",
-    default=None,
-    help="Spark: the PostgreSQL JDBC driver jar (default: Debian's /usr/share/java/postgresql.jar).",
-)
+@spark_source_options
 @click.option(
     "--conf",
     "spark_conf",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from shared.spark.cli_options import spark_source_options
 from shared.tasks import TASKS
 
 # `kundresa promote` exits with this when the candidate is refused (1 and 2 are click's).
@@ -459,18 +460,7 @@ def export(
     help="local: one process. spark: snapshots built on Apache Spark, fitted on a sample "
     "(brand_switch; pip install 'kundresa[spark]' and Java).",
 )
-@click.option("--master", default="local[*]", show_default=True, help="Spark master URL.")
-@click.option(
-    "--source",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    default=None,
-    help="Spark: read a Parquet export (kundresa export) instead of the database.",
-)
-@click.option(
-    "--jdbc-jar",
-    default=None,
-    help="Spark: the PostgreSQL JDBC driver jar (default: Debian's /usr/share/java/postgresql.jar).",
-)
+@spark_source_options
 @click.option(
     "--sample-rows",
     type=click.IntRange(1),
