@@ -6,8 +6,10 @@ touches the database, so training and serving read exactly the same way.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import pandas as pd
@@ -259,26 +261,50 @@ def _customers_query(ids: list[str] | None):
 
 
 def _read(conn, stmt, time_columns: tuple[str, ...]) -> pd.DataFrame:
-    """Stream a query into one DataFrame, chunk by chunk, so memory stays near the result size."""
-    result = conn.execution_options(stream_results=True, yield_per=READ_CHUNK).execute(stmt)
-    columns = list(result.keys())
-    parts = []
-    for rows in result.partitions():
-        # Column-wise through Arrow: pandas probes Row objects as mappings (ten times slower),
-        # and converts Python strings to its Arrow-backed strings slower than Arrow does.
-        values = zip(*rows, strict=True)
-        table = pa.table({c: pa.array(v) for c, v in zip(columns, values, strict=True)})
-        part = table.to_pandas()
-        for column in time_columns:
-            # SQLite returns text, PostgreSQL aware datetimes; both parse the same way here.
-            part[column] = pd.to_datetime(part[column], utc=True, format="ISO8601")
-        parts.append(part)
+    """A query's rows as one DataFrame, read a chunk at a time into Arrow columns.
+
+    The rows come as the driver's plain tuples from the DB-API cursor: SQLAlchemy's Row
+    objects and its streaming buffer cost a microsecond per row, a third of a period report's
+    time at 100,000 customers. Nothing here needs a result processor: times are parsed below,
+    numbers are coerced by the callers. The collector is paused meanwhile: the rows are
+    millions of young objects that all live until the chunk is converted, so each collection
+    would walk them for nothing."""
+    with _collector_paused():
+        result = conn.execute(stmt)
+        columns = list(result.keys())
+        cursor = result.cursor
+        parts = []
+        while rows := cursor.fetchmany(READ_CHUNK):
+            # Column-wise through Arrow: pandas converts Python strings to its Arrow-backed
+            # strings slower than Arrow does.
+            values = zip(*rows, strict=True)
+            table = pa.table({c: pa.array(v) for c, v in zip(columns, values, strict=True)})
+            del rows, values
+            part = table.to_pandas()
+            for column in time_columns:
+                # SQLite returns text, PostgreSQL aware datetimes; both parse the same way here.
+                part[column] = pd.to_datetime(part[column], utc=True, format="ISO8601")
+            parts.append(part)
+        result.close()
     if not parts:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
         for column in time_columns:
             frame[column] = pd.Series(dtype="datetime64[us, UTC]")
         return frame
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+@contextmanager
+def _collector_paused():
+    """No cyclic garbage collection inside the block (other threads included: the flag is the
+    process's), restored after; a block inside another leaves it to the outer one."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
