@@ -29,7 +29,7 @@ from shared.attribution import (
 from shared.channel_stages import ChannelAtStage, ChannelShare, channel_shares, channels_by_stage
 from shared.db.session import session_scope
 from shared.db.tables import Customer
-from shared.journey_frames import PeriodFrames, as_utc
+from shared.journey_frames import PERIOD_EVENT_COLUMNS, PeriodFrames, as_utc
 from shared.journey_loader import load_period_frames
 
 # What the split by channel reads of each event: who, which stage, which channel, when.
@@ -59,12 +59,19 @@ def attribution_report(
 
 
 def load_period(
-    database_url: str, *, since: datetime, until: datetime, lookback_days: int
+    database_url: str,
+    *,
+    since: datetime,
+    until: datetime,
+    lookback_days: int,
+    product_category: str | None = None,
 ) -> PeriodFrames:
     """The frames a period's questions need: events from ``lookback_days`` before ``since``
-    (the touchpoints of its first conversions) up to ``until``, nothing later."""
+    (the touchpoints of its first conversions) up to ``until``, nothing later; their product
+    category only to keep one category's people (each column is a tenth of the read)."""
     start = as_utc(since) - timedelta(days=lookback_days)
-    return load_period_frames(database_url, start, as_utc(until))
+    columns = _columns(PERIOD_EVENT_COLUMNS, product_category)
+    return load_period_frames(database_url, start, as_utc(until), columns=columns)
 
 
 def as_dict(result: Attribution) -> dict[str, Any]:
@@ -84,7 +91,7 @@ def stage_channels(
     when given (a category: people with an event in it in the period, as on the journey map).
     ``frames`` may start earlier than ``since`` (``load_period``'s): only the period counts.
     No ``since``: the whole history."""
-    frames = _period(database_url, since, until, frames)
+    frames = _period(database_url, since, until, frames, product_category)
     events = _people(database_url, frames.events, segment, product_category)
     return channels_by_stage(events, frames.responses)
 
@@ -99,18 +106,29 @@ def stage_shares(
 ) -> list[ChannelShare]:
     """``stage_channels``' people and shares only (the journey map's split by channel)."""
     start = as_utc(since) if since is not None else pd.Timestamp(0, tz="UTC")
-    columns = [*SHARE_COLUMNS, *(["product_category"] if product_category else [])]
+    columns = _columns(SHARE_COLUMNS, product_category)
     frames = load_period_frames(database_url, start, as_utc(until), answers=False, columns=columns)
     return channel_shares(_people(database_url, frames.events, segment, product_category))
 
 
+def _columns(columns: tuple[str, ...], product_category: str | None) -> tuple[str, ...]:
+    """``columns`` with the events' product category exactly when one is to be kept."""
+    others = tuple(c for c in columns if c != "product_category")
+    return (*others, "product_category") if product_category else others
+
+
 def _period(
-    database_url: str, since: datetime | None, until: datetime, frames: PeriodFrames | None
+    database_url: str,
+    since: datetime | None,
+    until: datetime,
+    frames: PeriodFrames | None,
+    product_category: str | None,
 ) -> PeriodFrames:
     """The frames of ``[since, until)``: read, or cut from ``frames`` read from earlier."""
     start = as_utc(since) if since is not None else pd.Timestamp(0, tz="UTC")
     if frames is None:
-        return load_period_frames(database_url, start, as_utc(until))
+        columns = _columns(PERIOD_EVENT_COLUMNS, product_category)
+        return load_period_frames(database_url, start, as_utc(until), columns=columns)
     return PeriodFrames(
         events=frames.events[(frames.events["occurred_at"] >= start).to_numpy()],
         responses=frames.responses[(frames.responses["submitted_at"] >= start).to_numpy()],

@@ -180,12 +180,13 @@ def _null_paths(
 
 
 def split_paths(keys: np.ndarray, channels: np.ndarray) -> list[tuple[str, ...]]:
-    """The channels of each run of equal ``keys`` (sorted) as one tuple per key, in order:
-    one split of the arrays, not a Python call per group."""
+    """The channels of each run of equal ``keys`` (sorted) as one tuple per key, in order."""
     if len(keys) == 0:
         return []
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return [tuple(part) for part in np.split(channels, starts[1:])]
+    bounds = [*np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]).tolist(), len(keys)]
+    # Slices of a list: a numpy view per path costs more than the path's few channels.
+    names = channels.tolist()
+    return [tuple(names[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def rule_weights(

@@ -3,6 +3,8 @@ the journey map's stage boxes split by channel (a template global its partial ca
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from flask import render_template, request, url_for
@@ -60,6 +62,12 @@ CHANNEL_LABELS = {
 SPLIT_ROWS = 5
 # A report over a period a minute old is as good as a fresh one (see shared.cache).
 ATTRIBUTION_CACHE = TimedCache(seconds=60)
+# Background reads of a page (``start_channel_split``): one pool per process, made lazily.
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+# The split of a shop with no events: nothing to read.
+_DONE_EMPTY: Future = Future()
+_DONE_EMPTY.set_result([])
 
 
 def channel_label(channel: str) -> str:
@@ -132,7 +140,11 @@ def attribution():
 def _page_figures(database_url, since, until, kind, segment, category):
     """Both questions of the page from one read of the period."""
     frames = load_period(
-        database_url, since=since, until=until, lookback_days=DEFAULT_LOOKBACK_DAYS
+        database_url,
+        since=since,
+        until=until,
+        lookback_days=DEFAULT_LOOKBACK_DAYS,
+        product_category=category,
     )
     results = attribution_report(database_url, since=since, until=until, kind=kind, frames=frames)
     stages = stage_channels(
@@ -188,22 +200,20 @@ def _by_stage(rows: list[ChannelAtStage] | list[ChannelShare]) -> list[tuple[str
     return [(stage, [r for r in rows if r.stage == stage]) for stage in STAGES]
 
 
-@bp.app_template_global("journey_channel_split")
-def journey_channel_split(flt) -> dict:
-    """For the journey map's partial: whether the split is on, the link that turns it on or
-    off, and when on the split picture of the map's period and filters."""
-    shown = request.args.get("channels") == "1"
-    args = {k: v for k, v in request.args.items() if k != "channels"}
-    toggle = url_for("dashboard.journey_map", **args, **({} if shown else {"channels": "1"}))
-    found = {"shown": shown, "toggle": toggle, "picture": None}
-    if not shown:
-        return found
+def start_channel_split(flt) -> Future | None:
+    """When the journey map is asked for its split by channel, start reading the split's rows
+    (the map's period and filters) in the background and return their future: the split reads
+    its period while the map runs its own queries. Both are mostly the database's work, which
+    lets go of the interpreter, so the page waits for the slower of the two, not their sum."""
+    if request.args.get("channels") != "1":
+        return None
     database_url = current_settings().database_url
     with session_scope(database_url) as session:
         since, until = _period(data_until(session), PERIODS.get(flt.period, PERIODS["90d"]))
     if until is None:
-        return found
-    rows = ATTRIBUTION_CACHE.get(
+        return _DONE_EMPTY
+    return _background().submit(
+        ATTRIBUTION_CACHE.get,
         ("stages", database_url, since, until, flt.segment, flt.product_category),
         lambda: stage_shares(
             database_url,
@@ -213,6 +223,31 @@ def journey_channel_split(flt) -> dict:
             product_category=flt.product_category,
         ),
     )
+
+
+def _background() -> ThreadPoolExecutor:
+    """The process's pool for a page's background reads, made on first use (after a server
+    forks its workers: threads do not survive a fork)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="page-read")
+        return _pool
+
+
+@bp.app_template_global("journey_channel_split")
+def journey_channel_split(flt, pending: Future | None) -> dict:
+    """For the journey map's partial: whether the split is on, the link that turns it on or
+    off, and when on the split picture of the rows ``start_channel_split`` began reading."""
+    shown = pending is not None
+    args = {k: v for k, v in request.args.items() if k != "channels"}
+    toggle = url_for("dashboard.journey_map", **args, **({} if shown else {"channels": "1"}))
+    found = {"shown": shown, "toggle": toggle, "picture": None}
+    if pending is None:
+        return found
+    rows = pending.result()
+    if not rows:
+        return found
     boxes = []
     for stage, here in _by_stage(rows):
         top = here[:SPLIT_ROWS]

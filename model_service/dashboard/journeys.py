@@ -11,6 +11,7 @@ from model_service import service
 from model_service.critical_journeys import NO_VALUE, TASKS_WITH_REASONS
 from model_service.dashboard import bp, charts
 from model_service.dashboard.advice import answer_reason_label
+from model_service.dashboard.attribution_page import start_channel_split
 from model_service.dashboard.filters import PERIODS, cached_choices
 from model_service.dashboard.formatting import STAGE_LABELS, label, number, percent
 from model_service.dashboard.journey_map import (
@@ -104,6 +105,7 @@ def journey_map():
             period=_choice("period", tuple(PERIODS)) or "90d",
         )
         minimum = current_settings().min_answers
+        split_rows = start_channel_split(flt)
         figures = MAP_CACHE.get(
             (database_url, flt, minimum), lambda: journey_map_figures(session, flt, minimum)
         )
@@ -130,6 +132,7 @@ def journey_map():
         segments=segments,
         categories=categories,
         periods=PERIODS,
+        split_rows=split_rows,
     )
 
 
