@@ -292,6 +292,13 @@ def _read(conn, stmt, time_columns: tuple[str, ...]) -> pd.DataFrame:
         return frame
     # One conversion for every chunk: Arrow unifies the chunks' dictionaries on the way.
     frame = pa.concat_tables(chunks, promote_options="permissive").to_pandas()
+    for column in frame.columns.intersection(CATEGORICAL):
+        if not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            continue  # not text after all (see _arrow_array): the caller makes categories
+        # In sorted order, as pandas makes categories: a dictionary's are in order of appearance.
+        names = frame[column].cat.categories
+        if not names.is_monotonic_increasing:
+            frame[column] = frame[column].cat.reorder_categories(names.sort_values())
     for column in time_columns:
         # SQLite returns text, PostgreSQL aware datetimes; both parse the same way here.
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
