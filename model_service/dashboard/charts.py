@@ -16,6 +16,8 @@ from markupsafe import Markup, escape
 
 Number = float | int
 BAND_ORDER = ("low", "medium", "high")  # bottom to top of a stacked bar
+# Width of a character of a tick label (11 px, the dashboard's sans-serif), for room at the left.
+TICK_CHAR_WIDTH = 6.5
 
 
 @dataclass(frozen=True)
@@ -365,27 +367,29 @@ def grouped_bars(
 ) -> Markup:
     """One group of bars per ``groups`` entry, one bar per ``series`` (classes ``series-i``),
     ``values[group][series]``; ``intervals`` draws a whisker (low, high) on chosen bars."""
-    left, top, bottom, right = 56, 14, 74, 10
-    group_w = bar_width * len(series) + 14
-    width = left + right + group_w * max(len(groups), 1)
-    plot_h = height - top - bottom
     peak = max(
         [v for row in values for v in row] + [hi for _lo, hi in (intervals or {}).values()],
         default=0.0,
     )
     peak = peak or 1.0
+    ticks = [(peak * i / 4, value_fmt(peak * i / 4)) for i in range(5)]
+    # Room on the left for the widest tick label (money can be "SEK 1,234,567").
+    left = max(56, 12 + round(TICK_CHAR_WIDTH * max(len(text) for _v, text in ticks)))
+    top, bottom, right = 14, 74, 10
+    group_w = bar_width * len(series) + 14
+    width = left + right + group_w * max(len(groups), 1)
+    plot_h = height - top - bottom
 
     def y_of(value: float) -> float:
         return top + plot_h - plot_h * max(value, 0.0) / peak
 
     parts: list[str] = []
-    for i in range(5):
-        v = peak * i / 4
+    for v, text in ticks:
         y = y_of(v)
         parts.append(
             f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_num(y)}" '
             f'y2="{_num(y)}"/><text class="tick" x="{left - 6}" y="{_num(y + 4)}" '
-            f'text-anchor="end">{escape(value_fmt(v))}</text>'
+            f'text-anchor="end">{escape(text)}</text>'
         )
     for g, name in enumerate(groups):
         x0 = left + g * group_w + 7
