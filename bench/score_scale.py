@@ -3,7 +3,7 @@
     .venv/bin/python bench/score_scale.py [--customers 100000 --customers 1000000]
                                           [--task brand_switch] [--workdir var/bench-scale]
                                           [--engines local spark] [--limit-gib 8]
-                                          [--copies-of 100000]
+                                          [--copies-of 100000] [--command train]
 
 For each size a synthetic shop (``training.synth``, the generator the tests use) is written
 once into the work folder as PostgreSQL-free SQLite and a Parquet export, and reused by later
@@ -16,6 +16,8 @@ Python workers included). Printed per size and engine: wall time, those three pe
 per second, and Spark's figures as a ratio of the in-process ones. With ``--copies-of N`` a
 larger size is written as copies of the N-customer shop under new ids (see ``replicate``).
 An engine whose tree passes ``--limit-gib`` is stopped and reported as over the limit.
+``--command train`` measures `kundresa train` the same way instead (the whole history read by
+one process, against snapshots built on Spark and a sample of them fitted in the driver).
 
 Targets (issue 18): Spark's peak driver memory does not grow with the number of customers;
 at 1,000,000 customers the in-process path finishes under 8 GiB or is shown to exceed it
@@ -243,6 +245,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "var" / "bench-scale")
     parser.add_argument("--engines", nargs="+", default=["local", "spark"])
     parser.add_argument("--limit-gib", type=float, default=8.0)
+    parser.add_argument("--command", choices=("score", "train"), default="score")
     parser.add_argument(
         "--copies-of",
         type=int,
@@ -260,7 +263,8 @@ def main() -> None:
         "KUNDRESA_VAR_DIR": str(workdir / "var"),
         "PYTHONPATH": str(ROOT),
     }
-    train_models(workdir, env)
+    if args.command == "score":
+        train_models(workdir, env)
     limit = int(args.limit_gib * GIB)
     results = {}
     for size in sizes:
@@ -275,14 +279,25 @@ def main() -> None:
             # per engine would cost 30 GB of disk at a million customers.
             database = folder / "kundresa.db"
             _clear_scores(database)
-            command = [
-                sys.executable, "-m", "kundresa", "score", "--task", args.task,
-                "--as-of", END.strftime("%Y-%m-%d"), "--no-progress",
-            ]  # fmt: skip
+            if args.command == "train":
+                command = [
+                    sys.executable,
+                    "-m",
+                    "kundresa",
+                    "train",
+                    "--task",
+                    args.task,
+                    "--quiet",
+                ]
+            else:
+                command = [
+                    sys.executable, "-m", "kundresa", "score", "--task", args.task,
+                    "--as-of", END.strftime("%Y-%m-%d"), "--no-progress",
+                ]  # fmt: skip
             if engine == "spark":
                 command += ["--engine", "spark", "--master", "local[2]"]
                 command += ["--source", str(folder / "parquet")]
-            log = workdir / f"score-{size}-{engine}.log"
+            log = workdir / f"{args.command}-{size}-{engine}.log"
             env_db = {**env, "DATABASE_URL": f"sqlite:///{database}"}
             found = run_measured(command, env_db, limit, log)
             results[size, engine] = found

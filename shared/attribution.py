@@ -42,14 +42,19 @@ INTERVAL = (2.5, 97.5)
 
 
 def normalise_channels(channels: pd.Series) -> pd.Series:
-    """Channel names as plain strings, an unknown name as ``other`` (missing stays missing)."""
+    """Channel names as a categorical, an unknown name as ``other`` (missing stays missing)."""
     text = channels.astype("category")
     names = text.cat.categories.astype(object)
-    known = names.where(names.isin(CHANNELS), OTHER)
-    # Renaming the categories, not the rows: a period holds a few names and many events.
+    known = np.asarray(names.where(names.isin(CHANNELS), OTHER), dtype=object)
+    # Renaming the categories, not the rows: a period holds a few names and many events. Kept
+    # categorical (of plain strings): a column of strings is converted each time it is read.
+    kept, remap = np.unique(known, return_inverse=True) if len(known) else (known, known)
     codes = text.cat.codes.to_numpy()
-    found = np.asarray(known, dtype=object)[codes] if len(names) else np.full(len(codes), None)
-    return pd.Series(np.where(codes >= 0, found, None), index=channels.index, dtype=object)
+    new_codes = np.where(codes >= 0, remap[np.maximum(codes, 0)] if len(known) else -1, -1)
+    categories = pd.Index(kept, dtype=object)
+    return pd.Series(
+        pd.Categorical.from_codes(new_codes, categories=categories), index=channels.index
+    )
 
 
 def person_codes(events: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
@@ -98,7 +103,7 @@ def conversions_and_touches(
         {
             "person": person[touching],
             "at": events["occurred_at"].array[touching],
-            "channel": events["channel"].to_numpy()[touching],
+            "channel": events["channel"].array[touching],
         }
     )
     return conversions, touches
@@ -261,12 +266,12 @@ def attribute_rule(
     weights = rule_weights(paths.touches, rule, half_life_days)
     credit = pd.DataFrame(
         {
-            "channel": paths.touches["channel"].to_numpy(),
+            "channel": paths.touches["channel"].array,
             "share": weights,
             "revenue": weights * paths.touches["conversion_id"].map(value).to_numpy(),
         }
     )
-    sums = credit.groupby("channel")[["revenue", "share"]].sum()
+    sums = credit.groupby("channel", observed=True)[["revenue", "share"]].sum()
     channels = [
         ChannelCredit(str(ch), float(row.revenue), float(row.share)) for ch, row in sums.iterrows()
     ]

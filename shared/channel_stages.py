@@ -76,7 +76,7 @@ def entry_channels(events: pd.DataFrame, person: np.ndarray | None = None) -> pd
     it of the same person (events must be in time order per person)."""
     if person is None:
         person, _customers = person_codes(events)
-    channel = normalise_channels(events["channel"]).astype("category")
+    channel = normalise_channels(events["channel"])
     code = channel.cat.codes.to_numpy().astype(float)
     code[code < 0] = np.nan
     at = events["occurred_at"]
@@ -84,9 +84,9 @@ def entry_channels(events: pd.DataFrame, person: np.ndarray | None = None) -> pd
     last_code = pd.Series(code).groupby(person).ffill().to_numpy()
     last_at = seen_at.groupby(person).ffill()
     recent = ((at - last_at) <= SESSION_GAP).to_numpy() & ~np.isnan(last_code)
-    names = np.asarray(channel.cat.categories, dtype=object)
-    found = names[np.where(recent, last_code, 0).astype(int)] if len(names) else None
-    return pd.Series(np.where(recent, found, NO_CHANNEL), index=events.index, dtype=object)
+    names = pd.Index([*channel.cat.categories, NO_CHANNEL], dtype=object)
+    codes = np.where(recent, np.nan_to_num(last_code), len(names) - 1).astype(int)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=events.index)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def stage_entries(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Index]:
         {
             "person": person,
             "rank": event_stages(events, person),
-            "channel": entry_channels(events, person).to_numpy(),
+            "channel": entry_channels(events, person).array,
             "at": events["occurred_at"].array,
         }
     )
@@ -119,7 +119,9 @@ def channel_shares(events: pd.DataFrame) -> list[ChannelShare]:
     """Per stage, the people who entered it through each channel and their share: what the
     journey map's split shows (``channels_by_stage`` adds what became of them)."""
     entries, _known = stage_entries(events)
-    counts = entries.groupby(["rank", "channel"]).size().rename("entered").reset_index()
+    counts = (
+        entries.groupby(["rank", "channel"], observed=True).size().rename("entered").reset_index()
+    )
     totals = counts.groupby("rank")["entered"].transform("sum")
     rows = [
         ChannelShare(STAGES[int(rank)], str(channel), int(entered), float(entered / total))
@@ -144,7 +146,7 @@ def channels_by_stage(events: pd.DataFrame, responses: pd.DataFrame) -> list[Cha
     answers = _answers_after_entry(entries, responses, known)
     totals = entries.groupby("rank").size()
     table = (
-        entries.groupby(["rank", "channel"])
+        entries.groupby(["rank", "channel"], observed=True)
         .agg(entered=("person", "size"), went_on=("went_on", "sum"))
         .reset_index()
     )
@@ -208,7 +210,7 @@ def _answers_after_entry(
             detractors=joined["nps"] <= DETRACTOR_MAX,
             satisfied=joined["csat"] >= SATISFIED_MIN,
         )
-        .groupby(["rank", "channel"])
+        .groupby(["rank", "channel"], observed=True)
         .agg(
             responses=("person", "size"),
             nps_n=("nps", "count"),
