@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,40 @@ def database_url(request, tmp_path: Path, postgres_template) -> Iterator[str]:
     dispose_engines()
     with _postgres_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+JOURNEY_TABLES = ("customers", "identities", "journey_events", "responses")
+
+
+@contextmanager
+def journey_tables_on_postgres(sqlite_url: str, postgres_template: str | None) -> Iterator[str]:
+    """A fresh PostgreSQL database holding a SQLite shop's journey tables (customers, identity
+    links, events, answers), dropped afterwards; skips when PostgreSQL is not configured."""
+    from sqlalchemy import MetaData, create_engine, select
+
+    if postgres_template is None:
+        pytest.skip("set KUNDRESA_TEST_POSTGRES_URL to run on PostgreSQL")
+    name = f"kundresa_t_{uuid.uuid4().hex[:10]}"
+    with _postgres_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    url = _database_url(name)
+    source, target = create_engine(sqlite_url), create_engine(url)
+    meta, target_meta = MetaData(), MetaData()
+    meta.reflect(source, only=JOURNEY_TABLES)
+    target_meta.reflect(target, only=JOURNEY_TABLES)
+    with source.connect() as read, target.begin() as write:
+        for table in JOURNEY_TABLES:
+            rows = [dict(r._mapping) for r in read.execute(select(meta.tables[table]))]
+            for start in range(0, len(rows), 5000):
+                write.execute(target_meta.tables[table].insert(), rows[start : start + 5000])
+    source.dispose()
+    target.dispose()
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        with _postgres_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

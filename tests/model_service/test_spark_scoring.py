@@ -14,23 +14,22 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData, create_engine, func, select
+from sqlalchemy import func, select
 
 from shared.db.session import dispose_engines, session_scope
 from shared.db.tables import RiskScore
 from shared.spark.session import java_executable
+from tests.conftest import journey_tables_on_postgres
 
 pytestmark = pytest.mark.skipif(
     java_executable() is None,
     reason="Spark needs a Java runtime (apt-get install openjdk-17-jre-headless)",
 )
 
-TABLES = ("customers", "identities", "journey_events", "responses")
 # The test shop is small: 4 groups of people instead of 16 still spread people over several
 # groups, with a quarter of the Python calls and shuffle tasks.
 SMALL_SHOP = {"spark.sql.shuffle.partitions": "4"}
@@ -94,31 +93,8 @@ def test_spark_scores_equal_the_in_process_scores(trained, tmp_path, task, days_
 @pytest.fixture
 def postgres_copy(trained, postgres_template):
     """The trained shop's journey tables copied into a fresh PostgreSQL database."""
-    if postgres_template is None:
-        pytest.skip("set KUNDRESA_TEST_POSTGRES_URL to run on PostgreSQL")
-    from tests.conftest import _database_url, _postgres_admin
-
-    name = f"kundresa_t_{uuid.uuid4().hex[:10]}"
-    with _postgres_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
-    url = _database_url(name)
-    source = create_engine(trained.database_url)
-    target = create_engine(url)
-    meta = MetaData()
-    meta.reflect(source, only=TABLES)
-    target_meta = MetaData()
-    target_meta.reflect(target, only=TABLES)
-    with source.connect() as read, target.begin() as write:
-        for table in TABLES:
-            rows = [dict(r._mapping) for r in read.execute(select(meta.tables[table]))]
-            for start in range(0, len(rows), 5000):
-                write.execute(target_meta.tables[table].insert(), rows[start : start + 5000])
-    source.dispose()
-    target.dispose()
-    yield url
-    dispose_engines()
-    with _postgres_admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with journey_tables_on_postgres(trained.database_url, postgres_template) as url:
+        yield url
 
 
 def test_spark_reads_postgresql_over_jdbc_and_scores_the_same(trained, tmp_path, postgres_copy):

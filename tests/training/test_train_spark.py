@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from shared.spark.session import java_executable
+from tests.conftest import journey_tables_on_postgres
 from tests.training.conftest import mlflow_store
 
 needs_java = pytest.mark.skipif(
@@ -53,31 +54,64 @@ def _same_part(expected: pd.DataFrame, got: pd.DataFrame, features, categorical,
                 assert np.max(np.abs(left[both] - right[both])) < 1e-9, (what, name)
 
 
-@needs_java
-def test_the_spark_dataset_equals_the_in_process_dataset(shop, tmp_path):
+def _spark():
+    """This worker's session, with the JDBC driver on its classpath when the machine has it
+    (as `kundresa train` makes it: the first session of a process is the one it keeps)."""
+    from shared.spark.session import DEFAULT_JDBC_JAR, spark_session
+
+    jars = [DEFAULT_JDBC_JAR] if DEFAULT_JDBC_JAR.is_file() else []
+    return spark_session(MASTER, app_name="kundresa test train", jars=jars)
+
+
+def _both_ways(local_url: str, spark_url: str, scratch):
+    """The in-process dataset read from ``local_url`` and the Spark one read from
+    ``spark_url``, every row kept."""
     from shared.journey_loader import load_journey_frames
-    from shared.spark.session import spark_session
     from shared.spark.sources import read_tables
     from training.datasets import brand_switch_dataset
     from training.spark_train import spark_brand_switch_dataset
 
     now = datetime.now(UTC)
-    frames = load_journey_frames(shop.database_url, now)
+    frames = load_journey_frames(local_url, now)
     expected = brand_switch_dataset(frames, horizon_days=90, max_train_rows=None, seed=0)
-    spark = spark_session(MASTER, app_name="kundresa test train")
-    tables = read_tables(spark, shop.database_url, None, tmp_path / "export", now)
+    tables = read_tables(_spark(), spark_url, None, scratch, now)
     got = spark_brand_switch_dataset(tables, horizon_days=90, sample_rows=10**7, seed=0)
+    return expected, got
 
+
+def _assert_same_dataset(expected, got) -> None:
     assert got.train_cutoffs == expected.train_cutoffs
     assert got.validation_cutoff == expected.validation_cutoff
     assert got.evaluation_cutoff == expected.evaluation_cutoff
     assert got.features == expected.features
     for what in ("train", "validation", "evaluation"):
         _same_part(getattr(expected, what), getattr(got, what), got.features, got.categorical, what)
+
+
+@needs_java
+def test_the_spark_dataset_equals_the_in_process_dataset(shop, tmp_path):
+    expected, got = _both_ways(shop.database_url, shop.database_url, tmp_path / "export")
+
+    _assert_same_dataset(expected, got)
     total = len(expected.train) + len(expected.validation) + len(expected.evaluation)
     assert got.params["rows_total"] == got.params["rows_sampled"] == total
     assert got.params["sample_fraction"] == 1.0
     assert "test window kept whole" in got.params["sampling"]
+
+
+@needs_java
+def test_the_spark_dataset_read_over_jdbc_equals_the_in_process_dataset(
+    shop, tmp_path, postgres_template
+):
+    """The shop copied into PostgreSQL and read by Spark over JDBC (the path of a production
+    database) gives the dataset one process reads from the SQLite original."""
+    from shared.spark.session import DEFAULT_JDBC_JAR
+
+    if not DEFAULT_JDBC_JAR.is_file():  # scripts/ensure-jdbc-driver installs it where it may
+        pytest.skip("no PostgreSQL JDBC driver: apt-get install libpostgresql-jdbc-java")
+    with journey_tables_on_postgres(shop.database_url, postgres_template) as url:
+        expected, got = _both_ways(shop.database_url, url, tmp_path / "scratch")
+    _assert_same_dataset(expected, got)
 
 
 def _train(shop, tmp_path, *extra: str) -> dict[str, str]:
