@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import delete, select
 
 from kundresa import job_runs
@@ -50,7 +51,7 @@ def test_signed_out_visitor_is_sent_to_sign_in(page, live_site: LiveSite):
     page.fill("#email", AGENT)
     page.fill("#password", "wrong password")
     page.click("button[type=submit]")
-    assert "The e-mail or password is wrong." in page.content()
+    expect(page.locator("body")).to_contain_text("The e-mail or password is wrong.")
     screenshot(page, "01b-sign-in-refused")
 
 
@@ -78,11 +79,11 @@ def test_agent_filters_opens_a_customer_takes_and_resolves_the_case(page, live_s
 
     page.fill("#note-brand_switch", "Calling this afternoon")
     page.click("#case-brand_switch button[value=take]")
-    assert "You have taken this case." in page.content()
+    expect(page.locator("body")).to_contain_text("You have taken this case.")
     page.fill("#note-brand_switch", "Offered free express delivery; customer happy")
     page.click("#case-brand_switch button[value=resolved]")
-    assert "Case resolved." in page.content()
-    assert "Offered free express delivery" in page.content()
+    expect(page.locator("body")).to_contain_text("Case resolved.")
+    expect(page.locator("body")).to_contain_text("Offered free express delivery")
     screenshot(page, "05-customer-resolved")
 
     page.goto(live_site.base_url + "/dashboard/?stage=loyalty")
@@ -140,7 +141,7 @@ def test_other_pages_render(page, live_site: LiveSite):
     assert page.locator(".model-card dd", has_text="v1").count() >= 2
     screenshot(page, "12-models")
     page.goto(live_site.base_url + "/dashboard/customers/nobody-at-all")
-    assert "Not found" in page.content()
+    expect(page.locator("body")).to_contain_text("Not found")
     screenshot(page, "13-not-found")
     with page.expect_navigation():
         page.select_option("#locale", "sv")  # submits itself, then comes back here

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import insert, select
 
 from model_service.app import create_app
@@ -241,13 +242,13 @@ def test_support_assigns_resolves_and_sees_the_resolved_customer(chromium, live_
         bo.locator("select[name=assignee]").select_option(COLLEAGUE)
         bo.locator("form.assign button").click()
         page.wait_for_load_state()
-        assert f"The case is now {COLLEAGUE}'s." in page.content()
+        expect(page.locator("body")).to_contain_text(f"The case is now {COLLEAGUE}'s.")
         assert page.locator("#my-cases tr[data-customer=q-bo]").count() == 0
         screenshot(page, "cases-01-after-assigning")
 
         page.locator("#my-cases tr[data-customer=q-cy] button[name=resolve]").click()
         page.wait_for_load_state()
-        assert "Case resolved." in page.content()
+        expect(page.locator("body")).to_contain_text("Case resolved.")
         assert page.locator("#my-cases tr[data-customer]").count() == 0
         assert page.locator("#unassigned tr[data-customer=q-cy]").count() == 0  # not offered again
         screenshot(page, "cases-02-after-resolving")
