@@ -182,6 +182,9 @@ def _exit_moments(
     )
     touched = touched.dropna(subset=["visitor_id"]).sort_values("occurred_at")
     left = exits[["visitor_id", "occurred_at"]].sort_values("occurred_at")
+    # merge_asof wants one key type; ids come as Arrow strings or Python objects by reader.
+    touched["visitor_id"] = touched["visitor_id"].astype(object)
+    left = left.assign(visitor_id=left["visitor_id"].astype(object))
     matched = pd.merge_asof(
         left.rename(columns={"occurred_at": "exit_at"}),
         touched.rename(columns={"occurred_at": "touched_at"}),
@@ -222,7 +225,9 @@ def build_cart_features(frames: JourneyFrames, cutoff: datetime) -> pd.DataFrame
     return build_cart_features_at(frames, open_carts(frames, cutoff))
 
 
-def build_cart_features_at(frames: JourneyFrames, snapshots: pd.DataFrame) -> pd.DataFrame:
+def build_cart_features_at(
+    frames: JourneyFrames, snapshots: pd.DataFrame, known_at: datetime | None = None
+) -> pd.DataFrame:
     """Cart features for (cart, as_of) snapshots, each from events strictly before its as_of.
 
     ``snapshots`` has index cart_id (repeats allowed) and a column as_of. Training uses the
@@ -230,7 +235,10 @@ def build_cart_features_at(frames: JourneyFrames, snapshots: pd.DataFrame) -> pd
     A cart belongs to its visitor: cart and session features come from the visitor's own
     events, so they do not change when the visitor is identified later. The customer (and the
     customer's history: segment, stage, past purchases) counts only when the visitor was
-    identified before the snapshot; ``customer_id`` is NaN otherwise.
+    identified before the snapshot; ``customer_id`` is NaN otherwise. A customer's history
+    holds the visitors linked to them before ``known_at`` (default: the latest snapshot);
+    training passes the end of the snapshot window, so that a row does not depend on which
+    other snapshots were drawn with it.
     """
     columns = ["visitor_id", "customer_id", *CART_FEATURES]
     text_columns = ["visitor_id", "customer_id", *CART_CATEGORICAL]
@@ -241,6 +249,8 @@ def build_cart_features_at(frames: JourneyFrames, snapshots: pd.DataFrame) -> pd
     snaps["as_of"] = pd.to_datetime(snaps["as_of"], utc=True)
     snaps["row"] = np.arange(len(snaps))
     latest = snaps["as_of"].max()
+    if known_at is not None:
+        latest = max(latest, as_utc(known_at))
     ev = known_events(frames, latest, anonymous=True)
 
     carts = ev[ev["cart_id"].isin(set(snaps["cart_id"]))]

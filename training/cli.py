@@ -458,7 +458,7 @@ def export(
     default="local",
     show_default=True,
     help="local: one process. spark: snapshots built on Apache Spark, fitted on a sample "
-    "(brand_switch; pip install 'kundresa[spark]' and Java).",
+    "(pip install 'kundresa[spark]' and Java).",
 )
 @spark_source_options
 @click.option(
@@ -572,7 +572,7 @@ def _train_on_spark(
     sample_rows: int,
 ):
     from shared.spark.session import SparkUnavailable, preflight
-    from training.spark_train import SparkTrainingUnsupported, train_on_spark
+    from training.spark_train import train_on_spark
 
     try:
         # Before anything is read: a missing Java, pyspark or driver is one line, at once.
@@ -580,22 +580,19 @@ def _train_on_spark(
     except SparkUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     with _user_errors():
-        try:
-            return train_on_spark(
-                database_url,
-                task,
-                tracking_uri,
-                cutoff,
-                horizon_days,
-                master=master,
-                source=source,
-                jdbc_jar=jdbc_jar,
-                sample_rows=sample_rows,
-                seed=seed,
-                progress=not quiet,
-            )
-        except SparkTrainingUnsupported as exc:
-            raise click.ClickException(str(exc)) from None
+        return train_on_spark(
+            database_url,
+            task,
+            tracking_uri,
+            cutoff,
+            horizon_days,
+            master=master,
+            source=source,
+            jdbc_jar=jdbc_jar,
+            sample_rows=sample_rows,
+            seed=seed,
+            progress=not quiet,
+        )
 
 
 @click.command()

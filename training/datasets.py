@@ -414,11 +414,17 @@ def cart_snapshots(
 
 
 def cart_rows(
-    frames: JourneyFrames, snapshots: pd.DataFrame, spans: pd.DataFrame | None = None
+    frames: JourneyFrames,
+    snapshots: pd.DataFrame,
+    spans: pd.DataFrame | None = None,
+    known_at: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Cart features at each snapshot, its moment, and the label: 1 when the cart is not bought
-    within ``CART_HORIZON`` after the snapshot."""
-    rows = build_cart_features_at(frames, snapshots)
+    within ``CART_HORIZON`` after the snapshot. ``known_at`` is the end of the part's snapshot
+    window (see ``build_cart_features_at``): a row then depends on its own cart and person
+    only, not on which other snapshots were drawn, so a sample or a share of the customers
+    (Spark) gives the same row."""
+    rows = build_cart_features_at(frames, snapshots, known_at)
     rows["cutoff"] = pd.to_datetime(snapshots["as_of"], utc=True).array
     rows["moment"] = snapshots["moment"].to_numpy()
     spans = cart_spans(frames.events) if spans is None else spans
@@ -435,6 +441,110 @@ def first_snapshots(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[(rows["moment"] == "change") & just_opened]
 
 
+@dataclass(frozen=True)
+class CartWindows:
+    """When cart abandonment's snapshots are taken: [start, end) of each part, oldest first.
+    Each part's 24-hour label windows end before the next part starts."""
+
+    train: tuple[pd.Timestamp, pd.Timestamp]
+    validation: tuple[pd.Timestamp, pd.Timestamp]
+    test: tuple[pd.Timestamp, pd.Timestamp]
+    evaluation_days: int
+    validation_days: int
+
+    def parts(self) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+def cart_windows(
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    cutoff: datetime | None = None,
+    evaluation_days: int = 30,
+    validation_days: int = 30,
+    training_days: int = 180,
+) -> CartWindows:
+    """The snapshot windows of ``cart_abandonment_dataset`` for events from ``start`` to ``end``
+    (the earliest and latest event): what the in-process and the Spark trainer both use."""
+    eval_start, eval_end = _cart_test_window(end, cutoff, evaluation_days)
+    validation_end = eval_start - CART_HORIZON
+    validation_start = validation_end - pd.Timedelta(days=validation_days)
+    train_end = validation_start - CART_HORIZON
+    train_start = max(start + pd.Timedelta(days=7), train_end - pd.Timedelta(days=training_days))
+    if train_start >= train_end:
+        raise NotEnoughData("not enough history before the cutoff for cart snapshots")
+    return CartWindows(
+        train=(train_start, train_end),
+        validation=(validation_start, validation_end),
+        test=(eval_start, eval_end),
+        evaluation_days=evaluation_days,
+        validation_days=validation_days,
+    )
+
+
+def cart_part_rows(
+    frames: JourneyFrames,
+    windows: CartWindows,
+    sample: Callable[[str, pd.DataFrame], pd.DataFrame] | None = None,
+    progress: Callable[[str], None] | None = None,
+    parts: tuple[str, ...] = ("train", "validation", "test"),
+) -> dict[str, pd.DataFrame]:
+    """The labelled rows of each of ``parts``: the carts' decision moments in the part's window
+    (``sample(part, snapshots)`` draws from them when given), their features and labels.
+    Pure on any share of the people, so Spark runs it per group of them."""
+    if progress:
+        progress("cart decision moments")
+    moments = cart_decision_moments(frames.events)
+    spans = cart_spans(frames.events)
+    out: dict[str, pd.DataFrame] = {}
+    for part in parts:
+        start, end = windows.parts()[part]
+        snapshots = cart_snapshots(frames, start, end, moments)
+        if sample is not None:
+            snapshots = sample(part, snapshots)
+        if progress:
+            progress(f"cart features ({len(snapshots):,} {part} snapshots)")
+        out[part] = cart_rows(frames, snapshots, spans, known_at=end)
+    return out
+
+
+def cart_abandonment_from_parts(
+    windows: CartWindows,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    params: dict[str, object] | None = None,
+) -> Dataset:
+    """The ``Dataset`` of cart abandonment from its labelled rows, however they were built."""
+    _require_both_classes(train, "training")
+    _require_both_classes(validation, "validation")
+    (train_start, train_end), (validation_start, validation_end) = windows.train, windows.validation
+    return Dataset(
+        task=CART_ABANDONMENT.name,
+        features=list(CART_FEATURES),
+        categorical=list(CART_CATEGORICAL),
+        train=train,
+        evaluation=evaluation,
+        evaluation_cutoff=windows.test[0].to_pydatetime(),
+        train_cutoffs=[train_start.to_pydatetime(), train_end.to_pydatetime()],
+        horizon=CART_HORIZON.to_pytimedelta(),
+        params={
+            "snapshots": "decision moments: " + ", ".join(CART_MOMENTS),
+            "evaluation_days": windows.evaluation_days,
+            "validation_days": windows.validation_days,
+            **(params or {}),
+        },
+        validation=validation,
+        validation_cutoff=validation_start.to_pydatetime(),
+        definition=cart_abandonment_definition(),
+        baselines={
+            "idle_time": ["minutes_idle"],
+            "session_logistic": list(CART_SESSION_FEATURES),
+        },
+        train_data_end=(validation_end + CART_HORIZON).to_pydatetime(),
+    )
+
+
 def cart_abandonment_dataset(
     frames: JourneyFrames,
     cutoff: datetime | None = None,
@@ -449,60 +559,14 @@ def cart_abandonment_dataset(
     """Carts at decision moments, split in time: training, then validation, then the test
     window starting at ``cutoff``; each part's 24-hour label windows end before the next begins.
     """
-    eval_start = _cart_evaluation_start(frames, cutoff, evaluation_days)
-    validation_end = eval_start - CART_HORIZON
-    validation_start = validation_end - pd.Timedelta(days=validation_days)
-    train_end = validation_start - CART_HORIZON
-    train_start = max(
-        data_start(frames) + pd.Timedelta(days=7), train_end - pd.Timedelta(days=training_days)
+    windows = cart_windows(
+        data_start(frames), data_end(frames), cutoff, evaluation_days, validation_days,
+        training_days,
+    )  # fmt: skip
+    parts = cart_part_rows(
+        frames, windows, _cart_sampler(max_train_rows, max_eval_rows, seed), progress
     )
-    if train_start >= train_end:
-        raise NotEnoughData("not enough history before the cutoff for cart snapshots")
-    if progress:
-        progress("cart decision moments")
-    moments = cart_decision_moments(frames.events)
-    spans = cart_spans(frames.events)
-    train_snaps = _sample(
-        cart_snapshots(frames, train_start, train_end, moments), max_train_rows, seed
-    )
-    if progress:
-        progress(f"cart features ({len(train_snaps):,} training snapshots)")
-    train = cart_rows(frames, train_snaps, spans)
-    _require_both_classes(train, "training")
-    validation = cart_rows(
-        frames,
-        _sample(
-            cart_snapshots(frames, validation_start, validation_end, moments), max_eval_rows, seed
-        ),
-        spans,
-    )
-    _require_both_classes(validation, "validation")
-    evaluation, _ = cart_abandonment_evaluation(
-        frames, eval_start, evaluation_days, max_eval_rows, seed, progress, moments, spans
-    )
-    return Dataset(
-        task=CART_ABANDONMENT.name,
-        features=list(CART_FEATURES),
-        categorical=list(CART_CATEGORICAL),
-        train=train,
-        evaluation=evaluation,
-        evaluation_cutoff=eval_start.to_pydatetime(),
-        train_cutoffs=[train_start.to_pydatetime(), train_end.to_pydatetime()],
-        horizon=CART_HORIZON.to_pytimedelta(),
-        params={
-            "snapshots": "decision moments: " + ", ".join(CART_MOMENTS),
-            "evaluation_days": evaluation_days,
-            "validation_days": validation_days,
-        },
-        validation=validation,
-        validation_cutoff=validation_start.to_pydatetime(),
-        definition=cart_abandonment_definition(),
-        baselines={
-            "idle_time": ["minutes_idle"],
-            "session_logistic": list(CART_SESSION_FEATURES),
-        },
-        train_data_end=(validation_end + CART_HORIZON).to_pydatetime(),
-    )
+    return cart_abandonment_from_parts(windows, parts["train"], parts["validation"], parts["test"])
 
 
 def cart_abandonment_evaluation(
@@ -512,31 +576,45 @@ def cart_abandonment_evaluation(
     max_eval_rows: int | None = 100_000,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
-    moments: pd.DataFrame | None = None,
-    spans: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
     """The test rows of ``cart_abandonment_dataset`` alone (the same sample for the same
     seed), and where their period starts."""
-    eval_start = _cart_evaluation_start(frames, cutoff, evaluation_days)
-    eval_end = min(data_end(frames) - CART_HORIZON, eval_start + pd.Timedelta(days=evaluation_days))
-    snapshots = _sample(cart_snapshots(frames, eval_start, eval_end, moments), max_eval_rows, seed)
-    if progress:
-        progress(f"cart features ({len(snapshots):,} evaluation snapshots)")
-    return cart_rows(frames, snapshots, spans), eval_start
+    eval_start, eval_end = _cart_test_window(data_end(frames), cutoff, evaluation_days)
+    # Only the test window is read: the other windows' bounds do not matter here.
+    windows = CartWindows(
+        train=(eval_start, eval_start),
+        validation=(eval_start, eval_start),
+        test=(eval_start, eval_end),
+        evaluation_days=evaluation_days,
+        validation_days=0,
+    )
+    sample = _cart_sampler(None, max_eval_rows, seed)
+    return cart_part_rows(frames, windows, sample, progress, parts=("test",))["test"], eval_start
 
 
-def _cart_evaluation_start(
-    frames: JourneyFrames, cutoff: datetime | None, evaluation_days: int
-) -> pd.Timestamp:
-    end = data_end(frames) - CART_HORIZON
+def _cart_sampler(
+    max_train_rows: int | None, max_eval_rows: int | None, seed: int
+) -> Callable[[str, pd.DataFrame], pd.DataFrame]:
+    def sample(part: str, snapshots: pd.DataFrame) -> pd.DataFrame:
+        return _sample(snapshots, max_train_rows if part == "train" else max_eval_rows, seed)
+
+    return sample
+
+
+def _cart_test_window(
+    end: pd.Timestamp, cutoff: datetime | None, evaluation_days: int
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) of the test snapshots: from ``cutoff`` (default: midnight ``evaluation_days``
+    before the last moment whose 24-hour window the events cover) for ``evaluation_days``."""
+    last = end - CART_HORIZON
     eval_start = (
         as_utc(cutoff)
         if cutoff is not None
-        else (end - pd.Timedelta(days=evaluation_days)).floor("D")
+        else (last - pd.Timedelta(days=evaluation_days)).floor("D")
     )
-    if eval_start >= end:
+    if eval_start >= last:
         raise NotEnoughData(f"cutoff {eval_start:%Y-%m-%d} leaves no evaluation period")
-    return eval_start
+    return eval_start, min(last, eval_start + pd.Timedelta(days=evaluation_days))
 
 
 def as_utc_datetime(moment) -> datetime:

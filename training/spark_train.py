@@ -13,7 +13,11 @@ training rows, the customer id for the others) falls below the part's fraction, 
 seed keeps the same rows whatever the partitioning. The test window is kept whole when it is
 at most half of ``sample_rows`` and the training and validation rows share the rest; otherwise
 every part is sampled at the same fraction. The run's params say which, with the row counts.
-Cart abandonment's snapshots (per-cart decision moments) are not built on Spark yet.
+
+Cart abandonment's rows (each cart at its decision moments in the training, validation and test
+windows of ``training.datasets.cart_windows``) are built per group of people by
+``training.datasets.cart_part_rows``, the in-process builder, on the events as known when the
+job started; the same sampling then applies, by a hash of ``cart@moment``.
 """
 
 from __future__ import annotations
@@ -28,18 +32,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shared.spark.features import KEY_COLUMNS, resolved_tables, task_features
+from shared.cart_features import CART_CATEGORICAL, CART_FEATURES
+from shared.features import typed_columns
+from shared.journey_frames import as_utc
+from shared.spark.features import (
+    KEY_COLUMNS,
+    frames_of_group,
+    people_rows,
+    person_labels,
+    resolved_tables,
+    task_features,
+)
 from shared.spark.session import jdbc_jar as jdbc_jar_path
 from shared.spark.session import preflight, spark_session
 from shared.spark.sources import read_tables
-from shared.tasks import BRAND_SWITCH, task_by_name
+from shared.tasks import BRAND_SWITCH, CART_ABANDONMENT, task_by_name
 from training.datasets import (
     BrandSwitchSchedule,
+    CartWindows,
     Dataset,
     NotEnoughData,
     brand_switch_from_parts,
     brand_switch_repurchasers,
     brand_switch_schedule,
+    cart_abandonment_from_parts,
+    cart_part_rows,
+    cart_windows,
 )
 from training.progress import Steps
 from training.train import TrainResult, train_built
@@ -49,11 +67,8 @@ log = logging.getLogger(__name__)
 DEFAULT_SAMPLE_ROWS = 200_000
 # Hash values are cut to 53 bits so they map exactly onto [0, 1) as doubles.
 _HASH_BITS = 53
-SPARK_TASKS = (BRAND_SWITCH.name,)
-
-
-class SparkTrainingUnsupported(ValueError):
-    """The task's snapshots are not built on Spark (yet)."""
+_EPOCH = pd.Timestamp(0, tz="UTC")
+_CART_ROW_COLUMNS = ["visitor_id", "customer_id", *CART_FEATURES, "cutoff", "moment", "label"]
 
 
 @dataclass(frozen=True)
@@ -101,11 +116,6 @@ def train_on_spark(
 ) -> TrainResult:
     """Build ``task``'s snapshots on Spark, then fit, log and register as ``train`` does."""
     spec = task_by_name(task)
-    if spec.name not in SPARK_TASKS:
-        raise SparkTrainingUnsupported(
-            f"{spec.name} is not trained on Spark yet (only {', '.join(SPARK_TASKS)}); "
-            "train it with --engine local"
-        )
     if sample_rows < 1:
         raise ValueError("--sample-rows must be at least 1")
     jar = preflight(jdbc=source is None and database_url.startswith("postgresql"), jar=jdbc_jar)
@@ -119,9 +129,12 @@ def train_on_spark(
 
         def build(steps: Steps) -> Dataset:
             steps("reading journey events (Spark)")
-            tables = read_tables(spark, database_url, source, Path(scratch), datetime.now(UTC))
+            now = datetime.now(UTC)
+            tables = read_tables(spark, database_url, source, Path(scratch), now)
+            if spec.name == CART_ABANDONMENT.name:
+                return spark_cart_dataset(tables, now, cutoff, sample_rows, seed, steps, buckets)
             return spark_brand_switch_dataset(
-                tables, horizon_days, cutoff, sample_rows, seed, steps, buckets
+                tables, horizon_days, cutoff, sample_rows, seed, steps, buckets, known=now
             )
 
         return train_built(
@@ -143,18 +156,25 @@ def spark_brand_switch_dataset(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     buckets: int | None = None,
+    known: datetime | None = None,
 ) -> Dataset:
-    """``brand_switch_dataset`` with its rows built on Spark and sampled to ``sample_rows``."""
+    """``brand_switch_dataset`` with its rows built on Spark and sampled to ``sample_rows``.
+    People are found once, in the events as known at ``known`` (default: now), and grouped
+    that way at every cutoff."""
     from pyspark.sql import functions as F
 
     start, end = _event_bounds(tables)
     schedule = brand_switch_schedule(start, end, horizon_days, cutoff, progress=progress)
     snapshots = _snapshots(schedule)
+    if progress:
+        progress("finding people (customers, visitors, carts) on Spark")
+    known_ts = as_utc(known or datetime.now(UTC)).to_pydatetime()
+    labels = person_labels(resolved_tables(tables, known_ts)[0])
     parts = None
     for index, (part, moment) in enumerate(snapshots):
         if progress:
             progress(f"features at {moment:%Y-%m-%d} ({part}, Spark)")
-        rows = _labelled_rows(tables, moment, schedule, buckets)
+        rows = _labelled_rows(tables, moment, schedule, buckets, labels)
         row_id = (
             F.concat(F.col("customer_id"), F.lit(f"@{moment:%Y-%m-%d}"))
             if part == "train"
@@ -163,14 +183,7 @@ def spark_brand_switch_dataset(
         rows = rows.withColumn("_part", F.lit(part)).withColumn("_snapshot", F.lit(index))
         rows = rows.withColumn("_row", row_id)
         parts = rows if parts is None else parts.unionByName(rows)
-    parts = parts.persist()
-    counts = {row["_part"]: int(row["count"]) for row in parts.groupBy("_part").count().collect()}
-    if progress:
-        progress(f"{sum(counts.values()):,} snapshot rows on Spark; sampling {sample_rows:,}")
-    fractions, test_whole = sample_fractions(counts, sample_rows)
-    frame = _collect_sample(parts, fractions, sample_rows, seed)
-    parts.unpersist()
-    sample = Sample(sum(counts.values()), len(frame), test_whole, fractions)
+    frame, sample = _sampled(parts, sample_rows, seed, progress)
     by_part = _split(frame, snapshots)
     return brand_switch_from_parts(
         schedule,
@@ -181,6 +194,130 @@ def spark_brand_switch_dataset(
         seed=seed,
         params=sample.params(sample_rows),
     )
+
+
+def spark_cart_dataset(
+    tables,
+    known: datetime,
+    cutoff: datetime | None = None,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    buckets: int | None = None,
+) -> Dataset:
+    """``cart_abandonment_dataset`` with its rows built on Spark from the events as known at
+    ``known`` (when the job read them) and sampled to ``sample_rows``."""
+    start, end = _event_bounds(tables)
+    windows = cart_windows(start, end, cutoff)
+    if progress:
+        progress("cart decision moments and features (Spark)")
+    rows, _ = people_rows(tables, known, buckets)
+    known_ts = as_utc(known).to_pydatetime()
+
+    def build(group: pd.DataFrame) -> pd.DataFrame:
+        return cart_rows_of_group(group, windows, known_ts)
+
+    parts = rows.groupBy("_bucket").applyInPandas(build, schema=_cart_schema())
+    frame, sample = _sampled(parts, sample_rows, seed, progress)
+    by_part = _cart_split(frame)
+    return cart_abandonment_from_parts(
+        windows,
+        by_part["train"],
+        by_part["validation"],
+        by_part["test"],
+        params=sample.params(sample_rows),
+    )
+
+
+def cart_rows_of_group(group: pd.DataFrame, windows: CartWindows, known: datetime) -> pd.DataFrame:
+    """The labelled cart rows of one group of people, every part, in ``_cart_schema``'s columns
+    (pure: group in, rows out)."""
+    frames = frames_of_group(group, known)
+    out = []
+    for part, rows in cart_part_rows(frames, windows).items():
+        if rows.empty:
+            continue
+        # Plain numpy and Python objects: Arrow-backed columns do not cross into Spark.
+        flat = pd.DataFrame(
+            {
+                "_row": pd.Series(rows.index.astype(str).to_numpy(dtype=object), dtype=object),
+                "_part": pd.Series([part] * len(rows), dtype=object),
+            }
+        )
+        for column in ("visitor_id", "customer_id", *CART_CATEGORICAL, "moment"):
+            values = rows[column].astype(object).to_numpy()
+            flat[column] = pd.Series(values, dtype=object).where(pd.notna(values), None)
+        for column in CART_FEATURES:
+            if column not in CART_CATEGORICAL:
+                flat[column] = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
+        flat["cutoff"] = (pd.to_datetime(rows["cutoff"], utc=True) - _EPOCH).to_numpy() // (
+            np.timedelta64(1, "us")
+        )
+        flat["label"] = rows["label"].to_numpy(dtype=np.int32)
+        flat = flat[_cart_schema().fieldNames()]
+        out.append(flat)
+    if not out:
+        return pd.DataFrame({name: [] for name in _cart_schema().fieldNames()})
+    return pd.concat(out, ignore_index=True)
+
+
+def _cart_schema():
+    from pyspark.sql.types import (
+        DoubleType,
+        IntegerType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+    )
+
+    fields = [StructField(name, StringType()) for name in ("_row", "_part")]
+    fields += [StructField(name, StringType()) for name in ("visitor_id", "customer_id")]
+    fields += [
+        StructField(name, StringType() if name in CART_CATEGORICAL else DoubleType())
+        for name in CART_FEATURES
+    ]
+    fields += [
+        StructField("cutoff", LongType()),  # microseconds since the epoch, UTC: exact
+        StructField("moment", StringType()),
+        StructField("label", IntegerType()),
+    ]
+    return StructType(fields)
+
+
+def _cart_split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The collected cart rows as the in-process parts: indexed by row id, the same columns
+    in the same order and types."""
+    out: dict[str, pd.DataFrame] = {}
+    for part, rows in frame.groupby("_part", sort=False):
+        rows = rows.set_index(pd.Index(rows["_row"].to_numpy(), name="row"))
+        typed = typed_columns(rows[CART_FEATURES], CART_CATEGORICAL)
+        for column in ("customer_id", "visitor_id"):
+            values = rows[column].astype(object)
+            typed.insert(0, column, values.where(values.notna(), None))
+        typed = typed[["visitor_id", "customer_id", *CART_FEATURES]]
+        typed["cutoff"] = pd.to_datetime(
+            rows["cutoff"].to_numpy(dtype=np.int64), unit="us", utc=True
+        )
+        typed["moment"] = rows["moment"].astype(object).to_numpy()
+        typed["label"] = rows["label"].to_numpy(dtype=int)
+        out[str(part)] = typed
+    for part in ("train", "validation", "test"):
+        if part not in out:
+            raise NotEnoughData(f"no {part} cart rows were built or sampled; raise --sample-rows")
+    return out
+
+
+def _sampled(parts, sample_rows: int, seed: int, progress) -> tuple[pd.DataFrame, Sample]:
+    """The rows of ``parts`` (with ``_part`` and ``_row``) counted, sampled and collected."""
+    parts = parts.persist()
+    counts = {row["_part"]: int(row["count"]) for row in parts.groupBy("_part").count().collect()}
+    if progress:
+        progress(f"{sum(counts.values()):,} snapshot rows on Spark; sampling {sample_rows:,}")
+    fractions, test_whole = sample_fractions(counts, sample_rows)
+    frame = _collect_sample(parts, fractions, sample_rows, seed)
+    parts.unpersist()
+    return frame, Sample(sum(counts.values()), len(frame), test_whole, fractions)
 
 
 def sample_fractions(counts: dict[str, int], sample_rows: int) -> tuple[dict[str, float], bool]:
@@ -219,11 +356,15 @@ def _event_bounds(tables) -> tuple[pd.Timestamp, pd.Timestamp]:
     )
 
 
-def _labelled_rows(tables, moment: pd.Timestamp, schedule: BrandSwitchSchedule, buckets):
+def _labelled_rows(
+    tables, moment: pd.Timestamp, schedule: BrandSwitchSchedule, buckets, labels=None
+):
     """Every buyer's features at ``moment`` and brand switch's label over the horizon after."""
     from pyspark.sql import functions as F
 
-    features = task_features(tables, BRAND_SWITCH, moment.to_pydatetime(), buckets=buckets)
+    features = task_features(
+        tables, BRAND_SWITCH, moment.to_pydatetime(), buckets=buckets, labels=labels
+    )
     bought = _repurchasers(tables, moment, moment + schedule.horizon)
     return (
         features.join(bought.withColumn("_bought", F.lit(1)), "customer_id", "left")

@@ -154,12 +154,14 @@ def person_labels(events):
     return labels
 
 
-def grouped_rows(events, responses, customers, buckets: int):
+def grouped_rows(events, responses, customers, buckets: int, labels=None):
     """One DataFrame of every event, answer and customer row, tagged with its table (``_t``)
-    and its person's ``_bucket``."""
+    and its person's ``_bucket``. ``labels`` (``person_labels``) may come from a later moment's
+    events: a graph only gains edges as events and links come in, so a later part holds every
+    earlier one whole and still keeps each person in one group."""
     from pyspark.sql import functions as F
 
-    labels = person_labels(events)
+    labels = person_labels(events) if labels is None else labels
 
     def label_of(prefix: str, column: str, name: str):
         return labels.select(
@@ -228,8 +230,9 @@ def _text(column: pd.Series) -> pd.Series:
     return column.astype(object).where(column.notna(), None)
 
 
-def features_of_group(group: pd.DataFrame, task: Task, cutoff: datetime) -> pd.DataFrame:
-    """The feature rows of one group, from the builders of ``task`` (pure: group in, rows out)."""
+def frames_of_group(group: pd.DataFrame, cutoff: datetime):
+    """The ``JourneyFrames`` of one group of people (rows of ``grouped_rows``), as
+    ``load_journey_frames`` would build them from the whole database at ``cutoff``."""
 
     def part(tag: str, columns: list[str]) -> pd.DataFrame:
         rows = group.loc[group["_t"] == tag, columns].reset_index(drop=True)
@@ -240,12 +243,17 @@ def features_of_group(group: pd.DataFrame, task: Task, cutoff: datetime) -> pd.D
                 rows[column] = _text(rows[column])
         return rows
 
-    frames = frames_from_tables(
+    return frames_from_tables(
         part("e", _EVENT_COLUMNS),
         part("r", _RESPONSE_COLUMNS),
         part("u", _CUSTOMER_COLUMNS),
         cutoff,
     )
+
+
+def features_of_group(group: pd.DataFrame, task: Task, cutoff: datetime) -> pd.DataFrame:
+    """The feature rows of one group, from the builders of ``task`` (pure: group in, rows out)."""
+    frames = frames_of_group(group, cutoff)
     features = task.population(task.build_features(frames, cutoff))
     context = task.context(features).reindex(columns=[*KEY_COLUMNS, *CONTEXT_COLUMNS])
     out = pd.DataFrame(index=features.index)
@@ -275,13 +283,22 @@ def bucket_count(events, events_per_bucket: int = EVENTS_PER_BUCKET) -> int:
     return max(partitions, int(np.ceil(total / events_per_bucket)))
 
 
-def task_features(source, task: str | Task, cutoff: datetime, buckets: int | None = None):
+def people_rows(source, cutoff: datetime, buckets: int | None = None, labels=None):
+    """(``grouped_rows`` of the tables as known at ``cutoff``, the number of groups): every row
+    a person's features or labels can read goes to the group of that person. A job that builds
+    rows at several cutoffs finds the people once, at the latest (``labels``)."""
+    events, responses, customers = resolved_tables(source, as_utc(cutoff).to_pydatetime())
+    buckets = buckets or bucket_count(events)
+    return grouped_rows(events, responses, customers, buckets, labels), buckets
+
+
+def task_features(
+    source, task: str | Task, cutoff: datetime, buckets: int | None = None, labels=None
+):
     """A Spark DataFrame of the feature rows of ``task`` at ``cutoff`` (``output_schema``)."""
     task = task_by_name(task)
     cutoff_ts = as_utc(cutoff).to_pydatetime()
-    events, responses, customers = resolved_tables(source, cutoff_ts)
-    buckets = buckets or bucket_count(events)
-    rows = grouped_rows(events, responses, customers, buckets)
+    rows, buckets = people_rows(source, cutoff_ts, buckets, labels)
 
     def build(group: pd.DataFrame) -> pd.DataFrame:
         return features_of_group(group, task, cutoff_ts)

@@ -305,7 +305,9 @@ def test_cart_parts_follow_each_other_with_a_day_between_them(frames):
         {"as_of": dataset.train["cutoff"].array, "moment": dataset.train["moment"].array},
         index=pd.Index(_customer_of(dataset.train).to_numpy(), name="cart_id"),
     )
-    alone = cart_rows(frames_before(frames, CART_CUTOFF), snapshots)
+    alone = cart_rows(
+        frames_before(frames, CART_CUTOFF), snapshots, known_at=dataset.train_cutoffs[1]
+    )
     pd.testing.assert_frame_equal(dataset.train, alone)
 
 

@@ -1,11 +1,11 @@
-"""``kundresa train --engine spark``: brand switch's snapshots built on Spark equal the in-process
+"""``kundresa train --engine spark``: both tasks' snapshots built on Spark equal the in-process
 ones, and the run fitted on their sample says so in its params.
 
 The synthetic shop of the training tests (SQLite, so Spark reads it through a Parquet export)
 is built into a dataset both ways, with a sample large enough to keep every row: the same rows
-in each part, the same labels and cutoffs, every feature within 1e-9 (order-independent). Then
-``kundresa train --engine spark`` registers a version in a fresh MLflow store, once keeping
-every row and once on a smaller sample.
+in each part, the same labels and cutoffs, every feature within 1e-9 (order-independent); for
+brand switch over JDBC from a PostgreSQL copy too. Then ``kundresa train --engine spark``
+registers a version of each task in a fresh MLflow store, on a sample smaller than the data.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from shared.spark.session import java_executable
+from shared.tasks import task_by_name
 from tests.conftest import journey_tables_on_postgres
 from tests.training.conftest import mlflow_store
 
@@ -63,18 +64,21 @@ def _spark():
     return spark_session(MASTER, app_name="kundresa test train", jars=jars)
 
 
-def _both_ways(local_url: str, spark_url: str, scratch):
-    """The in-process dataset read from ``local_url`` and the Spark one read from
+def _both_ways(local_url: str, spark_url: str, scratch, task: str = "brand_switch"):
+    """The in-process dataset of ``task`` read from ``local_url`` and the Spark one read from
     ``spark_url``, every row kept."""
     from shared.journey_loader import load_journey_frames
     from shared.spark.sources import read_tables
-    from training.datasets import brand_switch_dataset
-    from training.spark_train import spark_brand_switch_dataset
+    from training.datasets import brand_switch_dataset, cart_abandonment_dataset
+    from training.spark_train import spark_brand_switch_dataset, spark_cart_dataset
 
     now = datetime.now(UTC)
     frames = load_journey_frames(local_url, now)
-    expected = brand_switch_dataset(frames, horizon_days=90, max_train_rows=None, seed=0)
     tables = read_tables(_spark(), spark_url, None, scratch, now)
+    if task == "cart_abandonment":
+        expected = cart_abandonment_dataset(frames, max_train_rows=None, max_eval_rows=None)
+        return expected, spark_cart_dataset(tables, now, sample_rows=10**7, seed=0)
+    expected = brand_switch_dataset(frames, horizon_days=90, max_train_rows=None, seed=0)
     got = spark_brand_switch_dataset(tables, horizon_days=90, sample_rows=10**7, seed=0)
     return expected, got
 
@@ -100,6 +104,27 @@ def test_the_spark_dataset_equals_the_in_process_dataset(shop, tmp_path):
 
 
 @needs_java
+def test_the_spark_cart_dataset_equals_the_in_process_dataset(shop, tmp_path):
+    """Every cart at every decision moment of each window, with its visitor, owner, moment,
+    label and features: the same whether one process or Spark's groups of people built it."""
+    expected, got = _both_ways(
+        shop.database_url, shop.database_url, tmp_path / "x", "cart_abandonment"
+    )
+
+    _assert_same_dataset(expected, got)
+    assert got.train_data_end == expected.train_data_end
+    for what in ("train", "validation", "evaluation"):
+        left, right = getattr(expected, what), getattr(got, what)
+        assert list(right.columns) == list(left.columns), what
+        right = right.loc[left.index]
+        for column in ("moment", "visitor_id", "customer_id"):
+            assert list(right[column]) == list(left[column]), (what, column)
+    total = len(expected.train) + len(expected.validation) + len(expected.evaluation)
+    assert got.params["rows_total"] == got.params["rows_sampled"] == total
+    assert {k: got.params[k] for k in expected.params} == expected.params
+
+
+@needs_java
 def test_the_spark_dataset_read_over_jdbc_equals_the_in_process_dataset(
     shop, tmp_path, postgres_template
 ):
@@ -114,8 +139,8 @@ def test_the_spark_dataset_read_over_jdbc_equals_the_in_process_dataset(
     _assert_same_dataset(expected, got)
 
 
-def _train(shop, tmp_path, *extra: str) -> dict[str, str]:
-    """``kundresa train --engine spark`` into a fresh store; the params of its run."""
+def _train(shop, tmp_path, task: str, *extra: str) -> dict[str, str]:
+    """``kundresa train --engine spark`` of ``task`` into a fresh store; its run's params."""
     from training.cli import train
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -124,7 +149,7 @@ def _train(shop, tmp_path, *extra: str) -> dict[str, str]:
             train,
             [
                 "--task",
-                "brand_switch",
+                task,
                 "--engine",
                 "spark",
                 "--master",
@@ -140,7 +165,8 @@ def _train(shop, tmp_path, *extra: str) -> dict[str, str]:
         )
         assert result.exit_code == 0, result.output
         client = MlflowClient(uri, uri)
-        versions = client.search_model_versions("name='kundresa-brand-switch'")
+        name = task_by_name(task).model_name
+        versions = client.search_model_versions(f"name='{name}'")
         assert len(versions) == 1, result.output
         params = client.get_run(versions[0].run_id).data.params
     return params
@@ -150,7 +176,7 @@ def _train(shop, tmp_path, *extra: str) -> dict[str, str]:
 def test_train_on_spark_registers_a_version_whose_params_say_so_and_its_sample(shop, tmp_path):
     # One run on a sample smaller than the data (the whole-data sample is the dataset test's):
     # each Spark run of this shop costs about a minute.
-    params = _train(shop, tmp_path, "--sample-rows", "3000")
+    params = _train(shop, tmp_path, "brand_switch", "--sample-rows", "3000")
     assert params["engine"] == "spark"
     assert params["master"] == MASTER
     assert "uniform" in params["sampling"]
@@ -178,14 +204,10 @@ def test_no_java_is_one_line_before_any_work(shop, tmp_path, monkeypatch):
 
 
 @needs_java
-def test_cart_abandonment_is_refused_on_spark_in_one_line(shop, tmp_path):
-    from training.cli import train
-
-    result = CliRunner().invoke(
-        train,
-        ["--task", "cart_abandonment", "--engine", "spark", "--database-url", shop.database_url,
-         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--quiet"],
-    )  # fmt: skip
-    assert result.exit_code == 1
-    assert len(result.output.strip().splitlines()) == 1
-    assert "not trained on Spark yet" in result.output
+def test_train_carts_on_spark_registers_a_version_whose_params_say_so(shop, tmp_path):
+    params = _train(shop, tmp_path, "cart_abandonment", "--sample-rows", "4000")
+    assert params["engine"] == "spark"
+    assert params["task"] == "cart_abandonment"
+    assert "uniform" in params["sampling"]
+    assert int(params["rows_sampled"]) <= 4000 < int(params["rows_total"])
+    assert float(params["sample_fraction"]) < 1.0
