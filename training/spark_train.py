@@ -256,9 +256,20 @@ def cart_rows_of_group(group: pd.DataFrame, windows: CartWindows, known: datetim
         flat["label"] = rows["label"].to_numpy(dtype=np.int32)
         flat = flat[_cart_schema().fieldNames()]
         out.append(flat)
-    if not out:
-        return pd.DataFrame({name: [] for name in _cart_schema().fieldNames()})
+    if not out:  # a group with no cart in any window
+        return _no_cart_rows()
     return pd.concat(out, ignore_index=True)
+
+
+def _no_cart_rows() -> pd.DataFrame:
+    """No rows, each column typed as Spark reads it (Arrow refuses untyped empty columns)."""
+    dtypes = {"string": object, "double": float, "bigint": np.int64, "int": np.int32}
+    return pd.DataFrame(
+        {
+            field.name: pd.Series([], dtype=dtypes[field.dataType.simpleString()])
+            for field in _cart_schema().fields
+        }
+    )
 
 
 def _cart_schema():

@@ -211,3 +211,43 @@ def test_train_carts_on_spark_registers_a_version_whose_params_say_so(shop, tmp_
     assert "uniform" in params["sampling"]
     assert int(params["rows_sampled"]) <= 4000 < int(params["rows_total"])
     assert float(params["sample_fraction"]) < 1.0
+
+
+@needs_java
+def test_a_group_of_people_without_a_cart_gives_spark_no_rows():
+    """A group whose people never filled a cart (common with many groups) yields an empty
+    frame typed as the schema says: Arrow refuses untyped empty columns."""
+    from shared.spark import features as spark_features
+    from training.datasets import cart_windows
+    from training.spark_train import _cart_schema, cart_rows_of_group
+
+    columns = [
+        *spark_features._EVENT_COLUMNS,
+        *spark_features._RESPONSE_COLUMNS,
+        *spark_features._CUSTOMER_COLUMNS,
+    ]
+    blank = dict.fromkeys(columns)
+    at = pd.Timestamp("2026-03-01", tz="UTC")
+    group = pd.DataFrame(
+        [
+            {
+                **blank,
+                "_t": "e",
+                "customer_id": "c1",
+                "type": "page_view",
+                "stage": "interest",
+                "occurred_at": at,
+            },
+            {**blank, "_t": "u", "customer_id": "c1", "segment": "regular", "locale": "en"},
+        ]  # fmt: skip
+    )
+    windows = cart_windows(
+        pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2026-06-01", tz="UTC")
+    )
+    rows = cart_rows_of_group(group, windows, datetime(2026, 7, 1, tzinfo=UTC))
+    assert rows.empty
+    assert list(rows.columns) == _cart_schema().fieldNames()
+
+    groups = _spark().createDataFrame(pd.DataFrame({"_bucket": [0, 1]}))
+    built = groups.groupBy("_bucket").applyInPandas(lambda _: rows, schema=_cart_schema())
+    assert built.count() == 0
